@@ -1,0 +1,186 @@
+# mcp-edge: the nginx module, the mcpd daemon, their tests and benchmarks.
+#
+#   make            build build/ngx_mcp_module.so and build/mcpd
+#   make run        install what is missing, build, start nginx + mcpd (PORT=8080)
+#   make test       install, build, unit tests + fuzz smoke (ASan/UBSan), t/ suite
+#   make fuzz       longer fuzz runs
+#   make bench-edge|bench-store|bench-llm|bench-chat   benchmarks (bench/)
+#
+# Sources are found by wildcard: a new file in backend/src/<subsystem>/ or a
+# new backend/tests/test_*.c needs no edit here.
+
+SHELL       := /bin/bash
+CC          := gcc
+FUZZ_CC     := clang
+PYTHON      := /usr/bin/python3
+BUILD       := build
+PORT        ?= 8080
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+NGINX_SRC   := /usr/share/nginx/src
+NGX_BUILD   := $(BUILD)/nginx
+MODULE_SO   := $(BUILD)/ngx_mcp_module.so
+MCPD        := $(BUILD)/mcpd
+
+DEB_PKGS    := build-essential clang libclang-rt-14-dev nginx nginx-dev \
+               libuv1-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev \
+               libyaml-dev libhiredis-dev redis-server sqlite3 jq curl \
+               python3 python3-pytest python3-websockets python3-fastapi \
+               python3-uvicorn libprotocol-websocket-perl nodejs npm \
+               chromium valgrind
+
+WARN        := -Wall -Wextra -Werror -Wno-unused-parameter
+INCLUDES    := -Ibackend/src -Ibackend/src/link -Ingx_mcp_module
+CFLAGS      := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(INCLUDES) -pthread
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+LIBS        := -luv -lyaml -ljansson -lsqlite3 -lcurl -lhiredis -lpthread -lm
+
+# mcpd: every .c under backend/src except the entry point forms a library
+# that the daemon, the unit tests and the fuzz targets link against.
+BACKEND_SRC := $(shell find backend/src -name '*.c' ! -path '*/core/main.c' | sort)
+BACKEND_HDR := $(shell find backend/src -name '*.h')
+# pure C pieces of the module (no nginx headers): mcp_*.c
+MODPURE_SRC := $(sort $(wildcard ngx_mcp_module/mcp_*.c))
+MODPURE_HDR := $(wildcard ngx_mcp_module/mcp_*.h)
+LIB_SRC     := $(BACKEND_SRC) $(MODPURE_SRC)
+
+LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+FUZZ_OBJ    := $(LIB_SRC:%.c=$(BUILD)/fobj/%.o)
+
+UNIT_SRC    := $(sort $(wildcard backend/tests/test_*.c ngx_mcp_module/tests/test_*.c))
+UNIT_BIN    := $(patsubst %.c,$(BUILD)/unit/%,$(notdir $(UNIT_SRC)))
+FUZZ_SRC    := $(sort $(wildcard backend/fuzz/fuzz_*.c ngx_mcp_module/fuzz/fuzz_*.c))
+FUZZ_BIN    := $(patsubst %.c,$(BUILD)/fuzz/%,$(notdir $(FUZZ_SRC)))
+FUZZ_SECONDS ?= 20
+SMOKE_SECONDS ?= 8
+
+vpath test_%.c backend/tests ngx_mcp_module/tests
+vpath fuzz_%.c backend/fuzz ngx_mcp_module/fuzz
+
+.SECONDARY:
+
+.PHONY: all deps npm-deps run test unit fuzz-smoke fuzz integration clean \
+        bench bench-% run-cluster
+
+all: $(MCPD) $(MODULE_SO)
+
+# ---------------------------------------------------------------- installs
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+npm-deps: t/node_modules/.stamp
+
+t/node_modules/.stamp: t/package.json t/package-lock.json
+	cd t && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# ---------------------------------------------------------------- mcpd
+
+$(BUILD)/obj/%.o: %.c $(BACKEND_HDR) $(MODPURE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/backend/src/core/main.o: backend/src/core/main.c $(BACKEND_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(MCPD): $(BUILD)/obj/backend/src/core/main.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# ---------------------------------------------------------------- module
+
+# configure once per change of `config`; `make modules` is incremental
+$(NGX_BUILD)/objs/Makefile: config
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="-Wextra -Wno-unused-parameter -Werror" \
+	    --add-dynamic-module=$(CURDIR) > configure.log
+
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(wildcard ngx_mcp_module/*.c ngx_mcp_module/*.h) \
+              backend/src/link/mcp_link_codec.c backend/src/link/mcp_link_codec.h
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_mcp_module.so $@
+
+# ---------------------------------------------------------------- tests
+
+$(BUILD)/san/%.o: %.c $(BACKEND_HDR) $(MODPURE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/unit/%: %.c $(SAN_OBJ) backend/tests/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -Ibackend/tests -o $@ $< $(SAN_OBJ) $(LIBS)
+
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(INCLUDES) -pthread
+
+$(BUILD)/fobj/%.o: %.c $(BACKEND_HDR) $(MODPURE_HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/fuzz/%: %.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LIBS)
+
+unit: $(UNIT_BIN)
+	@failed=0; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || failed=1; \
+	done; exit $$failed
+
+# each fuzz target runs from its seed corpus (backend/fuzz/corpus/<name>/)
+define run_fuzz
+	@for f in $(FUZZ_BIN); do \
+	    name=$$(basename $$f); corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
+	    seeds=$$(ls -d backend/fuzz/corpus/$$name ngx_mcp_module/fuzz/corpus/$$name 2>/dev/null); \
+	    echo "== fuzz $$name for $(1)s"; \
+	    $$f -max_total_time=$(1) -print_final_stats=1 -timeout=10 $$corpus $$seeds \
+	        2>&1 | tail -n 12 || exit 1; \
+	done
+endef
+
+fuzz-smoke: $(FUZZ_BIN)
+	$(call run_fuzz,$(SMOKE_SECONDS))
+
+fuzz: $(FUZZ_BIN)
+	$(call run_fuzz,$(FUZZ_SECONDS))
+
+integration: all npm-deps
+	MCP_MODULE_SO=$(CURDIR)/$(MODULE_SO) MCPD_BIN=$(CURDIR)/$(MCPD) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider t/
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) fuzz-smoke
+	$(MAKE) integration
+
+# ---------------------------------------------------------------- run
+
+run: deps
+	$(MAKE) all npm-deps
+	PORT=$(PORT) $(PYTHON) t/lib/run_stack.py
+
+run-cluster: deps
+	$(MAKE) all npm-deps
+	PORT=$(PORT) $(PYTHON) t/lib/run_stack.py --cluster
+
+bench: bench-edge bench-store bench-llm bench-chat
+
+bench-%: deps
+	$(MAKE) all npm-deps
+	bash bench/$*.sh
+
+clean:
+	rm -rf $(BUILD)
