@@ -64,7 +64,14 @@ vpath fuzz_%.c backend/fuzz ngx_mcp_module/fuzz
 .PHONY: all deps npm-deps run test unit fuzz-smoke fuzz integration clean \
         bench bench-% run-cluster
 
-all: $(MCPD) $(MODULE_SO)
+# helper programs: bench/*.c (load generators, drivers) and t/mock/*.c (the
+# LLM mock), each one file linked against the mcpd library objects
+TOOL_SRC    := $(sort $(wildcard bench/*.c t/mock/*.c))
+TOOL_BIN    := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
+
+vpath %.c bench t/mock
+
+all: $(MCPD) $(MODULE_SO) $(TOOL_BIN)
 
 # ---------------------------------------------------------------- installs
 
@@ -96,6 +103,10 @@ $(BUILD)/obj/backend/src/core/main.o: backend/src/core/main.c $(BACKEND_HDR)
 
 $(MCPD): $(BUILD)/obj/backend/src/core/main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tools/%: %.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS)
 
 # ---------------------------------------------------------------- module
 
