@@ -233,6 +233,7 @@ mcp_ws_data_event(mcp_ws_parser_t *p, uint8_t *data, size_t n,
     ev->opcode = p->msg_opcode;
     ev->first = !p->msg_started;
     ev->last = last;
+    ev->frame_end = p->frame_done == p->frame_len;
     ev->data = data;
     ev->len = n;
     ev->msg_size = p->msg_len;

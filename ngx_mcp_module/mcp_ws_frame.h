@@ -100,6 +100,7 @@ typedef struct {
     uint8_t         opcode;
     unsigned        first:1;        /* data: first chunk of the message */
     unsigned        last:1;         /* data: the message ends here */
+    unsigned        frame_end:1;    /* data: this frame ends here */
     const uint8_t  *data;           /* unmasked payload (points into buf) */
     size_t          len;
     uint64_t        msg_size;       /* data: declared size so far */
