@@ -265,6 +265,27 @@ mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r)
 
 
 static void
+mcp_repo_retention_done(mcp_repo_t *repo, mcp_repo_req_t *r)
+{
+    repo->retention_queued = 0;
+    repo->retention_runs++;
+    repo->retention_deleted += (uint64_t) r->res.count;
+    repo->last_retention_ms = mcp_repo_now_ms();
+    if (repo->log == NULL) {
+        return;
+    }
+    if (r->res.status != MCP_REPO_OK) {
+        mcp_log_error(repo->log, "repo", "retention failed: %s",
+                      r->res.error);
+    } else if (r->res.count > 0) {
+        mcp_log_info(repo->log, "repo", "retention (%s) deleted %lld "
+                     "messages", mcp_policy_names[repo->persist
+                     .retention_policy], (long long) r->res.count);
+    }
+}
+
+
+static void
 mcp_repo_deliver(mcp_repo_t *repo)
 {
     mcp_repo_req_t  *r, *next;
@@ -277,10 +298,7 @@ mcp_repo_deliver(mcp_repo_t *repo)
     for ( /* void */ ; r; r = next) {
         next = r->next;
         if (r->op == MCP_OP_RETENTION) {
-            repo->retention_queued = 0;
-            repo->retention_runs++;
-            repo->retention_deleted += (uint64_t) r->res.count;
-            repo->last_retention_ms = mcp_repo_now_ms();
+            mcp_repo_retention_done(repo, r);
         }
         if (r->cb) {
             r->cb(&r->res, r->data);
@@ -582,6 +600,13 @@ mcp_repo_debug_hold(mcp_repo_t *repo, int write, int64_t ms,
     }
     r->limit = ms;
     return mcp_repo_submit(repo, r);
+}
+
+
+void
+mcp_repo_set_log(mcp_repo_t *repo, const mcp_log_t *log)
+{
+    repo->log = log;
 }
 
 

@@ -21,53 +21,8 @@
 #include <uv.h>
 #include <jansson.h>
 
-#include "core/mcp_config.h"
-
-
-/* ------------------------------------------------------------ config */
-
-enum { MCP_REPO_SYNC_NORMAL = 0, MCP_REPO_SYNC_FULL = 1 };
-
-typedef struct {
-    int64_t   max_readers;
-    int64_t   max_writers;
-    int64_t   connection_timeout;     /* ms */
-    int64_t   health_check_interval;  /* ms */
-    int       enable_pooling;
-    int64_t   max_batch;              /* appends per group commit */
-} mcp_repo_pool_conf_t;
-
-/* chat.service.repository */
-typedef struct {
-    char                  *path;
-    int                    synchronous;   /* MCP_REPO_SYNC_* */
-    int64_t                busy_timeout;  /* ms */
-    mcp_repo_pool_conf_t   pool;
-} mcp_repo_conf_t;
-
-enum {
-    MCP_RETAIN_TOKEN_LIMIT = 0,
-    MCP_RETAIN_MESSAGE_COUNT,
-    MCP_RETAIN_TIME_BASED,
-    MCP_RETAIN_UNLIMITED
-};
-
-/* top-level persistence */
-typedef struct {
-    int       enabled;
-    int       retention_policy;           /* MCP_RETAIN_* */
-    int64_t   max_tokens_per_conversation;
-    int64_t   max_messages_per_conversation;
-    int64_t   retention_days;
-    int       clear_on_startup;
-    int64_t   retention_interval;         /* ms; 0: only at start */
-} mcp_persist_conf_t;
-
-extern const mcp_cfg_field_t  mcp_repo_conf_fields[];
-extern const mcp_cfg_field_t  mcp_persist_conf_fields[];
-
-/* The defaults of both tables, without a config file (tests, tools). */
-void mcp_repo_conf_defaults(mcp_repo_conf_t *rc, mcp_persist_conf_t *pc);
+#include "core/mcp_log.h"
+#include "repo/mcp_repo_conf.h"
 
 
 /* ------------------------------------------------------------ data */
@@ -181,6 +136,9 @@ mcp_repo_t *mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
  * released in their close callback.
  */
 void mcp_repo_close(mcp_repo_t *repo);
+
+/* Log retention results and failures there (loop thread only). */
+void mcp_repo_set_log(mcp_repo_t *repo, const mcp_log_t *log);
 
 /* repository_stats: a new reference. */
 json_t *mcp_repo_stats(mcp_repo_t *repo);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "repo/mcp_repo.h"
+#include "repo/mcp_repo_conf.h"
 
 static const char *const  mcp_sync_values[] = { "normal", "full", NULL };
 
@@ -25,10 +25,11 @@ static const mcp_cfg_field_t  mcp_repo_pool_fields[] = {
       NULL, NULL, NULL, NULL,
       "writer connections; they take turns committing (one SQLite writer)" },
     { "connection_timeout", MCP_CFG_T_DURATION, POOL(connection_timeout),
-      "30s", 0, 0, NULL, NULL, NULL, NULL,
+      "30s", 1, 3600000, NULL, NULL, NULL, NULL,
       "longest wait for a free connection before the request fails" },
     { "health_check_interval", MCP_CFG_T_DURATION,
-      POOL(health_check_interval), "30s", 0, 0, NULL, NULL, NULL, NULL,
+      POOL(health_check_interval), "30s", 0, 86400000, NULL, NULL, NULL,
+      NULL,
       "each connection is checked this often; a broken one is replaced" },
     { "enable_pooling", MCP_CFG_T_BOOL, POOL(enable_pooling), "true", 0, 0,
       NULL, NULL, NULL, NULL,
@@ -47,8 +48,8 @@ const mcp_cfg_field_t  mcp_repo_conf_fields[] = {
     { "synchronous", MCP_CFG_T_ENUM, REPO(synchronous), "normal", 0, 0,
       mcp_sync_values, NULL, NULL, NULL,
       "normal: durable across crashes; full: also across power loss" },
-    { "busy_timeout", MCP_CFG_T_DURATION, REPO(busy_timeout), "5s", 0, 0,
-      NULL, NULL, NULL, NULL,
+    { "busy_timeout", MCP_CFG_T_DURATION, REPO(busy_timeout), "5s", 0,
+      600000, NULL, NULL, NULL, NULL,
       "SQLite's wait for a lock held by another process" },
     { "connection_pool", MCP_CFG_T_SECTION, REPO(pool), NULL, 0, 0, NULL,
       mcp_repo_pool_fields, NULL, NULL, "reader and writer connections" },
@@ -74,8 +75,22 @@ const mcp_cfg_field_t  mcp_persist_conf_fields[] = {
     { "clear_on_startup", MCP_CFG_T_BOOL, PERS(clear_on_startup), "false", 0,
       0, NULL, NULL, NULL, NULL, "delete every conversation at start" },
     { "retention_interval", MCP_CFG_T_DURATION, PERS(retention_interval),
-      "1h", 0, 0, NULL, NULL, NULL, NULL,
+      "1h", 0, 2592000000.0, NULL, NULL, NULL, NULL,
       "retention runs at start and then this often (0: only at start)" },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
+};
+
+const mcp_cfg_field_t  mcp_chat_service_conf_fields[] = {
+    { "repository", MCP_CFG_T_SECTION,
+      offsetof(mcp_chat_service_conf_t, repository), NULL, 0, 0, NULL,
+      mcp_repo_conf_fields, NULL, NULL, "the conversation store (SQLite)" },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
+};
+
+const mcp_cfg_field_t  mcp_chat_conf_fields[] = {
+    { "service", MCP_CFG_T_SECTION, offsetof(mcp_chat_conf_t, service), NULL,
+      0, 0, NULL, mcp_chat_service_conf_fields, NULL, NULL,
+      "the chat service" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
 };
 

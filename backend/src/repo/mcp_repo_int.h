@@ -129,6 +129,7 @@ struct mcp_pool_s {
 
 struct mcp_repo_s {
     uv_loop_t          *loop;
+    const mcp_log_t    *log;        /* NULL: quiet (tests, tools) */
     mcp_repo_conf_t     conf;       /* path strdup'ed */
     mcp_persist_conf_t  persist;
     int                 sync_full;
