@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/mcp_daemon.h"
+#include "link/mcp_link_server.h"
 
 
 int
@@ -21,7 +22,9 @@ mcp_daemon_init(mcp_daemon_t *d, uv_loop_t *loop, const mcp_conf_t *conf,
     d->conf_path = conf_path;
     mcp_log_init(&d->log, conf->logging.level, conf->logging.format);
     d->start_ms = uv_now(loop);
-    return 0;
+
+    /* core answers ping itself: a round trip through nginx and mcpd */
+    return mcp_daemon_add_action(d, "ping", mcp_dispatch_ping, NULL);
 }
 
 
