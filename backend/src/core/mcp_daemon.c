@@ -177,12 +177,14 @@ mcp_daemon_stats_json(mcp_daemon_t *d)
         }
     }
 
-    me = json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I}",
+    me = json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
                    "version", MCPD_VERSION,
                    "pid", (json_int_t) getpid(),
                    "uptime", (double) (uv_now(d->loop) - d->start_ms) / 1000.0,
                    "links", (json_int_t) d->nlinks,
                    "sessions", (json_int_t) d->nsessions,
+                   "sessions_paused", (json_int_t) d->nsessions_paused,
+                   "links_dropped", (json_int_t) d->links_dropped,
                    "messages_in", (json_int_t) d->messages_in,
                    "messages_out", (json_int_t) d->messages_out);
     if (me != NULL) {

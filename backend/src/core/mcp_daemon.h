@@ -91,6 +91,8 @@ struct mcp_daemon_s {
     /* counters for the "mcpd" stats object */
     uint64_t                  nlinks;
     uint64_t                  nsessions;
+    uint64_t                  nsessions_paused;  /* by FLOW from the module */
+    uint64_t                  links_dropped;     /* protocol errors */
     uint64_t                  messages_in;
     uint64_t                  messages_out;
 

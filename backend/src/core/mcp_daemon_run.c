@@ -112,12 +112,11 @@ mcp_daemon_run(mcp_daemon_t *d, const char *socket_path)
 
     uv_run(d->loop, UV_RUN_DEFAULT);
 
-    /* after a timeout, or if a subsystem left something open: close all
-       handles so the loop can be closed and memory checkers stay quiet */
-    if (uv_loop_alive(d->loop)) {
-        uv_walk(d->loop, mcp_daemon_close_walk, NULL);
-        uv_run(d->loop, UV_RUN_NOWAIT);
-    }
+    /* the stop timer, and after a timeout whatever is left open: close
+       every handle so the loop can be closed and memory checkers stay
+       quiet */
+    uv_walk(d->loop, mcp_daemon_close_walk, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
 
     mcp_link_server_free(&srv);
     d->links = NULL;

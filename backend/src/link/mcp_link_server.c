@@ -112,12 +112,37 @@ mcp_link_drop(mcp_link_t *l, const char *why)
     }
 
     l->closing = 1;
-    mcp_log_info(&d->log, "link", "link #%llu (worker pid %u) closed: %s",
-                 (unsigned long long) l->id, (unsigned) l->peer_pid, why);
+    if (l->hello_done) {
+        mcp_log_info(&d->log, "link", "link #%llu (worker pid %u) closed: "
+                     "%s", (unsigned long long) l->id, (unsigned) l->peer_pid,
+                     why);
+    } else {
+        /* probes (is mcpd up?) connect and leave without a word */
+        mcp_log_debug(&d->log, "link", "link #%llu closed before HELLO: %s",
+                      (unsigned long long) l->id, why);
+    }
 
     mcp_link_sessions_detach_all(l);
     uv_read_stop((uv_stream_t *) &l->pipe);
     uv_close((uv_handle_t *) &l->pipe, mcp_link_on_close);
+}
+
+
+/* The peer broke the protocol: say so once, loudly, and drop the link. */
+static void
+mcp_link_protocol_error(mcp_link_t *l, const char *why)
+{
+    mcp_daemon_t  *d = l->srv->d;
+
+    if (l->closing) {
+        return;
+    }
+
+    d->links_dropped++;
+    mcp_log_warn(&d->log, "link", "link #%llu (worker pid %u): protocol "
+                 "error: %s; dropping the link", (unsigned long long) l->id,
+                 (unsigned) l->peer_pid, why);
+    mcp_link_drop(l, why);
 }
 
 
@@ -188,12 +213,12 @@ mcp_link_on_hello(mcp_link_t *l, const mcp_link_frame_t *f)
     uint8_t            cbuf[2 + sizeof(reason)];
 
     if (l->hello_done || f->sid != 0) {
-        mcp_link_drop(l, "unexpected HELLO");
+        mcp_link_protocol_error(l, "unexpected HELLO");
         return -1;
     }
 
     if (mcp_link_hello_read(f->payload, f->len, &h) != 0) {
-        mcp_link_drop(l, "malformed HELLO");
+        mcp_link_protocol_error(l, "malformed HELLO");
         return -1;
     }
 
@@ -243,7 +268,7 @@ mcp_link_on_stats(mcp_link_t *l, const mcp_link_frame_t *f)
     int      rc;
 
     if (f->flags & MCP_LINK_F_REPLY) {
-        mcp_link_drop(l, "STATS reply sent to mcpd");
+        mcp_link_protocol_error(l, "STATS reply sent to mcpd");
         return -1;
     }
 
@@ -272,7 +297,7 @@ mcp_link_on_open(mcp_link_t *l, const mcp_link_frame_t *f)
     if (mcp_session_open(l, f->sid, (f->flags & MCP_LINK_F_REPLAY) != 0,
                          f->payload, f->len, &err) == NULL)
     {
-        mcp_link_drop(l, err.msg);
+        mcp_link_protocol_error(l, err.msg);
         return -1;
     }
     return 0;
@@ -306,7 +331,7 @@ mcp_link_on_session_frame(mcp_link_t *l, const mcp_link_frame_t *f)
 
     case MCP_LINK_CLOSE:
         if (mcp_link_close_read(f->payload, f->len, &code, &reason, &rlen)) {
-            mcp_link_drop(l, "malformed CLOSE");
+            mcp_link_protocol_error(l, "malformed CLOSE");
             return -1;
         }
         if (s != NULL) {
@@ -319,7 +344,7 @@ mcp_link_on_session_frame(mcp_link_t *l, const mcp_link_frame_t *f)
 
     case MCP_LINK_FLOW:
         if (f->len != 1 || f->payload[0] > MCP_LINK_FLOW_PAUSE) {
-            mcp_link_drop(l, "malformed FLOW");
+            mcp_link_protocol_error(l, "malformed FLOW");
             return -1;
         }
         if (s != NULL) {
@@ -341,7 +366,7 @@ mcp_link_on_frame(mcp_link_t *l, const mcp_link_frame_t *f)
     }
 
     if (!l->hello_done) {
-        mcp_link_drop(l, "frame before HELLO");
+        mcp_link_protocol_error(l, "frame before HELLO");
         return -1;
     }
 
@@ -360,7 +385,7 @@ mcp_link_on_frame(mcp_link_t *l, const mcp_link_frame_t *f)
             }
             return 0;
         }
-        mcp_link_drop(l, "session frame on sid 0");
+        mcp_link_protocol_error(l, "session frame on sid 0");
         return -1;
     }
 
@@ -411,7 +436,7 @@ mcp_link_parse(mcp_link_t *l)
             break;
         }
         if (rc < 0) {
-            mcp_link_drop(l, mcp_link_strerror(rc));
+            mcp_link_protocol_error(l, mcp_link_strerror(rc));
             return -1;
         }
         if (mcp_link_on_frame(l, &f) != 0 && l->closing) {

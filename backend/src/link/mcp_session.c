@@ -229,6 +229,10 @@ mcp_session_detach(mcp_session_t *s)
         }
     }
 
+    if (s->flow_paused) {
+        d->nsessions_paused--;
+        s->flow_paused = 0;
+    }
     s->open = 0;
     s->link = NULL;
     s->resume_cb = NULL;
@@ -264,6 +268,9 @@ mcp_session_set_flow(mcp_session_t *s, int paused)
 {
     mcp_session_resume_pt   cb;
 
+    if (s->flow_paused != (paused ? 1 : 0)) {
+        s->d->nsessions_paused += paused ? 1 : -1;
+    }
     s->flow_paused = paused ? 1 : 0;
 
     if (!paused && s->resume_cb && !mcp_session_paused(s)) {
