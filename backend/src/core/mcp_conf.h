@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/mcp_config.h"
+#include "repo/mcp_repo_conf.h"
 
 typedef struct {
     char     *socket;               /* daemon.socket */
@@ -33,6 +34,8 @@ typedef struct {
     mcp_daemon_conf_t    daemon;
     mcp_logging_conf_t   logging;
     /* subsystem sections go here, one member each */
+    mcp_chat_conf_t      chat;          /* repo/ (chat.service.repository) */
+    mcp_persist_conf_t   persistence;   /* repo/ */
 } mcp_conf_t;
 
 extern const mcp_cfg_field_t  mcp_daemon_conf_fields[];
