@@ -27,6 +27,9 @@ typedef struct {
 struct mcp_cfg_node_s;
 void mcp_err_set(mcp_err_t *err, const struct mcp_cfg_node_s *node,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* added: the same with an explicit location (file may be NULL) */
+void mcp_err_at(mcp_err_t *err, const char *file, unsigned line,
+    unsigned col, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 
 /* ------------------------------------------------------------ the tree */
@@ -53,6 +56,11 @@ struct mcp_cfg_node_s {
     unsigned         *key_line; /* MAP only: where keys[i] was written */
     unsigned         *key_col;
     mcp_cfg_node_t  **items;
+
+    /* added: the full dotted key path of this node ("chat.service.x",
+       "mcp.args[2]"; "" for the root), so that every message, including
+       those of custom binders, names the whole key */
+    char             *path;
 };
 
 /* Parse a whole file / a string (name is used in messages).  NULL + err. */
@@ -132,5 +140,18 @@ int mcp_cfg_as_duration_ms(const mcp_cfg_node_t *node, int64_t *out,
     mcp_err_t *err);
 int mcp_cfg_as_size(const mcp_cfg_node_t *node, int64_t *out,
     mcp_err_t *err);
+
+/*
+ * Added notes on semantics (the declarations above are unchanged):
+ *  - a plain null scalar (`key:`, `key: null`, `key: ~`) counts as absent:
+ *    the default applies;
+ *  - DURATION min/max are in milliseconds, SIZE min/max in bytes;
+ *  - after a failed bind, call mcp_cfg_unbind() to free what was bound;
+ *    dst must be zeroed before binding.
+ */
+/* added: is this node a plain null scalar (or NULL)? */
+int mcp_cfg_is_null(const mcp_cfg_node_t *node);
+/* added: the key path for messages, "(top level)" for the root */
+const char *mcp_cfg_name(const mcp_cfg_node_t *node);
 
 #endif /* MCP_CONFIG_H */

@@ -1,0 +1,195 @@
+/*
+ * The daemon's registries (stats, actions, hooks) and its STATS object.
+ * Running and stopping are in mcp_daemon_run.c.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mcp_daemon.h"
+#include "link/mcp_link_server.h"
+
+
+int
+mcp_daemon_init(mcp_daemon_t *d, uv_loop_t *loop, const mcp_conf_t *conf,
+    const mcp_cfg_node_t *root, const char *conf_path)
+{
+    memset(d, 0, sizeof(*d));
+    d->loop = loop;
+    d->conf = conf;
+    d->conf_root = root;
+    d->conf_path = conf_path;
+    mcp_log_init(&d->log, conf->logging.level, conf->logging.format);
+    d->start_ms = uv_now(loop);
+
+    /* core answers ping itself: a round trip through nginx and mcpd */
+    return mcp_daemon_add_action(d, "ping", mcp_dispatch_ping, NULL);
+}
+
+
+void
+mcp_daemon_cleanup(mcp_daemon_t *d)
+{
+    size_t  i;
+
+    for (i = 0; i < d->nstats; i++) {
+        free(d->stats[i].key);
+    }
+    for (i = 0; i < d->nactions; i++) {
+        free(d->actions[i].name);
+    }
+    free(d->stats);
+    free(d->actions);
+    free(d->on_stop);
+    free(d->on_close);
+    d->stats = NULL;
+    d->actions = NULL;
+    d->on_stop = NULL;
+    d->on_close = NULL;
+    d->nstats = d->nactions = d->non_stop = d->non_close = 0;
+}
+
+
+int
+mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
+    void *ctx)
+{
+    mcp_daemon_stats_t  *a;
+    size_t               i;
+
+    for (i = 0; i < d->nstats; i++) {
+        if (strcmp(d->stats[i].key, key) == 0) {
+            return -1;
+        }
+    }
+    if (strcmp(key, "mcpd") == 0) {
+        return -1;  /* ours */
+    }
+
+    a = realloc(d->stats, (d->nstats + 1) * sizeof(*a));
+    if (a == NULL) {
+        return -1;
+    }
+    d->stats = a;
+
+    a[d->nstats].key = strdup(key);
+    if (a[d->nstats].key == NULL) {
+        return -1;
+    }
+    a[d->nstats].fn = fn;
+    a[d->nstats].ctx = ctx;
+    d->nstats++;
+    return 0;
+}
+
+
+int
+mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
+    mcp_action_pt handler, void *ctx)
+{
+    mcp_daemon_action_t  *a;
+
+    if (name[0] == '\0' || mcp_daemon_find_action(d, name) != NULL) {
+        return -1;
+    }
+
+    a = realloc(d->actions, (d->nactions + 1) * sizeof(*a));
+    if (a == NULL) {
+        return -1;
+    }
+    d->actions = a;
+
+    a[d->nactions].name = strdup(name);
+    if (a[d->nactions].name == NULL) {
+        return -1;
+    }
+    a[d->nactions].handler = handler;
+    a[d->nactions].ctx = ctx;
+    d->nactions++;
+    return 0;
+}
+
+
+const mcp_daemon_action_t *
+mcp_daemon_find_action(const mcp_daemon_t *d, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < d->nactions; i++) {
+        if (strcmp(d->actions[i].name, name) == 0) {
+            return &d->actions[i];
+        }
+    }
+    return NULL;
+}
+
+
+static int
+mcp_daemon_add_hook(mcp_daemon_hook_t **hooks, size_t *n, void *fn,
+    void *ctx)
+{
+    mcp_daemon_hook_t  *h;
+
+    h = realloc(*hooks, (*n + 1) * sizeof(*h));
+    if (h == NULL) {
+        return -1;
+    }
+    *hooks = h;
+    h[*n].fn = fn;
+    h[*n].ctx = ctx;
+    (*n)++;
+    return 0;
+}
+
+
+int
+mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx)
+{
+    return mcp_daemon_add_hook(&d->on_stop, &d->non_stop, (void *) fn, ctx);
+}
+
+
+int
+mcp_daemon_on_session_close(mcp_daemon_t *d, mcp_session_hook_pt fn,
+    void *ctx)
+{
+    return mcp_daemon_add_hook(&d->on_close, &d->non_close, (void *) fn,
+                               ctx);
+}
+
+
+json_t *
+mcp_daemon_stats_json(mcp_daemon_t *d)
+{
+    json_t  *root, *o, *me;
+    size_t   i;
+
+    root = json_object();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < d->nstats; i++) {
+        o = d->stats[i].fn(d->stats[i].ctx);
+        if (o != NULL) {
+            json_object_set_new(root, d->stats[i].key, o);
+        }
+    }
+
+    me = json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
+                   "version", MCPD_VERSION,
+                   "pid", (json_int_t) getpid(),
+                   "uptime", (double) (uv_now(d->loop) - d->start_ms) / 1000.0,
+                   "links", (json_int_t) d->nlinks,
+                   "sessions", (json_int_t) d->nsessions,
+                   "sessions_paused", (json_int_t) d->nsessions_paused,
+                   "links_dropped", (json_int_t) d->links_dropped,
+                   "messages_in", (json_int_t) d->messages_in,
+                   "messages_out", (json_int_t) d->messages_out);
+    if (me != NULL) {
+        json_object_set_new(root, "mcpd", me);
+    }
+
+    return root;
+}

@@ -1,0 +1,134 @@
+/*
+ * The daemon: what every subsystem of mcpd is given.  One libuv loop (never
+ * block on it), the bound configuration, the log, and three registries:
+ *
+ *  - stats:   mcp_daemon_add_stats(d, "llm_client_stats", fn, ctx); a STATS
+ *             request from nginx calls every fn and returns one JSON object
+ *             { key: fn(ctx), ..., "mcpd": {...} } that /health splices in.
+ *  - actions: mcp_daemon_add_action(d, "chat", handler, ctx); a client
+ *             message {"action":"chat",...} is dispatched to the handler
+ *             after core has checked that it is a JSON object with a
+ *             non-empty string action and a string (or absent) request_id.
+ *  - hooks:   on session close (cancel upstream work) and on stop (close
+ *             your handles so the loop can end).
+ *
+ * Lifecycle: main() loads the config, mcp_daemon_init(), each subsystem's
+ * init registers what it needs, mcp_daemon_run() listens and runs the loop
+ * until SIGTERM/SIGINT, then stop hooks run and the loop drains for at most
+ * daemon.shutdown_timeout.
+ */
+
+#ifndef MCP_DAEMON_H
+#define MCP_DAEMON_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "core/mcp_conf.h"
+#include "core/mcp_log.h"
+#include "link/mcp_session.h"
+
+#define MCPD_VERSION            "0.1.0"
+
+typedef struct mcp_daemon_s      mcp_daemon_t;
+typedef struct mcp_link_server_s mcp_link_server_t;
+
+/* Returns a new reference to a JSON object (or NULL to leave the key out). */
+typedef json_t *(*mcp_stats_pt)(void *ctx);
+
+/*
+ * Handle one client message.  request_id is the client's (1..128 bytes,
+ * never NULL: core answers invalid_request before a handler sees it); msg is the parsed object (borrowed: json_incref it to keep it).  Answer
+ * with mcp_session_reply()/mcp_session_error(), now or later; keep the
+ * session with mcp_session_ref() across asynchronous work.
+ */
+typedef void (*mcp_action_pt)(mcp_session_t *s, const char *request_id,
+    json_t *msg, void *ctx);
+
+typedef void (*mcp_daemon_hook_pt)(mcp_daemon_t *d, void *ctx);
+typedef void (*mcp_session_hook_pt)(mcp_session_t *s, void *ctx);
+
+typedef struct {
+    char           *key;
+    mcp_stats_pt    fn;
+    void           *ctx;
+} mcp_daemon_stats_t;
+
+typedef struct {
+    char           *name;
+    mcp_action_pt   handler;
+    void           *ctx;
+} mcp_daemon_action_t;
+
+typedef struct {
+    void           *fn;     /* mcp_daemon_hook_pt or mcp_session_hook_pt */
+    void           *ctx;
+} mcp_daemon_hook_t;
+
+struct mcp_daemon_s {
+    uv_loop_t                *loop;
+    const mcp_conf_t         *conf;
+    const mcp_cfg_node_t     *conf_root;    /* raw tree, for custom reads */
+    const char               *conf_path;
+    mcp_log_t                 log;
+
+    uint64_t                  start_ms;     /* uv_now() at init */
+    int                       stopping;
+
+    mcp_link_server_t        *links;
+
+    mcp_daemon_stats_t       *stats;
+    size_t                    nstats;
+    mcp_daemon_action_t      *actions;
+    size_t                    nactions;
+    mcp_daemon_hook_t        *on_stop;
+    size_t                    non_stop;
+    mcp_daemon_hook_t        *on_close;
+    size_t                    non_close;
+
+    /* counters for the "mcpd" stats object */
+    uint64_t                  nlinks;
+    uint64_t                  nsessions;
+    uint64_t                  nsessions_paused;  /* by FLOW from the module */
+    uint64_t                  links_dropped;     /* protocol errors */
+    uint64_t                  messages_in;
+    uint64_t                  messages_out;
+
+    uv_signal_t               sigterm;
+    uv_signal_t               sigint;
+    uv_timer_t                stop_timer;
+    int                       exit_code;
+};
+
+int mcp_daemon_init(mcp_daemon_t *d, uv_loop_t *loop, const mcp_conf_t *conf,
+    const mcp_cfg_node_t *root, const char *conf_path);
+void mcp_daemon_cleanup(mcp_daemon_t *d);
+
+/* Registration: 0, or -1 (duplicate key/name or out of memory). */
+int mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
+    void *ctx);
+int mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
+    mcp_action_pt handler, void *ctx);
+int mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
+int mcp_daemon_on_session_close(mcp_daemon_t *d, mcp_session_hook_pt fn,
+    void *ctx);
+
+/* The registered handler for an action, or NULL. */
+const mcp_daemon_action_t *mcp_daemon_find_action(const mcp_daemon_t *d,
+    const char *name);
+
+/* The STATS reply: every registered stats object plus "mcpd". New ref. */
+json_t *mcp_daemon_stats_json(mcp_daemon_t *d);
+
+/*
+ * Listen on socket_path (NULL: daemon.socket), install signal handlers, run
+ * the loop until stopped.  Returns the exit status for main().
+ */
+int mcp_daemon_run(mcp_daemon_t *d, const char *socket_path);
+
+/* Begin a graceful stop (what SIGTERM does). */
+void mcp_daemon_stop(mcp_daemon_t *d);
+
+#endif /* MCP_DAEMON_H */
