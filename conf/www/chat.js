@@ -278,6 +278,7 @@
     if (!f || typeof f !== "object") {
       return;
     }
+    noteBackend(f);
     var req = (typeof f.request_id === "string") ? state.pending.get(f.request_id) : null;
     if (!req) {
       if (f.status === "error") {
@@ -292,22 +293,24 @@
     req.onFrame(f);
   }
 
+  /* Any answer says whether mcpd is reachable behind nginx right now. */
+  function noteBackend(f) {
+    var code = f.status === "error" ? (f.chunk || {}).code : null;
+    var backend = code === "backend_unavailable" ? "unavailable" : "ok";
+    if (backend !== state.backend) {
+      state.backend = backend;
+      if (state.conn === "open") {
+        setConn("open", connectedText());
+      }
+    }
+  }
+
   function ping() {
     var sent = Date.now();
     request("ping", undefined, {
       onFrame: function (f) {
         if (f.status === "complete") {
-          state.backend = "ok";
-          if (state.conn === "open") {
-            setConn("open", connectedText());
-            ui.conn.title = "round trip " + (Date.now() - sent) + " ms";
-          }
-        } else if (f.status === "error") {
-          var code = (f.chunk || {}).code;
-          state.backend = code === "backend_unavailable" ? "unavailable" : "ok";
-          if (state.conn === "open") {
-            setConn("open", connectedText());
-          }
+          ui.conn.title = "round trip " + (Date.now() - sent) + " ms";
         }
       }
     }, { resend: false });
@@ -437,20 +440,21 @@
     keepBottom(wasNear);
   };
 
-  Turn.prototype.toolCall = function (d) {
+  /* badgeText: "running…" live, "called" when drawn from history */
+  Turn.prototype.toolCall = function (d, badgeText) {
     d = d || {};
     var det = el("details", "tool");
     det.setAttribute("data-call-id", d.id || "");
     var sum = el("summary");
     sum.appendChild(el("span", "tool-icon", "\u2699"));
     sum.appendChild(el("span", "tool-name", d.tool || "tool"));
-    var badge = el("span", "tool-status running", "running\u2026");
+    var badge = el("span", "tool-status running", badgeText || "running\u2026");
     sum.appendChild(badge);
     det.appendChild(sum);
     det.appendChild(el("div", "tool-label", "Arguments"));
     det.appendChild(el("pre", "tool-args", pretty(d.arguments === undefined ? {} : d.arguments)));
     this.blocks.appendChild(det);
-    this.tools[d.id || ""] = { node: det, badge: badge };
+    this.tools[d.id || ""] = { node: det, badge: badge, done: false };
     this.text = null;          /* text after a tool call is a new block */
     return det;
   };
@@ -458,11 +462,21 @@
   Turn.prototype.toolResult = function (d, content) {
     d = d || {};
     var t = this.tools[d.id || ""];
+    if (!t && !d.id) {
+      /* no id to match (history without ids): the oldest call still open */
+      for (var k in this.tools) {
+        if (!this.tools[k].done) {
+          t = this.tools[k];
+          break;
+        }
+      }
+    }
     if (!t) {
       this.toolCall({ id: d.id, tool: d.tool });
       t = this.tools[d.id || ""];
     }
     var st = d.status || "ok";
+    t.done = true;
     t.badge.className = "tool-status " + st;
     var label = st;
     if (typeof d.size === "number") {
@@ -720,7 +734,7 @@
       } else if (m.role === "tool_call") {
         var c = parseMaybeJson(m.content) || {};
         turn.toolCall({ id: c.id || m.tool_call_id, tool: c.tool || c.name || m.tool || "tool",
-                        arguments: c.arguments !== undefined ? c.arguments : m.content });
+                        arguments: c.arguments !== undefined ? c.arguments : m.content }, "called");
       } else if (m.role === "tool_result") {
         var r = parseMaybeJson(m.content);
         var id = (r && r.id) || m.tool_call_id;
