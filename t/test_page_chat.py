@@ -154,15 +154,24 @@ def test_page_reconnects_after_idle_close(make_stack, page, tmp_path):
 
     page.goto(stack.http_url + "/")
     page.wait_for(OPEN)
-    # nothing sent for 2 s: nginx closes with 1001; the page says so
-    page.wait_for(RECONNECTING, timeout=8)
-    text = page.text("#conn-text")
-    assert "Disconnected" in text and "1001" in text
-    assert page.count("#conn-retry:visible") == 1
+    # nothing sent for 2 s: nginx closes with 1001; the page says so, with
+    # a countdown and a button to retry at once
+    text = page.wait_until("""() => {
+        const c = document.getElementById('conn');
+        return c.dataset.state === 'reconnecting'
+            && !document.getElementById('conn-retry').hidden
+            && document.getElementById('conn-text').textContent; }""",
+                           timeout=8)
+    assert "Disconnected" in text and "1001" in text and "retrying in" in text
     shot(page, tmp_path, "page-reconnecting")
 
     # and reconnects by itself, to a working socket
     page.wait_for(OPEN, timeout=10)
+    states = []
+    for e in page.eval("mcpChat.state().connLog"):
+        if not states or states[-1] != e["state"]:
+            states.append(e["state"])
+    assert states[:4] == ["open", "reconnecting", "connecting", "open"]
     assert len(page.sockets()) >= 2
     req = send(page, "still there?")
     final_frame(page, req["request_id"])
@@ -182,9 +191,11 @@ def test_page_resends_unanswered_chat_after_reload(make_stack, page,
     try:
         req = send(page, "survive a reload")
         assert page.count("#cancel:visible") == 1
-        # nginx reload: the old worker closes the socket (1001)
-        stack.reload_nginx()
-        page.wait_for(RECONNECTING, timeout=10)
+        # nginx reload (SIGHUP; the config is unchanged): the old worker
+        # closes the socket with 1001, the page reconnects to a new one
+        stack.nginx.send_signal(signal.SIGHUP)
+        page.wait_until("""() => mcpChat.state().connLog
+                           .some(e => e.state === 'reconnecting')""", 15)
         page.wait_for(OPEN, timeout=15)
         # the unanswered chat is sent again with the same request_id
         wait_until(lambda: len([m for m in page.sent("chat")

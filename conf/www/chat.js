@@ -41,6 +41,7 @@
   var state = {
     ws: null,
     conn: "connecting",
+    connLog: [],             /* recent connection states, for people and tests */
     backend: "unknown",
     attempt: 0,
     retryTimer: null,
@@ -131,6 +132,12 @@
   /* ------------------------------------------------------------ connection */
 
   function setConn(conn, text) {
+    if (conn !== state.conn || text !== ui.connText.textContent) {
+      state.connLog.push({ state: conn, text: text, t: Date.now() });
+      if (state.connLog.length > 50) {
+        state.connLog.shift();
+      }
+    }
     state.conn = conn;
     ui.conn.setAttribute("data-state", conn);
     ui.conn.setAttribute("data-backend", state.backend);
@@ -968,7 +975,8 @@
   window.mcpChat = {
     state: function () {
       return { conn: state.conn, backend: state.backend, current: state.current,
-               running: state.running, pending: Array.from(state.pending.keys()) };
+               running: state.running, pending: Array.from(state.pending.keys()),
+               connLog: state.connLog.slice() };
     }
   };
 

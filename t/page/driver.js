@@ -71,8 +71,12 @@ const commands = {
     await page.waitForSelector(c.selector, { state: c.state || 'visible', timeout: c.timeout });
     return true;
   },
+  // c.expr: an expression, or the source of a function (called each poll)
   async waitForFunction(c) {
-    const h = await page.waitForFunction(c.expr, c.arg, { timeout: c.timeout, polling: 50 });
+    const h = await page.waitForFunction((src) => {
+      const v = (0, eval)('(' + src + ')');
+      return typeof v === 'function' ? v() : v;
+    }, c.expr, { timeout: c.timeout, polling: 50 });
     return await h.jsonValue();
   },
   async text(c) {

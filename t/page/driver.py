@@ -140,9 +140,10 @@ class Page:
         return self.call("waitFor", selector=selector, state=state,
                          timeout=int((timeout or self.timeout) * 1000))
 
-    def wait_until(self, expr, timeout=None, arg=None):
-        """Waits until the JS expression (or function source) is truthy."""
-        return self.call("waitForFunction", expr=expr, arg=arg,
+    def wait_until(self, expr, timeout=None):
+        """Waits until the JS expression, or the function whose source it
+        is, gives a truthy value; returns that value."""
+        return self.call("waitForFunction", expr=expr,
                          timeout=int((timeout or self.timeout) * 1000))
 
     def text(self, selector):
