@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/mcp_daemon.h"
+#include "mcp/mcp_host_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
 
@@ -34,12 +35,14 @@ typedef struct {
 
 /* subsystems, in start order: { "name", init }, one line each */
 static const mcp_subsystem_t  mcp_subsystems[] = {
+    { "mcp", mcp_host_subsystem_init },
     { NULL, NULL }
 };
 
 /* subcommands: { "name", "one line of help", main }, one line each;
    main gets a daemon with its loop, config and log, not yet running */
 static const mcp_command_t  mcp_commands[] = {
+    { "mcp", "MCP servers: list, call, prompt, read, shell", mcp_cli_main },
     { NULL, NULL, NULL }
 };
 

@@ -54,6 +54,8 @@ const mcp_cfg_field_t  mcp_conf_fields[] = {
     { "persistence", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, persistence),
       NULL, 0, 0, NULL, mcp_persist_conf_fields, NULL, NULL,
       "what the conversation store keeps, and for how long" },
+    { "mcp", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, mcp), NULL,
+      0, 0, NULL, mcp_mcp_conf_fields, NULL, NULL, "the MCP host" },
     MCP_FIELD_END
 };
 
