@@ -49,6 +49,8 @@ const mcp_cfg_field_t  mcp_conf_fields[] = {
     { "logging", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, logging), NULL,
       0, 0, NULL, mcp_logging_conf_fields, NULL, NULL, "logs on stderr" },
     /* subsystem sections: one line each */
+    { "llm", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, llm), NULL,
+      0, 0, NULL, mcp_llm_conf_fields, NULL, NULL, "LLM providers" },
     MCP_FIELD_END
 };
 

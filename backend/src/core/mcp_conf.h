@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/mcp_config.h"
+#include "llm/mcp_llm_conf.h"
 
 typedef struct {
     char     *socket;               /* daemon.socket */
@@ -33,6 +34,7 @@ typedef struct {
     mcp_daemon_conf_t    daemon;
     mcp_logging_conf_t   logging;
     /* subsystem sections go here, one member each */
+    mcp_llm_conf_t       llm;
 } mcp_conf_t;
 
 extern const mcp_cfg_field_t  mcp_daemon_conf_fields[];
