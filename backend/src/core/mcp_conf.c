@@ -49,6 +49,11 @@ const mcp_cfg_field_t  mcp_conf_fields[] = {
     { "logging", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, logging), NULL,
       0, 0, NULL, mcp_logging_conf_fields, NULL, NULL, "logs on stderr" },
     /* subsystem sections: one line each */
+    { "chat", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, chat), NULL,
+      0, 0, NULL, mcp_chat_conf_fields, NULL, NULL, "the chat service" },
+    { "persistence", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, persistence),
+      NULL, 0, 0, NULL, mcp_persist_conf_fields, NULL, NULL,
+      "what the conversation store keeps, and for how long" },
     { "llm", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, llm), NULL,
       0, 0, NULL, mcp_llm_conf_fields, NULL, NULL, "LLM providers" },
     MCP_FIELD_END

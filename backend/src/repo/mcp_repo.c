@@ -1,0 +1,691 @@
+/*
+ * The repository's face on the loop thread: opening at start, queueing
+ * requests to the pools, delivering completions through one uv_async,
+ * the connection_timeout sweep, the retention timer, and the stats.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/mcp_repo_int.h"
+
+#include <stdarg.h>
+
+static void mcp_repo_async_cb(uv_async_t *h);
+static void mcp_repo_sweep_cb(uv_timer_t *t);
+static void mcp_repo_retention_cb(uv_timer_t *t);
+
+static const char *const  mcp_policy_names[] = {
+    "token_limit", "message_count", "time_based", "unlimited", NULL
+};
+
+
+/* ------------------------------------------------------------ open */
+
+static void __attribute__((format(printf, 3, 4)))
+mcp_repo_err(mcp_err_t *err, const void *unused, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+
+static int
+mcp_repo_fail(mcp_err_t *err, sqlite3 *db, const char *path, int rc,
+    const char *what)
+{
+    const char  *hint = "";
+
+    switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        hint = " (the file is not a SQLite database or is corrupt; restore "
+               "it from a backup or move it away)";
+        break;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+        hint = " (mcpd must be able to write the file and its directory)";
+        break;
+    case SQLITE_FULL:
+        hint = " (free disk space)";
+        break;
+    }
+    mcp_repo_err(err, NULL, "repository \"%s\": %s: %s%s", path, what,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), hint);
+    return -1;
+}
+
+
+/* One statement returning one text row, for PRAGMAs. */
+static int
+mcp_repo_pragma_text(sqlite3 *db, const char *sql, char *out, size_t len)
+{
+    sqlite3_stmt  *st;
+    int            rc;
+
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(out, len, "%s", (const char *) sqlite3_column_text(st, 0));
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+
+/*
+ * Synchronous, at start: everything that can be wrong with the file shows
+ * here, before mcpd accepts a client.  The write at the end proves the
+ * file, its directory (-wal, -shm) and the disk take writes.
+ */
+static int
+mcp_repo_prepare_file(mcp_repo_t *repo, mcp_err_t *err)
+{
+    const char     *path = repo->conf.path;
+    sqlite3        *db = NULL;
+    sqlite3_stmt   *st;
+    char            mode[32], msg[512];
+    int64_t         deleted = 0;
+    int             rc;
+
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE
+                         | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        mcp_repo_fail(err, db, path, rc, "cannot open");
+        goto failed;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, (int) repo->conf.busy_timeout);
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        rc = SQLITE_READONLY;
+        mcp_repo_fail(err, NULL, path, rc, "the file is read-only");
+        goto failed;
+    }
+
+    rc = mcp_repo_pragma_text(db, "PRAGMA journal_mode = WAL", mode,
+                              sizeof(mode));
+    if (rc != SQLITE_OK) {
+        mcp_repo_fail(err, db, path, rc, "cannot enable WAL");
+        goto failed;
+    }
+    if (strcmp(mode, "wal") != 0) {
+        mcp_repo_err(err, NULL, "repository \"%s\": WAL mode refused (journal "
+                    "mode is \"%s\"); is the file on a network file system?",
+                    path, mode);
+        rc = SQLITE_ERROR;
+        goto failed;
+    }
+    sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+
+    rc = mcp_repo_migrate(db, msg, sizeof(msg));
+    if (rc != SQLITE_OK) {
+        mcp_repo_fail(err, NULL, path, rc, msg);
+        goto failed;
+    }
+
+    rc = sqlite3_prepare_v2(db, "INSERT INTO meta(key, value)"
+                            " VALUES ('opened_at', ?1) ON CONFLICT(key)"
+                            " DO UPDATE SET value = excluded.value", -1, &st,
+                            NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64) mcp_repo_now_ms());
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    if (rc != SQLITE_OK) {
+        mcp_repo_fail(err, db, path, rc, "cannot write");
+        goto failed;
+    }
+
+    rc = mcp_retention_startup(db, &repo->persist, &deleted, msg, sizeof(msg));
+    if (rc != SQLITE_OK) {
+        mcp_repo_fail(err, NULL, path, rc, msg);
+        goto failed;
+    }
+    repo->retention_deleted += (uint64_t) deleted;
+    repo->retention_runs++;
+    repo->last_retention_ms = mcp_repo_now_ms();
+
+    sqlite3_close_v2(db);
+    return 0;
+
+failed:
+    sqlite3_close_v2(db);
+    return -1;
+}
+
+
+static uint64_t
+mcp_repo_sweep_interval(const mcp_repo_conf_t *rc)
+{
+    int64_t  ms = rc->pool.connection_timeout / 4;
+
+    return (uint64_t) (ms < 5 ? 5 : ms > 250 ? 250 : ms);
+}
+
+
+mcp_repo_t *
+mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
+    const mcp_persist_conf_t *pc, mcp_err_t *err)
+{
+    mcp_repo_t  *repo;
+    char         msg[512];
+    int          readers, writers, batch;
+
+    if (rc->path == NULL || rc->path[0] == '\0') {
+        mcp_repo_err(err, NULL, "repository: path is empty");
+        return NULL;
+    }
+    repo = calloc(1, sizeof(*repo));
+    if (repo == NULL) {
+        mcp_repo_err(err, NULL, "repository: out of memory");
+        return NULL;
+    }
+    repo->loop = loop;
+    repo->conf = *rc;
+    repo->conf.path = strdup(rc->path);
+    repo->persist = *pc;
+    repo->opened_ms = mcp_repo_now_ms();
+    pthread_mutex_init(&repo->done_mu, NULL);
+
+    if (repo->conf.path == NULL || mcp_repo_prepare_file(repo, err) != 0) {
+        goto failed;
+    }
+
+    readers = rc->pool.enable_pooling ? (int) rc->pool.max_readers : 0;
+    writers = rc->pool.enable_pooling ? (int) rc->pool.max_writers : 1;
+    batch = rc->pool.enable_pooling ? (int) rc->pool.max_batch : 1;
+    if (mcp_pool_start(&repo->readers, repo, "readers", 0, readers, 1, msg,
+                       sizeof(msg)) != 0
+        || mcp_pool_start(&repo->writers, repo, "writers", 1, writers, batch,
+                          msg, sizeof(msg)) != 0)
+    {
+        mcp_repo_err(err, NULL, "%s", msg);
+        mcp_pool_stop(&repo->readers);
+        mcp_pool_stop(&repo->writers);
+        goto failed;
+    }
+
+    uv_async_init(loop, &repo->async, mcp_repo_async_cb);
+    uv_unref((uv_handle_t *) &repo->async);
+    uv_timer_init(loop, &repo->sweep);
+    uv_timer_start(&repo->sweep, mcp_repo_sweep_cb,
+                   mcp_repo_sweep_interval(rc), mcp_repo_sweep_interval(rc));
+    uv_unref((uv_handle_t *) &repo->sweep);
+    uv_timer_init(loop, &repo->retention);
+    if (pc->enabled && pc->retention_policy != MCP_RETAIN_UNLIMITED
+        && pc->retention_interval > 0)
+    {
+        uv_timer_start(&repo->retention, mcp_repo_retention_cb,
+                       (uint64_t) pc->retention_interval,
+                       (uint64_t) pc->retention_interval);
+    }
+    uv_unref((uv_handle_t *) &repo->retention);
+    repo->async.data = repo;
+    repo->sweep.data = repo;
+    repo->retention.data = repo;
+    repo->handles_open = 3;
+    return repo;
+
+failed:
+    pthread_mutex_destroy(&repo->done_mu);
+    free(repo->conf.path);
+    free(repo);
+    return NULL;
+}
+
+
+/* ------------------------------------------------------------ completion */
+
+/* Any thread: hand a finished request to the loop. */
+void
+mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r)
+{
+    r->next = NULL;
+    pthread_mutex_lock(&repo->done_mu);
+    if (repo->done_tail) {
+        repo->done_tail->next = r;
+    } else {
+        repo->done_head = r;
+    }
+    repo->done_tail = r;
+    pthread_mutex_unlock(&repo->done_mu);
+    uv_async_send(&repo->async);
+}
+
+
+static void
+mcp_repo_retention_done(mcp_repo_t *repo, mcp_repo_req_t *r)
+{
+    repo->retention_queued = 0;
+    repo->retention_runs++;
+    repo->retention_deleted += (uint64_t) r->res.count;
+    repo->last_retention_ms = mcp_repo_now_ms();
+    if (repo->log == NULL) {
+        return;
+    }
+    if (r->res.status != MCP_REPO_OK) {
+        mcp_log_error(repo->log, "repo", "retention failed: %s",
+                      r->res.error);
+    } else if (r->res.count > 0) {
+        mcp_log_info(repo->log, "repo", "retention (%s) deleted %lld "
+                     "messages", mcp_policy_names[repo->persist
+                     .retention_policy], (long long) r->res.count);
+    }
+}
+
+
+static void
+mcp_repo_deliver(mcp_repo_t *repo)
+{
+    mcp_repo_req_t  *r, *next;
+
+    pthread_mutex_lock(&repo->done_mu);
+    r = repo->done_head;
+    repo->done_head = repo->done_tail = NULL;
+    pthread_mutex_unlock(&repo->done_mu);
+
+    for ( /* void */ ; r; r = next) {
+        next = r->next;
+        if (r->op == MCP_OP_RETENTION) {
+            mcp_repo_retention_done(repo, r);
+        }
+        if (r->cb) {
+            r->cb(&r->res, r->data);
+        }
+        mcp_req_free(r);
+        repo->pending--;
+    }
+    if (repo->pending == 0 && !repo->closing) {
+        uv_unref((uv_handle_t *) &repo->async);
+    }
+}
+
+
+static void
+mcp_repo_async_cb(uv_async_t *h)
+{
+    mcp_repo_deliver(h->data);
+}
+
+
+static void
+mcp_repo_sweep_cb(uv_timer_t *t)
+{
+    mcp_repo_t  *repo = t->data;
+    uint64_t     timeout = (uint64_t) repo->conf.pool.connection_timeout;
+
+    mcp_pool_sweep(&repo->readers, timeout);
+    mcp_pool_sweep(&repo->writers, timeout);
+}
+
+
+/* ------------------------------------------------------------ submit */
+
+static mcp_repo_req_t *
+mcp_req_new(mcp_op_e op, mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r = calloc(1, sizeof(*r));
+
+    if (r) {
+        r->op = op;
+        r->cb = cb;
+        r->data = data;
+    }
+    return r;
+}
+
+
+static char *
+mcp_dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+
+static int
+mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
+{
+    if (repo->closing) {
+        mcp_req_free(r);
+        return -1;
+    }
+    r->repo = repo;
+    if (repo->pending++ == 0) {
+        uv_ref((uv_handle_t *) &repo->async);
+    }
+    if (!repo->persist.enabled
+        && (r->op == MCP_OP_APPEND || r->op == MCP_OP_REQ_END
+            || r->op == MCP_OP_HISTORY || r->op == MCP_OP_LOOKUP))
+    {
+        /* persistence off: writes succeed without storing, reads are empty */
+        mcp_repo_complete(repo, r);
+        return 0;
+    }
+    if (MCP_OP_IS_WRITE(r->op) || repo->readers.nworkers == 0) {
+        mcp_pool_push(&repo->writers, r);
+    } else {
+        mcp_pool_push(&repo->readers, r);
+    }
+    return 0;
+}
+
+
+/* an argument error still answers through the callback, asynchronously */
+static int
+mcp_repo_reject(mcp_repo_t *repo, mcp_repo_req_t *r, const char *why)
+{
+    mcp_req_fail(r, MCP_REPO_EINVAL, 0, "repository: %s", why);
+    if (repo->closing) {
+        mcp_req_free(r);
+        return -1;
+    }
+    r->repo = repo;
+    if (repo->pending++ == 0) {
+        uv_ref((uv_handle_t *) &repo->async);
+    }
+    mcp_repo_complete(repo, r);
+    return 0;
+}
+
+
+int
+mcp_repo_conversation_open(mcp_repo_t *repo, const char *principal,
+    const char *id, const char *title, mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r = mcp_req_new(MCP_OP_CONV_OPEN, cb, data);
+
+    if (r == NULL) {
+        return -1;
+    }
+    r->principal = strdup(principal ? principal : "");
+    r->msg.conversation_id = mcp_dup(id);
+    r->title = mcp_dup(title);
+    return mcp_repo_submit(repo, r);
+}
+
+
+static int
+mcp_msg_copy(mcp_repo_msg_t *dst, const mcp_repo_msg_t *src)
+{
+    *dst = *src;
+    dst->conversation_id = mcp_dup(src->conversation_id);
+    dst->content = malloc(src->content_len + 1);
+    if (dst->content) {
+        memcpy(dst->content, src->content, src->content_len);
+        dst->content[src->content_len] = '\0';
+    }
+    dst->tool_calls = mcp_dup(src->tool_calls);
+    dst->tool_call_id = mcp_dup(src->tool_call_id);
+    dst->name = mcp_dup(src->name);
+    dst->model = mcp_dup(src->model);
+    dst->usage = mcp_dup(src->usage);
+    dst->request_id = mcp_dup(src->request_id);
+    return dst->content ? 0 : -1;
+}
+
+
+int
+mcp_repo_append(mcp_repo_t *repo, const mcp_repo_append_t *a,
+    mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r = mcp_req_new(MCP_OP_APPEND, cb, data);
+    const char      *why = NULL;
+
+    if (r == NULL) {
+        return -1;
+    }
+    if (a->msg.conversation_id == NULL || a->msg.content == NULL) {
+        why = "append needs a conversation id and content";
+    } else if (a->msg.type < MCP_MSG_USER || a->msg.type > MCP_MSG_TOOL_RESULT) {
+        why = "append: unknown message type";
+    } else if (a->msg.token_count < 0) {
+        why = "append: negative token count";
+    } else if (a->msg.content_len > 0x7fffffff) {
+        why = "append: content too large";
+    }
+    if (why) {
+        return mcp_repo_reject(repo, r, why);
+    }
+    if (mcp_msg_copy(&r->msg, &a->msg) != 0) {
+        mcp_req_free(r);
+        return -1;
+    }
+    r->msg.id = 0;
+    r->final = a->final;
+    return mcp_repo_submit(repo, r);
+}
+
+
+static int
+mcp_repo_conv_req(mcp_repo_t *repo, mcp_op_e op, const char *principal,
+    const char *conv, const char *rid, mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r = mcp_req_new(op, cb, data);
+
+    if (r == NULL) {
+        return -1;
+    }
+    if (conv == NULL) {
+        return mcp_repo_reject(repo, r, "a conversation id is required");
+    }
+    r->principal = strdup(principal ? principal : "");
+    r->msg.conversation_id = strdup(conv);
+    r->msg.request_id = mcp_dup(rid);
+    return mcp_repo_submit(repo, r);
+}
+
+
+int
+mcp_repo_request_end(mcp_repo_t *repo, const char *conversation_id,
+    const char *request_id, mcp_repo_cb_pt cb, void *data)
+{
+    if (request_id == NULL) {
+        return mcp_repo_conv_req(repo, MCP_OP_REQ_END, NULL, NULL, NULL, cb,
+                                 data);
+    }
+    return mcp_repo_conv_req(repo, MCP_OP_REQ_END, NULL, conversation_id,
+                             request_id, cb, data);
+}
+
+
+int
+mcp_repo_history(mcp_repo_t *repo, const char *conversation_id,
+    int64_t token_budget, int64_t max_rows, mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r = mcp_req_new(MCP_OP_HISTORY, cb, data);
+
+    if (r == NULL) {
+        return -1;
+    }
+    if (conversation_id == NULL) {
+        return mcp_repo_reject(repo, r, "a conversation id is required");
+    }
+    r->msg.conversation_id = strdup(conversation_id);
+    r->budget = token_budget;
+    r->limit = max_rows;
+    return mcp_repo_submit(repo, r);
+}
+
+
+int
+mcp_repo_lookup_request(mcp_repo_t *repo, const char *conversation_id,
+    const char *request_id, mcp_repo_cb_pt cb, void *data)
+{
+    if (request_id == NULL) {
+        conversation_id = NULL;
+    }
+    return mcp_repo_conv_req(repo, MCP_OP_LOOKUP, NULL, conversation_id,
+                             request_id, cb, data);
+}
+
+
+int
+mcp_repo_list(mcp_repo_t *repo, const char *principal, int64_t limit,
+    mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r = mcp_req_new(MCP_OP_LIST, cb, data);
+
+    if (r == NULL) {
+        return -1;
+    }
+    r->principal = strdup(principal ? principal : "");
+    r->limit = limit;
+    return mcp_repo_submit(repo, r);
+}
+
+
+int
+mcp_repo_delete(mcp_repo_t *repo, const char *principal,
+    const char *conversation_id, mcp_repo_cb_pt cb, void *data)
+{
+    return mcp_repo_conv_req(repo, MCP_OP_DELETE, principal, conversation_id,
+                             NULL, cb, data);
+}
+
+
+int
+mcp_repo_export(mcp_repo_t *repo, const char *principal,
+    const char *conversation_id, mcp_repo_cb_pt cb, void *data)
+{
+    return mcp_repo_conv_req(repo, MCP_OP_EXPORT, principal, conversation_id,
+                             NULL, cb, data);
+}
+
+
+int
+mcp_repo_retention_run(mcp_repo_t *repo, mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r = mcp_req_new(MCP_OP_RETENTION, cb, data);
+
+    if (r == NULL) {
+        return -1;
+    }
+    repo->retention_queued = 1;
+    return mcp_repo_submit(repo, r);
+}
+
+
+static void
+mcp_repo_retention_cb(uv_timer_t *t)
+{
+    mcp_repo_t  *repo = t->data;
+
+    /* one sweep at a time: a slow one is not stacked up behind itself */
+    if (!repo->retention_queued) {
+        mcp_repo_retention_run(repo, NULL, NULL);
+    }
+}
+
+
+int
+mcp_repo_debug_hold(mcp_repo_t *repo, int write, int64_t ms,
+    mcp_repo_cb_pt cb, void *data)
+{
+    mcp_repo_req_t  *r;
+
+    r = mcp_req_new(write ? MCP_OP_HOLD_WRITE : MCP_OP_HOLD_READ, cb, data);
+    if (r == NULL) {
+        return -1;
+    }
+    r->limit = ms;
+    return mcp_repo_submit(repo, r);
+}
+
+
+void
+mcp_repo_set_log(mcp_repo_t *repo, const mcp_log_t *log)
+{
+    repo->log = log;
+}
+
+
+void
+mcp_repo_debug_break(mcp_repo_t *repo)
+{
+    __atomic_add_fetch(&repo->debug_break, 1, __ATOMIC_RELEASE);
+}
+
+
+/* ------------------------------------------------------------ close, stats */
+
+static void
+mcp_repo_handle_closed(uv_handle_t *h)
+{
+    mcp_repo_t  *repo = h->data;
+
+    if (--repo->handles_open == 0) {
+        pthread_mutex_destroy(&repo->done_mu);
+        free(repo->conf.path);
+        free(repo);
+    }
+}
+
+
+void
+mcp_repo_close(mcp_repo_t *repo)
+{
+    if (repo == NULL || repo->closing) {
+        return;
+    }
+    repo->closing = 1;
+    mcp_pool_stop(&repo->readers);
+    mcp_pool_stop(&repo->writers);
+    mcp_repo_deliver(repo);     /* the last completions, ECLOSED included */
+    uv_close((uv_handle_t *) &repo->async, mcp_repo_handle_closed);
+    uv_close((uv_handle_t *) &repo->sweep, mcp_repo_handle_closed);
+    uv_close((uv_handle_t *) &repo->retention, mcp_repo_handle_closed);
+}
+
+
+json_t *
+mcp_repo_stats(mcp_repo_t *repo)
+{
+    json_t  *o = json_object(), *rd, *wr, *ret;
+
+    rd = mcp_pool_stats(&repo->readers);
+    wr = mcp_pool_stats(&repo->writers);
+    json_object_set_new(o, "path", json_string(repo->conf.path));
+    json_object_set_new(o, "schema_version",
+                        json_integer(mcp_repo_schema_version()));
+    json_object_set_new(o, "synchronous", json_string(
+        repo->conf.synchronous == MCP_REPO_SYNC_FULL ? "full" : "normal"));
+    json_object_set_new(o, "pooling",
+                        json_boolean(repo->conf.pool.enable_pooling));
+    json_object_set_new(o, "persistence",
+                        json_boolean(repo->persist.enabled));
+    json_object_set_new(o, "busy_errors", json_integer(
+        json_integer_value(json_object_get(rd, "busy_errors"))
+        + json_integer_value(json_object_get(wr, "busy_errors"))));
+    json_object_set_new(o, "readers", rd);
+    json_object_set_new(o, "writers", wr);
+
+    ret = json_object();
+    json_object_set_new(ret, "policy", json_string(
+        mcp_policy_names[repo->persist.retention_policy]));
+    json_object_set_new(ret, "runs",
+                        json_integer((json_int_t) repo->retention_runs));
+    json_object_set_new(ret, "deleted",
+                        json_integer((json_int_t) repo->retention_deleted));
+    json_object_set_new(ret, "last_run_ms",
+                        json_integer((json_int_t) repo->last_retention_ms));
+    json_object_set_new(o, "retention", ret);
+    return o;
+}
+
+
+json_t *
+mcp_repo_stats_fn(void *repo)
+{
+    return mcp_repo_stats(repo);
+}

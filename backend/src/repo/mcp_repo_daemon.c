@@ -1,0 +1,66 @@
+/*
+ * The repository as an mcpd subsystem: opened at start from the bound
+ * config (before the link server accepts, so a bad database stops mcpd
+ * with a clear message), its stats under "repository_stats", closed by the
+ * daemon's stop hook.  Other subsystems find it with mcp_repo_daemon_get().
+ */
+
+#include <string.h>
+
+#include "core/mcp_daemon.h"
+#include "repo/mcp_repo_int.h"
+#include "repo/mcp_repo_daemon.h"
+
+#define MCP_REPO_STATS_KEY  "repository_stats"
+
+
+static void
+mcp_repo_daemon_stop(mcp_daemon_t *d, void *ctx)
+{
+    mcp_repo_close(ctx);
+}
+
+
+int
+mcp_repo_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
+{
+    const mcp_repo_conf_t     *rc = &d->conf->chat.service.repository;
+    const mcp_persist_conf_t  *pc = &d->conf->persistence;
+    mcp_repo_t                *repo;
+
+    repo = mcp_repo_open(d->loop, rc, pc, err);
+    if (repo == NULL) {
+        return -1;
+    }
+    mcp_repo_set_log(repo, &d->log);
+    if (mcp_daemon_add_stats(d, MCP_REPO_STATS_KEY, mcp_repo_stats_fn, repo)
+        != 0 || mcp_daemon_on_stop(d, mcp_repo_daemon_stop, repo) != 0)
+    {
+        mcp_repo_close(repo);
+        snprintf(err->msg, sizeof(err->msg), "repository: cannot register "
+                 "with the daemon");
+        return -1;
+    }
+    mcp_log_info(&d->log, "repo", "%s ready: schema %d, %s, %s, retention %s",
+                 rc->path, mcp_repo_schema_version(),
+                 rc->pool.enable_pooling ? "pooled" : "single connection",
+                 rc->synchronous == MCP_REPO_SYNC_FULL ? "synchronous=FULL"
+                                                       : "synchronous=NORMAL",
+                 pc->enabled ? "on" : "off (persistence disabled)");
+    return 0;
+}
+
+
+mcp_repo_t *
+mcp_repo_daemon_get(mcp_daemon_t *d)
+{
+    size_t  i;
+
+    /* the stats registry already maps the key to the repository */
+    for (i = 0; i < d->nstats; i++) {
+        if (strcmp(d->stats[i].key, MCP_REPO_STATS_KEY) == 0) {
+            return d->stats[i].ctx;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,199 @@
+/*
+ * Repository internals shared by its files: requests, connections,
+ * pools.  Not for use outside backend/src/repo/.
+ */
+
+#ifndef MCP_REPO_INT_H
+#define MCP_REPO_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "repo/mcp_repo.h"
+#include "util/mcp_hist.h"
+
+typedef enum {
+    /* writes: the writer side, batched into group commits */
+    MCP_OP_CONV_OPEN,
+    MCP_OP_APPEND,
+    MCP_OP_REQ_END,
+    MCP_OP_DELETE,
+    MCP_OP_RETENTION,
+    MCP_OP_HOLD_WRITE,
+    /* reads: the reader pool */
+    MCP_OP_HISTORY,
+    MCP_OP_LOOKUP,
+    MCP_OP_LIST,
+    MCP_OP_EXPORT,
+    MCP_OP_HOLD_READ
+} mcp_op_e;
+
+#define MCP_OP_IS_WRITE(op)  ((op) <= MCP_OP_HOLD_WRITE)
+/* ops that may share a transaction with others */
+#define MCP_OP_BATCHES(op)   ((op) <= MCP_OP_REQ_END)
+
+typedef struct mcp_repo_req_s  mcp_repo_req_t;
+
+struct mcp_repo_req_s {
+    mcp_repo_req_t     *next;
+    mcp_repo_t         *repo;
+    mcp_op_e            op;
+    uint64_t            enq_ns;
+    mcp_repo_cb_pt      cb;
+    void               *data;
+
+    /* parameters (owned copies) */
+    char               *principal;
+    char               *title;
+    mcp_repo_msg_t      msg;        /* append; also conv id + request id */
+    int                 final;
+    int64_t             budget;
+    int64_t             limit;
+    char               *cursor;     /* retention: next conversation id */
+
+    /* result (owned; freed after the callback) */
+    mcp_repo_result_t   res;
+    char                errbuf[256];
+    char               *res_conv_id;
+};
+
+/* prepared statements of one connection; see mcp_repo_db.c */
+enum {
+    MCP_ST_BEGIN, MCP_ST_COMMIT, MCP_ST_ROLLBACK,
+    MCP_ST_CONV_INSERT, MCP_ST_CONV_GET, MCP_ST_CONV_TOUCH,
+    MCP_ST_MSG_INSERT, MCP_ST_REQ_INSERT, MCP_ST_REQ_FINISH,
+    MCP_ST_REQ_STATE, MCP_ST_REQ_ROWS,
+    MCP_ST_HISTORY, MCP_ST_CONV_LIST, MCP_ST_CONV_DELETE, MCP_ST_CONV_ROWS,
+    MCP_ST_HEALTH,
+    MCP_ST_COUNT
+};
+
+typedef struct {
+    sqlite3        *db;
+    sqlite3_stmt   *st[MCP_ST_COUNT];
+} mcp_conn_t;
+
+typedef struct mcp_pool_s  mcp_pool_t;
+
+typedef struct {
+    mcp_pool_t     *pool;
+    int             idx;
+    pthread_t       tid;
+    int             started;
+    mcp_conn_t      conn;
+    int             broken;         /* close and reopen before next use */
+    uint64_t        last_check_ms;
+    uint64_t        last_break;     /* debug_break generation seen */
+} mcp_worker_t;
+
+struct mcp_pool_s {
+    const char         *name;       /* "readers" / "writers" */
+    mcp_repo_t         *repo;
+    int                 writer;
+    int                 max_batch;
+
+    pthread_mutex_t     mu;         /* queue and stats */
+    pthread_cond_t      cv;
+    mcp_repo_req_t     *head, *tail;
+    size_t              queued;
+    int                 stop;
+
+    /* only one writer runs a transaction at a time: see docs/storage.md */
+    pthread_mutex_t     turn;
+
+    int                 nworkers;
+    mcp_worker_t       *workers;
+
+    /* stats, under mu */
+    int                 open;       /* connections open */
+    int                 in_use;
+    uint64_t            acquisitions;
+    uint64_t            waits;      /* requests that found no idle worker */
+    int                 idle;       /* workers waiting for work */
+    uint64_t            timeouts;
+    uint64_t            busy_retries;  /* SQLITE_BUSY seen and retried */
+    uint64_t            busy_errors;   /* SQLITE_BUSY reaching a caller */
+    uint64_t            queries;
+    uint64_t            writes;
+    uint64_t            commits;
+    uint64_t            rows_committed;
+    uint64_t            errors;
+    uint64_t            health_checks;
+    uint64_t            health_failures;
+    uint64_t            reconnects;
+    uint64_t            last_health_ms;
+    uint64_t            max_rows_per_commit;
+    mcp_hist_t          wait_us;
+    mcp_hist_t          rows_per_commit;
+};
+
+struct mcp_repo_s {
+    uv_loop_t          *loop;
+    const mcp_log_t    *log;        /* NULL: quiet (tests, tools) */
+    mcp_repo_conf_t     conf;       /* path strdup'ed */
+    mcp_persist_conf_t  persist;
+    int                 sync_full;
+
+    mcp_pool_t          readers;    /* unused (0 workers) without pooling */
+    mcp_pool_t          writers;
+
+    pthread_mutex_t     done_mu;
+    mcp_repo_req_t     *done_head, *done_tail;
+
+    uv_async_t          async;
+    uv_timer_t          sweep;      /* fails requests past connection_timeout */
+    uv_timer_t          retention;
+    int                 handles_open;
+    size_t              pending;    /* loop thread: submitted, not completed */
+    int                 closing;
+    int                 retention_queued;
+    uint64_t            debug_break;    /* atomic: a generation */
+    uint64_t            retention_runs;
+    uint64_t            retention_deleted;
+    uint64_t            last_retention_ms;
+    uint64_t            opened_ms;
+};
+
+/* time */
+uint64_t mcp_repo_now_ns(void);
+uint64_t mcp_repo_now_ms(void);
+
+/* mcp_repo_db.c: connections, schema */
+int  mcp_conn_open(mcp_conn_t *c, const mcp_repo_conf_t *rc, int reader,
+    char *err, size_t errlen);
+void mcp_conn_close(mcp_conn_t *c);
+int  mcp_conn_health(mcp_conn_t *c);
+int  mcp_repo_migrate(sqlite3 *db, char *err, size_t errlen);
+int  mcp_repo_schema_version(void);
+int  mcp_repo_status_of(int sqlite_code);
+
+/* mcp_repo_ops.c: one operation on a worker's connection */
+int  mcp_op_write(mcp_conn_t *c, mcp_repo_req_t *r);
+void mcp_op_read(mcp_conn_t *c, mcp_repo_req_t *r);
+void mcp_req_fail(mcp_repo_req_t *r, int status, int code, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+void mcp_req_fail_db(mcp_repo_req_t *r, sqlite3 *db, int rc,
+    const char *what);
+void mcp_req_free(mcp_repo_req_t *r);
+int  mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max);
+void mcp_msg_clear(mcp_repo_msg_t *m);
+
+/* mcp_repo_export.c */
+void mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r);
+
+/* mcp_repo_retention.c: delete by policy; *done when finished */
+int  mcp_retention_step(sqlite3 *db, const mcp_persist_conf_t *pc,
+    char **cursor, int64_t *deleted, int *done, char *err, size_t errlen);
+int  mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
+    int64_t *deleted, char *err, size_t errlen);
+
+/* mcp_repo_pool.c */
+int  mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
+    int writer, int nworkers, int max_batch, char *err, size_t errlen);
+void mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r);
+void mcp_pool_stop(mcp_pool_t *p);
+void mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms);
+json_t *mcp_pool_stats(mcp_pool_t *p);
+void mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r);
+
+#endif /* MCP_REPO_INT_H */

@@ -1,0 +1,621 @@
+/*
+ * Connection pools: worker threads that each own one SQLite connection and
+ * take requests from their pool's FIFO queue.
+ *
+ * Readers: max_readers threads, one request at a time each; WAL lets them
+ * all read while a write commits.
+ *
+ * Writers: SQLite lets one connection write at a time, so the max_writers
+ * threads take turns (the `turn` mutex): the one holding the turn takes
+ * every batchable write queued (up to max_batch) and runs them in one
+ * BEGIN IMMEDIATE ... COMMIT, then hands the turn on and posts the
+ * completions while the next writer commits.  Writers never contend inside
+ * SQLite, so SQLITE_BUSY can only come from another process; it is retried
+ * and counted.  See docs/storage.md.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "repo/mcp_repo_int.h"
+
+#define MCP_BUSY_ATTEMPTS  3
+
+
+static void
+mcp_res_reset(mcp_repo_req_t *r)
+{
+    size_t  i;
+
+    for (i = 0; i < r->res.n_msgs; i++) {
+        mcp_msg_clear(&r->res.msgs[i]);
+    }
+    free(r->res.msgs);
+    free(r->res_conv_id);
+    r->res_conv_id = NULL;
+    memset(&r->res, 0, sizeof(r->res));
+}
+
+
+static void
+mcp_pool_error(mcp_pool_t *p, mcp_repo_req_t *r)
+{
+    pthread_mutex_lock(&p->mu);
+    p->errors++;
+    if (r->res.status == MCP_REPO_EBUSY) {
+        p->busy_errors++;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+
+/* ------------------------------------------------------------ health */
+
+static int
+mcp_worker_reopen(mcp_worker_t *w, char *err, size_t errlen)
+{
+    mcp_pool_t  *p = w->pool;
+    int          rc, was_open = w->conn.db != NULL;
+
+    mcp_conn_close(&w->conn);
+    rc = mcp_conn_open(&w->conn, &p->repo->conf, !p->writer, err, errlen);
+
+    pthread_mutex_lock(&p->mu);
+    p->reconnects++;
+    if (was_open && rc != SQLITE_OK) {
+        p->open--;
+    } else if (!was_open && rc == SQLITE_OK) {
+        p->open++;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    w->broken = rc != SQLITE_OK;
+    return rc;
+}
+
+
+/* A broken connection is closed and replaced, here, by its own thread. */
+static void
+mcp_worker_health(mcp_worker_t *w)
+{
+    mcp_pool_t  *p = w->pool;
+    char         err[256];
+    int          rc, failed;
+    uint64_t     gen;
+
+    gen = __atomic_load_n(&p->repo->debug_break, __ATOMIC_ACQUIRE);
+    rc = w->broken ? SQLITE_ERROR : mcp_conn_health(&w->conn);
+    failed = rc != SQLITE_OK || gen != w->last_break;
+    w->last_break = gen;
+    w->last_check_ms = mcp_repo_now_ms();
+
+    pthread_mutex_lock(&p->mu);
+    p->health_checks++;
+    p->last_health_ms = w->last_check_ms;
+    if (failed) {
+        p->health_failures++;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    if (failed) {
+        mcp_worker_reopen(w, err, sizeof(err));
+    }
+}
+
+
+static int
+mcp_worker_ready(mcp_worker_t *w, mcp_repo_req_t *r)
+{
+    int64_t  interval = w->pool->repo->conf.pool.health_check_interval;
+    char     err[256];
+
+    if (interval > 0
+        && mcp_repo_now_ms() - w->last_check_ms >= (uint64_t) interval)
+    {
+        mcp_worker_health(w);
+    }
+    if (w->broken && mcp_worker_reopen(w, err, sizeof(err)) != SQLITE_OK) {
+        mcp_req_fail(r, MCP_REPO_EIO, 0, "repository: %s", err);
+        return 0;
+    }
+    return 1;
+}
+
+
+static void
+mcp_worker_check_code(mcp_worker_t *w, int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CANTOPEN:
+        w->broken = 1;      /* replaced before its next use */
+        break;
+    }
+}
+
+
+/* ------------------------------------------------------------ readers */
+
+static void
+mcp_reader_run(mcp_worker_t *w, mcp_repo_req_t *r)
+{
+    mcp_pool_t  *p = w->pool;
+    int          attempt;
+
+    if (!mcp_worker_ready(w, r)) {
+        mcp_pool_error(p, r);
+        return;
+    }
+    for (attempt = 1; ; attempt++) {
+        mcp_op_read(&w->conn, r);
+        if (r->res.status != MCP_REPO_EBUSY || attempt == MCP_BUSY_ATTEMPTS) {
+            break;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->busy_retries++;
+        pthread_mutex_unlock(&p->mu);
+        mcp_res_reset(r);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->queries++;
+    pthread_mutex_unlock(&p->mu);
+    if (r->res.status != MCP_REPO_OK && r->res.status != MCP_REPO_ENOTFOUND) {
+        mcp_worker_check_code(w, r->res.sqlite_code);
+        mcp_pool_error(p, r);
+    }
+}
+
+
+/* ------------------------------------------------------------ writers */
+
+static int
+mcp_step_stmt(sqlite3_stmt *st)
+{
+    int  rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+
+/* One transaction over the batch; 0 or the error that undid all of it. */
+static int
+mcp_writer_txn(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
+{
+    mcp_conn_t  *c = &w->conn;
+    size_t       i;
+    int          rc;
+
+    rc = mcp_step_stmt(c->st[MCP_ST_BEGIN]);
+    for (i = 0; rc == SQLITE_OK && i < n; i++) {
+        rc = mcp_op_write(c, batch[i]);
+    }
+    if (rc == SQLITE_OK) {
+        rc = mcp_step_stmt(c->st[MCP_ST_COMMIT]);
+    }
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(c->db)) {
+        mcp_step_stmt(c->st[MCP_ST_ROLLBACK]);
+    }
+    return rc;
+}
+
+
+static void
+mcp_writer_group(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
+{
+    mcp_pool_t      *p = w->pool;
+    mcp_repo_req_t   tmp;
+    size_t           i;
+    int              rc, attempt;
+
+    if (!mcp_worker_ready(w, batch[0])) {
+        tmp = *batch[0];
+        for (i = 0; i < n; i++) {
+            mcp_req_fail(batch[i], tmp.res.status, 0, "%s", tmp.errbuf);
+            mcp_pool_error(p, batch[i]);
+        }
+        return;
+    }
+
+    for (attempt = 1; ; attempt++) {
+        rc = mcp_writer_txn(w, batch, n);
+        if ((rc & 0xff) != SQLITE_BUSY || attempt == MCP_BUSY_ATTEMPTS) {
+            break;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->busy_retries++;
+        pthread_mutex_unlock(&p->mu);
+        for (i = 0; i < n; i++) {
+            mcp_res_reset(batch[i]);
+        }
+    }
+
+    if (rc != SQLITE_OK) {
+        /* nothing of the group is stored: every caller hears why */
+        mcp_worker_check_code(w, rc);
+        for (i = 0; i < n; i++) {
+            mcp_res_reset(batch[i]);
+            mcp_req_fail(batch[i], mcp_repo_status_of(rc), rc,
+                         "repository \"%s\": write failed, not stored: %s",
+                         p->repo->conf.path, sqlite3_errmsg(w->conn.db));
+            mcp_pool_error(p, batch[i]);
+        }
+        return;
+    }
+
+    pthread_mutex_lock(&p->mu);
+    p->writes += n;
+    p->commits++;
+    p->rows_committed += n;
+    if (n > p->max_rows_per_commit) {
+        p->max_rows_per_commit = n;
+    }
+    mcp_hist_record(&p->rows_per_commit, n);
+    pthread_mutex_unlock(&p->mu);
+}
+
+
+static void
+mcp_writer_retention(mcp_worker_t *w, mcp_repo_req_t *r, int *requeue)
+{
+    mcp_conn_t  *c = &w->conn;
+    char         err[256];
+    int          rc, done = 1;
+
+    *requeue = 0;
+    if (!mcp_worker_ready(w, r)) {
+        return;
+    }
+    err[0] = '\0';
+    rc = mcp_step_stmt(c->st[MCP_ST_BEGIN]);
+    if (rc == SQLITE_OK) {
+        rc = mcp_retention_step(c->db, &w->pool->repo->persist, &r->cursor,
+                                &r->res.count, &done, err, sizeof(err));
+    }
+    if (rc == SQLITE_OK) {
+        rc = mcp_step_stmt(c->st[MCP_ST_COMMIT]);
+    }
+    if (rc != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(c->db)) {
+            mcp_step_stmt(c->st[MCP_ST_ROLLBACK]);
+        }
+        mcp_req_fail(r, mcp_repo_status_of(rc), rc, "repository \"%s\": %s",
+                     w->pool->repo->conf.path,
+                     err[0] ? err : sqlite3_errmsg(c->db));
+        mcp_pool_error(w->pool, r);
+        return;
+    }
+    *requeue = !done;
+}
+
+
+/* ------------------------------------------------------------ queue */
+
+/* Under p->mu: the next request, or for writers the next group. */
+static size_t
+mcp_pool_pop(mcp_pool_t *p, mcp_repo_req_t **batch, size_t max)
+{
+    uint64_t         now = mcp_repo_now_ns();
+    mcp_repo_req_t  *r;
+    size_t           n = 0;
+
+    while ((r = p->head) != NULL && n < max) {
+        if (n > 0 && !MCP_OP_BATCHES(r->op)) {
+            break;
+        }
+        p->head = r->next;
+        if (p->head == NULL) {
+            p->tail = NULL;
+        }
+        p->queued--;
+        r->next = NULL;
+        batch[n++] = r;
+        p->acquisitions++;
+        mcp_hist_record(&p->wait_us, (now - r->enq_ns) / 1000);
+        if (!MCP_OP_BATCHES(r->op)) {
+            break;
+        }
+    }
+    return n;
+}
+
+
+void
+mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r)
+{
+    r->next = NULL;
+    r->enq_ns = mcp_repo_now_ns();
+    pthread_mutex_lock(&p->mu);
+    if (p->tail) {
+        p->tail->next = r;
+    } else {
+        p->head = r;
+    }
+    p->tail = r;
+    p->queued++;
+    if (p->idle == 0) {
+        p->waits++;
+    }
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+
+/* Under p->mu: sleep until work, a health check due, or stop. */
+static void
+mcp_pool_wait(mcp_worker_t *w)
+{
+    mcp_pool_t       *p = w->pool;
+    int64_t           interval = p->repo->conf.pool.health_check_interval;
+    struct timespec   ts;
+    int               rc;
+
+    while (p->head == NULL && !p->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (interval % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        p->idle++;
+        rc = interval > 0 ? pthread_cond_timedwait(&p->cv, &p->mu, &ts)
+                          : pthread_cond_wait(&p->cv, &p->mu);
+        p->idle--;
+        if (rc == ETIMEDOUT && p->head == NULL && !p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            mcp_worker_health(w);
+            pthread_mutex_lock(&p->mu);
+        }
+    }
+}
+
+
+static void
+mcp_worker_dispatch(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n,
+    int *requeue)
+{
+    *requeue = 0;
+    if (!MCP_OP_IS_WRITE(batch[0]->op)) {
+        mcp_reader_run(w, batch[0]);        /* also: the unpooled mode */
+    } else if (batch[0]->op == MCP_OP_RETENTION) {
+        mcp_writer_retention(w, batch[0], requeue);
+    } else if (batch[0]->op == MCP_OP_HOLD_WRITE) {
+        mcp_op_write(&w->conn, batch[0]);
+    } else {
+        mcp_writer_group(w, batch, n);
+    }
+}
+
+
+static void *
+mcp_worker_main(void *arg)
+{
+    mcp_worker_t     *w = arg;
+    mcp_pool_t       *p = w->pool;
+    mcp_repo_req_t  **batch;
+    size_t            n, i;
+    int               requeue;
+
+    batch = malloc(sizeof(*batch) * (size_t) p->max_batch);
+    if (batch == NULL) {
+        return NULL;
+    }
+    for ( ;; ) {
+        if (p->writer) {
+            pthread_mutex_lock(&p->turn);
+        }
+        pthread_mutex_lock(&p->mu);
+        mcp_pool_wait(w);
+        n = mcp_pool_pop(p, batch, (size_t) p->max_batch);
+        if (n == 0) {
+            pthread_mutex_unlock(&p->mu);
+            if (p->writer) {
+                pthread_mutex_unlock(&p->turn);
+            }
+            break;                          /* stopped and drained */
+        }
+        p->in_use++;
+        pthread_mutex_unlock(&p->mu);
+
+        mcp_worker_dispatch(w, batch, n, &requeue);
+
+        if (p->writer) {
+            pthread_mutex_unlock(&p->turn);
+        }
+        if (requeue) {
+            mcp_pool_push(p, batch[0]);     /* the next retention step */
+        } else {
+            for (i = 0; i < n; i++) {
+                mcp_repo_complete(p->repo, batch[i]);
+            }
+        }
+        pthread_mutex_lock(&p->mu);
+        p->in_use--;
+        pthread_mutex_unlock(&p->mu);
+    }
+    free(batch);
+    return NULL;
+}
+
+
+/* ------------------------------------------------------------ lifecycle */
+
+int
+mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
+    int writer, int nworkers, int max_batch, char *err, size_t errlen)
+{
+    mcp_worker_t  *w;
+    int            i, rc;
+
+    p->name = name;
+    p->repo = repo;
+    p->writer = writer;
+    p->max_batch = writer && max_batch > 0 ? max_batch : 1;
+    p->nworkers = 0;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->turn, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    mcp_hist_reset(&p->wait_us);
+    mcp_hist_reset(&p->rows_per_commit);
+    if (nworkers == 0) {
+        return 0;
+    }
+    p->workers = calloc((size_t) nworkers, sizeof(*p->workers));
+    if (p->workers == NULL) {
+        snprintf(err, errlen, "repository: out of memory");
+        return -1;
+    }
+
+    /* open every connection first: a bad database fails here, at start */
+    for (i = 0; i < nworkers; i++) {
+        w = &p->workers[i];
+        w->pool = p;
+        w->idx = i;
+        rc = mcp_conn_open(&w->conn, &repo->conf, !writer, err, errlen);
+        if (rc != SQLITE_OK) {
+            return -1;
+        }
+        w->last_check_ms = mcp_repo_now_ms();
+        p->open++;
+        p->nworkers++;
+    }
+    for (i = 0; i < nworkers; i++) {
+        w = &p->workers[i];
+        if (pthread_create(&w->tid, NULL, mcp_worker_main, w) != 0) {
+            snprintf(err, errlen, "repository: cannot start a %s thread: %s",
+                     name, strerror(errno));
+            return -1;
+        }
+        w->started = 1;
+    }
+    return 0;
+}
+
+
+void
+mcp_pool_stop(mcp_pool_t *p)
+{
+    mcp_repo_req_t  *r, *next;
+    int              i;
+
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    /* what no worker took yet is not run: the callers hear it */
+    r = p->head;
+    p->head = p->tail = NULL;
+    p->queued = 0;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+
+    for ( /* void */ ; r; r = next) {
+        next = r->next;
+        mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
+        mcp_repo_complete(p->repo, r);
+    }
+
+    for (i = 0; i < p->nworkers; i++) {
+        if (p->workers[i].started) {
+            pthread_join(p->workers[i].tid, NULL);
+        }
+        mcp_conn_close(&p->workers[i].conn);
+    }
+    free(p->workers);
+    p->workers = NULL;
+    p->nworkers = 0;
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->turn);
+    pthread_mutex_destroy(&p->mu);
+}
+
+
+/* Loop thread: fail what waited past connection_timeout for a worker. */
+void
+mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms)
+{
+    mcp_repo_req_t  *expired = NULL, **last = &expired, *r;
+    uint64_t         now = mcp_repo_now_ns();
+    int              open, in_use;
+    size_t           queued;
+
+    pthread_mutex_lock(&p->mu);
+    while ((r = p->head) != NULL
+           && now - r->enq_ns > timeout_ms * 1000000u)
+    {
+        p->head = r->next;
+        if (p->head == NULL) {
+            p->tail = NULL;
+        }
+        p->queued--;
+        p->timeouts++;
+        r->next = NULL;
+        *last = r;
+        last = &r->next;
+    }
+    open = p->open;
+    in_use = p->in_use;
+    queued = p->queued;
+    pthread_mutex_unlock(&p->mu);
+
+    while ((r = expired) != NULL) {
+        expired = r->next;
+        mcp_req_fail(r, MCP_REPO_ETIMEDOUT, 0, "repository: no %s connection "
+                     "free within connection_timeout (%llu ms): %d open, %d "
+                     "in use, %zu still queued", p->writer ? "writer"
+                     : "reader", (unsigned long long) timeout_ms, open,
+                     in_use, queued);
+        mcp_repo_complete(p->repo, r);
+    }
+}
+
+
+json_t *
+mcp_pool_stats(mcp_pool_t *p)
+{
+    json_t    *o = json_object();
+    uint64_t   commits;
+
+    pthread_mutex_lock(&p->mu);
+    commits = p->commits;
+    json_object_set_new(o, "size", json_integer(p->nworkers));
+    json_object_set_new(o, "open", json_integer(p->open));
+    json_object_set_new(o, "in_use", json_integer(p->in_use));
+    json_object_set_new(o, "queued", json_integer((json_int_t) p->queued));
+    json_object_set_new(o, "acquisitions",
+                        json_integer((json_int_t) p->acquisitions));
+    json_object_set_new(o, "waits", json_integer((json_int_t) p->waits));
+    json_object_set_new(o, "wait_p50_ms",
+        json_real(mcp_hist_quantile(&p->wait_us, 0.50) / 1000.0));
+    json_object_set_new(o, "wait_p99_ms",
+        json_real(mcp_hist_quantile(&p->wait_us, 0.99) / 1000.0));
+    json_object_set_new(o, "timeouts", json_integer((json_int_t) p->timeouts));
+    json_object_set_new(o, "busy_errors",
+                        json_integer((json_int_t) p->busy_errors));
+    json_object_set_new(o, "busy_retries",
+                        json_integer((json_int_t) p->busy_retries));
+    json_object_set_new(o, "errors", json_integer((json_int_t) p->errors));
+    if (p->writer) {
+        json_object_set_new(o, "writes", json_integer((json_int_t) p->writes));
+        json_object_set_new(o, "commits", json_integer((json_int_t) commits));
+        json_object_set_new(o, "rows_per_commit", json_real(commits
+            ? (double) p->rows_committed / (double) commits : 0.0));
+        json_object_set_new(o, "rows_per_commit_max",
+                            json_integer((json_int_t) p->max_rows_per_commit));
+    }
+    json_object_set_new(o, "queries", json_integer((json_int_t) p->queries));
+    json_object_set_new(o, "health_checks",
+                        json_integer((json_int_t) p->health_checks));
+    json_object_set_new(o, "health_failures",
+                        json_integer((json_int_t) p->health_failures));
+    json_object_set_new(o, "reconnects",
+                        json_integer((json_int_t) p->reconnects));
+    json_object_set_new(o, "last_health_check_ms",
+                        json_integer((json_int_t) p->last_health_ms));
+    pthread_mutex_unlock(&p->mu);
+    return o;
+}
