@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/mcp_conf.h"
 #include "llm/mcp_llm.h"
 #include "llm/mcp_llm_cli.h"
 
@@ -321,4 +322,32 @@ mcp_llm_cli(const mcp_llm_conf_t *conf, const mcp_log_t *log, int argc,
     json_decref(cli.call.messages);
     json_decref(cli.call.tools);
     return cli.failed || cli.reqs == NULL ? 1 : 0;
+}
+
+int
+mcp_llm_cli_main(const char *conf_path, int argc, char **argv)
+{
+    mcp_conf_t       conf;
+    mcp_cfg_node_t  *root;
+    mcp_err_t        err;
+    mcp_log_t        log;
+    int              rc;
+
+    if (conf_path == NULL) {
+        fputs("mcpd llm: -c CONFIG is required\n", stderr);
+        return 2;
+    }
+    if (mcp_conf_load(conf_path, &conf, &root, &err) != 0) {
+        fprintf(stderr, "mcpd: %s\n", err.msg);
+        return 2;
+    }
+    if (mcp_llm_conf_check(&conf.llm, root, &err) != 0) {
+        fprintf(stderr, "mcpd: %s\n", err.msg);
+        mcp_conf_free(&conf, root);
+        return 2;
+    }
+    mcp_log_init(&log, conf.logging.level, conf.logging.format);
+    rc = mcp_llm_cli(&conf.llm, &log, argc, argv);
+    mcp_conf_free(&conf, root);
+    return rc;
 }
