@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mcp_conf.h"
 #include "llm/mcp_llm.h"
 #include "llm/mcp_llm_cli.h"
 
@@ -18,7 +17,7 @@ typedef struct {
 } cli_req_t;
 
 struct cli_s {
-    uv_loop_t            loop;
+    uv_loop_t           *loop;
     mcp_llm_t           *llm;
     mcp_llm_call_t       call;
     unsigned             count;
@@ -64,7 +63,7 @@ cli_emit(json_t *o)
 static json_int_t
 cli_t_ms(cli_t *cli)
 {
-    return (json_int_t) (uv_now(&cli->loop) - cli->t0);
+    return (json_int_t) (uv_now(cli->loop) - cli->t0);
 }
 
 static void cli_start_more(cli_t *cli);
@@ -116,7 +115,7 @@ cli_req_over(cli_req_t *cr)
     cli->finished++;
     cli_start_more(cli);
     if (cli->finished == cli->count) {
-        uv_stop(&cli->loop);     /* idle connections must not keep us */
+        uv_stop(cli->loop);     /* idle connections must not keep us */
     }
 }
 
@@ -189,7 +188,7 @@ cli_start_one(cli_t *cli)
         cli->running--;
         cli->finished++;
         if (cli->finished == cli->count) {
-            uv_stop(&cli->loop);
+            uv_stop(cli->loop);
         }
         return;
     }
@@ -210,7 +209,9 @@ cli_start_more(cli_t *cli)
 static void
 cli_closed(void *ctx)
 {
-    (void) ctx;
+    int  *closed = ctx;
+
+    *closed = 1;
 }
 
 static int
@@ -261,16 +262,17 @@ cli_parse(cli_t *cli, int argc, char **argv, json_error_t *jerr)
 }
 
 int
-mcp_llm_cli(const mcp_llm_conf_t *conf, const mcp_log_t *log, int argc,
-    char **argv)
+mcp_llm_cli(uv_loop_t *loop, const mcp_llm_conf_t *conf,
+    const mcp_log_t *log, int argc, char **argv)
 {
     cli_t         cli;
     json_error_t  jerr;
     mcp_err_t     err;
     unsigned      i;
-    int           rc;
+    int           rc, closed = 0;
 
     memset(&cli, 0, sizeof(cli));
+    cli.loop = loop;
     cli.count = 1;
     cli.concurrency = 1;
     cli.cancel_after_ms = -1;
@@ -286,24 +288,22 @@ mcp_llm_cli(const mcp_llm_conf_t *conf, const mcp_log_t *log, int argc,
         return 2;
     }
 
-    uv_loop_init(&cli.loop);
-    if (mcp_llm_init(&cli.llm, &cli.loop, conf, log, &err) != 0) {
+    if (mcp_llm_init(&cli.llm, cli.loop, conf, log, &err) != 0) {
         fprintf(stderr, "mcpd llm: %s\n", err.msg);
         json_decref(cli.call.messages);
         json_decref(cli.call.tools);
-        uv_loop_close(&cli.loop);
         return 2;
     }
 
     cli.reqs = calloc(cli.count, sizeof(*cli.reqs));
     for (i = 0; cli.reqs && i < cli.count; i++) {
-        uv_timer_init(&cli.loop, &cli.reqs[i].cancel_timer);
+        uv_timer_init(cli.loop, &cli.reqs[i].cancel_timer);
         cli.reqs[i].cancel_timer.data = &cli.reqs[i];
     }
-    cli.t0 = uv_now(&cli.loop);
+    cli.t0 = uv_now(cli.loop);
     if (cli.reqs) {
         cli_start_more(&cli);
-        uv_run(&cli.loop, UV_RUN_DEFAULT);
+        uv_run(cli.loop, UV_RUN_DEFAULT);
     }
 
     if (cli.stats) {
@@ -312,42 +312,19 @@ mcp_llm_cli(const mcp_llm_conf_t *conf, const mcp_log_t *log, int argc,
     }
     fflush(stdout);
 
-    mcp_llm_close(cli.llm, cli_closed, NULL);
     for (i = 0; cli.reqs && i < cli.count; i++) {
         uv_close((uv_handle_t *) &cli.reqs[i].cancel_timer, NULL);
     }
-    uv_run(&cli.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&cli.loop);
+    mcp_llm_close(cli.llm, cli_closed, &closed);
+    /* the daemon may own other handles on this loop: run only until ours
+       are closed */
+    while (!closed) {
+        uv_run(cli.loop, UV_RUN_ONCE);
+    }
+    uv_run(cli.loop, UV_RUN_NOWAIT);
     free(cli.reqs);
     json_decref(cli.call.messages);
     json_decref(cli.call.tools);
     return cli.failed || cli.reqs == NULL ? 1 : 0;
 }
 
-int
-mcp_llm_cli_main(const char *conf_path, int argc, char **argv)
-{
-    mcp_conf_t       conf;
-    mcp_cfg_node_t  *root;
-    mcp_err_t        err;
-    mcp_log_t        log;
-    int              rc;
-
-    if (conf_path == NULL) {
-        fputs("mcpd llm: -c CONFIG is required\n", stderr);
-        return 2;
-    }
-    if (mcp_conf_load(conf_path, &conf, &root, &err) != 0) {
-        fprintf(stderr, "mcpd: %s\n", err.msg);
-        return 2;
-    }
-    if (mcp_llm_conf_check(&conf.llm, root, &err) != 0) {
-        fprintf(stderr, "mcpd: %s\n", err.msg);
-        mcp_conf_free(&conf, root);
-        return 2;
-    }
-    mcp_log_init(&log, conf.logging.level, conf.logging.format);
-    rc = mcp_llm_cli(&conf.llm, &log, argc, argv);
-    mcp_conf_free(&conf, root);
-    return rc;
-}

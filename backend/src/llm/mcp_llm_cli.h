@@ -11,16 +11,13 @@
 #ifndef MCP_LLM_CLI_H
 #define MCP_LLM_CLI_H
 
+#include <uv.h>
+
 #include "core/mcp_log.h"
 #include "llm/mcp_llm_conf.h"
 
-/* With the llm section bound and a log (mcpd's main has both). */
-int mcp_llm_cli(const mcp_llm_conf_t *conf, const mcp_log_t *log, int argc,
-    char **argv);
-
-/* Loads conf_path (the whole mcpd.yaml, checked as mcpd checks it) first:
- * main's dispatch is one line,
- *   if (strcmp(argv[i], "llm") == 0) return mcp_llm_cli_main(conf, argc - i, argv + i); */
-int mcp_llm_cli_main(const char *conf_path, int argc, char **argv);
+/* On the daemon's loop (not yet running), with the llm section bound. */
+int mcp_llm_cli(uv_loop_t *loop, const mcp_llm_conf_t *conf,
+    const mcp_log_t *log, int argc, char **argv);
 
 #endif /* MCP_LLM_CLI_H */

@@ -289,7 +289,7 @@ mcp_llm_conf_provider(const mcp_llm_conf_t *conf, const char *name)
 }
 
 int
-mcp_llm_conf_check(const mcp_llm_conf_t *conf, const mcp_cfg_node_t *root,
+mcp_llm_conf_check(const mcp_llm_conf_t *conf, const mcp_cfg_node_t *node,
     mcp_err_t *err)
 {
     const mcp_cfg_node_t  *n;
@@ -298,7 +298,7 @@ mcp_llm_conf_check(const mcp_llm_conf_t *conf, const mcp_cfg_node_t *root,
         return 0;       /* no LLM configured: requests fail config_error */
     }
     if (conf->active && mcp_llm_conf_provider(conf, conf->active) == NULL) {
-        n = root ? mcp_cfg_path(root, "llm.active") : NULL;
+        n = node ? mcp_cfg_child(node, "active") : NULL;
         mcp_err_set(err, n, "'llm.active' names provider '%s', which is not "
                     "in llm.providers", conf->active);
         return -1;
@@ -306,10 +306,32 @@ mcp_llm_conf_check(const mcp_llm_conf_t *conf, const mcp_cfg_node_t *root,
     if (conf->fallback && conf->fallback[0]
         && mcp_llm_conf_provider(conf, conf->fallback) == NULL)
     {
-        n = root ? mcp_cfg_path(root, "llm.fallback") : NULL;
+        n = node ? mcp_cfg_child(node, "fallback") : NULL;
         mcp_err_set(err, n, "'llm.fallback' names provider '%s', which is not "
                     "in llm.providers", conf->fallback);
         return -1;
     }
     return 0;
+}
+
+int
+mcp_llm_conf_bind(const mcp_cfg_node_t *node, void *dst, mcp_err_t *err)
+{
+    if (node && !mcp_cfg_is_null(node) && node->kind != MCP_CFG_MAP) {
+        mcp_err_set(err, node, "'llm' must be a map");
+        return -1;
+    }
+    if (node && mcp_cfg_is_null(node)) {
+        node = NULL;
+    }
+    if (mcp_cfg_bind(node, mcp_llm_conf_fields, dst, err) != 0) {
+        return -1;
+    }
+    return mcp_llm_conf_check(dst, node, err);
+}
+
+void
+mcp_llm_conf_unbind(void *dst)
+{
+    mcp_cfg_unbind(mcp_llm_conf_fields, dst);
 }

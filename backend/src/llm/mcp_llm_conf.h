@@ -86,10 +86,19 @@ const mcp_llm_provider_conf_t *mcp_llm_conf_provider(
     const mcp_llm_conf_t *conf, const char *name);
 
 /*
- * Cross-field checks binding cannot do (active and fallback name configured
- * providers).  root is the whole document, for locations; may be NULL.
+ * Cross-field checks a field table cannot express (active and fallback
+ * name configured providers).  node is the `llm` map, for locations; may
+ * be NULL.
  */
 int mcp_llm_conf_check(const mcp_llm_conf_t *conf,
-    const mcp_cfg_node_t *root, mcp_err_t *err);
+    const mcp_cfg_node_t *node, mcp_err_t *err);
+
+/*
+ * The binder core's top-level table uses for `llm` (MCP_CFG_T_CUSTOM, with
+ * mcp_llm_conf_fields as its section for documentation): binds the table,
+ * then runs mcp_llm_conf_check, so --check-config catches everything.
+ */
+int mcp_llm_conf_bind(const mcp_cfg_node_t *node, void *dst, mcp_err_t *err);
+void mcp_llm_conf_unbind(void *dst);
 
 #endif /* MCP_LLM_CONF_H */
