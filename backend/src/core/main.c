@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/mcp_daemon.h"
+#include "repo/mcp_repo_daemon.h"
 #include "llm/mcp_llm_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
@@ -35,6 +36,7 @@ typedef struct {
 
 /* subsystems, in start order: { "name", init }, one line each */
 static const mcp_subsystem_t  mcp_subsystems[] = {
+    { "repository", mcp_repo_daemon_init },
     { "llm", mcp_llm_daemon_init },
     { NULL, NULL }
 };
