@@ -212,7 +212,8 @@ def test_missing_key_fails_without_sending(tmp_path, mock):
     conf = write_conf(tmp_path, {"mock": p})
     r = call(conf, "mock")
     end = r.ends()[0]
-    assert end["code"] == "config_error" and "MOCK" not in end["message"]
+    assert end["code"] == "config_error"
+    assert "MOCK_LLM_KEY_UNSET_X" in end["message"]
     assert r.stats("mock")["api_key"] == "missing"
     assert "MOCK_LLM_KEY_UNSET_X is not set" in r.err
     assert mock.requests() == []
