@@ -49,14 +49,22 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+class Fatal(Exception):
+    """Raised by a wait_until predicate: stop waiting, this will not get
+    better (the process died)."""
+
+
 def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
-    """Poll pred() until it is true; bounded, raises TimeoutError."""
+    """Poll pred() until it is true; bounded, raises TimeoutError.
+    Exceptions from pred count as "not yet", except Fatal."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             v = pred()
             if v:
                 return v
+        except Fatal:
+            raise
         except Exception:
             pass
         if time.monotonic() >= deadline:
@@ -166,7 +174,7 @@ class Mcpd:
 
     def _ready(self):
         if self.proc.poll() is not None:
-            raise RuntimeError("mcpd exited with %s: %s"
+            raise Fatal("mcpd exited with %s: %s"
                                % (self.proc.returncode, self.log()))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(0.5)
@@ -355,7 +363,7 @@ class Stack:
 
     def _nginx_ready(self):
         if self.nginx.poll() is not None:
-            raise RuntimeError("nginx exited with %s: %s"
+            raise Fatal("nginx exited with %s: %s"
                                % (self.nginx.returncode, self.error_log()))
         with urllib.request.urlopen(self.http_url + HEALTH_PATH,
                                     timeout=1) as r:
