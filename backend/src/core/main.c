@@ -18,6 +18,9 @@
 #include <string.h>
 
 #include "core/mcp_daemon.h"
+#include "repo/mcp_repo_daemon.h"
+#include "llm/mcp_llm_daemon.h"
+#include "mcp/mcp_host_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
 
@@ -34,12 +37,18 @@ typedef struct {
 
 /* subsystems, in start order: { "name", init }, one line each */
 static const mcp_subsystem_t  mcp_subsystems[] = {
+    { "repository", mcp_repo_daemon_init },
+    { "llm", mcp_llm_daemon_init },
+    { "mcp", mcp_host_subsystem_init },
     { NULL, NULL }
 };
 
 /* subcommands: { "name", "one line of help", main }, one line each;
    main gets a daemon with its loop, config and log, not yet running */
 static const mcp_command_t  mcp_commands[] = {
+    { "llm", "llm call PROVIDER MESSAGES [--stream] [--count N ...]",
+      mcp_llm_daemon_command },
+    { "mcp", "MCP servers: list, call, prompt, read, shell", mcp_cli_main },
     { NULL, NULL, NULL }
 };
 
