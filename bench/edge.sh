@@ -68,7 +68,8 @@ logging:
   format: text
 YAML
 
-build/mcpd -c "$RUN/mcpd.yaml" > "$RUN/mcpd.log" 2>&1 &
+# mcpd runs in $RUN: whatever files it creates stay there
+(cd "$RUN" && exec "$ROOT/build/mcpd" -c "$RUN/mcpd.yaml") > "$RUN/mcpd.log" 2>&1 &
 MCPD_PID=$!
 wait_for mcpd test -S "$SOCK"
 
