@@ -209,6 +209,22 @@ mcp_stdio_on_line(void *ctx, const char *line, size_t len, int oversize)
 
 
 static void
+mcp_stdio_eof_grace(uv_timer_t *timer)
+{
+    mcp_stdio_t  *s = timer->data;
+
+    if (s->exited || s->closing || s->dead) {
+        return;
+    }
+    /* stdout gone while alive: it cannot answer anymore */
+    mcp_log_warn(s->env.log, "mcp", "%s: closed its stdout",
+                 s->env.conf->name);
+    mcp_stdio_report(s, "closed its stdout");
+    mcp_stdio_shutdown(s, 1);
+}
+
+
+static void
 mcp_stdio_read_out(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     mcp_stdio_t  *s = st->data;
@@ -221,11 +237,9 @@ mcp_stdio_read_out(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n < 0) {
         mcp_stdio_close_handle((uv_handle_t *) st);
         if (!s->exited && !s->closing && !s->dead) {
-            /* stdout gone while alive: it cannot answer anymore */
-            mcp_log_warn(s->env.log, "mcp", "%s: closed its stdout",
-                         s->env.conf->name);
-            mcp_stdio_report(s, "closed its stdout");
-            mcp_stdio_shutdown(s, 1);
+            /* usually the child is dying: give its exit status a moment
+               to arrive, it says more than "closed its stdout" */
+            uv_timer_start(&s->kill_timer, mcp_stdio_eof_grace, 300, 0);
         }
     }
 }
