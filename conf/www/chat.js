@@ -192,6 +192,11 @@
       state.ws = null;
       clearInterval(state.pingTimer);
       dropUnresendable();
+      state.pending.forEach(function (req) {
+        if (req.turn) {
+          req.turn.setStatus("Connection lost \u2013 resumes when it is back", true);
+        }
+      });
       if (!state.unloading) {
         scheduleReconnect(ev.code, ev.reason);
       }
