@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/mcp_config.h"
+#include "chat/mcp_chat_conf.h"
 #include "repo/mcp_repo_conf.h"
 
 typedef struct {
@@ -34,7 +35,7 @@ typedef struct {
     mcp_daemon_conf_t    daemon;
     mcp_logging_conf_t   logging;
     /* subsystem sections go here, one member each */
-    mcp_chat_conf_t      chat;          /* repo/ (chat.service.repository) */
+    mcp_chat_conf_t      chat;          /* chat/ (repository: repo/) */
     mcp_persist_conf_t   persistence;   /* repo/ */
 } mcp_conf_t;
 
