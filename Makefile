@@ -110,8 +110,14 @@ $(BUILD)/tools/%: %.c $(LIB_OBJ)
 
 # ---------------------------------------------------------------- module
 
-# configure once per change of `config`; `make modules` is incremental
-$(NGX_BUILD)/objs/Makefile: config
+# configure once per change of `config` or of the module's list of files
+# (nginx's objs/Makefile names each source); `make modules` is incremental
+MODULE_LIST := $(BUILD)/module-files.txt
+$(shell mkdir -p $(BUILD); ls ngx_mcp_module/*.c ngx_mcp_module/*.h \
+    2>/dev/null > $(MODULE_LIST).new; cmp -s $(MODULE_LIST).new $(MODULE_LIST) \
+    || mv $(MODULE_LIST).new $(MODULE_LIST); rm -f $(MODULE_LIST).new)
+
+$(NGX_BUILD)/objs/Makefile: config $(MODULE_LIST)
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(NGX_BUILD)

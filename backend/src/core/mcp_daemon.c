@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/mcp_daemon.h"
+#include "link/mcp_link_server.h"
 
 
 int
@@ -21,7 +22,9 @@ mcp_daemon_init(mcp_daemon_t *d, uv_loop_t *loop, const mcp_conf_t *conf,
     d->conf_path = conf_path;
     mcp_log_init(&d->log, conf->logging.level, conf->logging.format);
     d->start_ms = uv_now(loop);
-    return 0;
+
+    /* core answers ping itself: a round trip through nginx and mcpd */
+    return mcp_daemon_add_action(d, "ping", mcp_dispatch_ping, NULL);
 }
 
 
@@ -174,12 +177,14 @@ mcp_daemon_stats_json(mcp_daemon_t *d)
         }
     }
 
-    me = json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I}",
+    me = json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
                    "version", MCPD_VERSION,
                    "pid", (json_int_t) getpid(),
                    "uptime", (double) (uv_now(d->loop) - d->start_ms) / 1000.0,
                    "links", (json_int_t) d->nlinks,
                    "sessions", (json_int_t) d->nsessions,
+                   "sessions_paused", (json_int_t) d->nsessions_paused,
+                   "links_dropped", (json_int_t) d->links_dropped,
                    "messages_in", (json_int_t) d->messages_in,
                    "messages_out", (json_int_t) d->messages_out);
     if (me != NULL) {

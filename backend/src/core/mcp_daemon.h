@@ -39,8 +39,8 @@ typedef struct mcp_link_server_s mcp_link_server_t;
 typedef json_t *(*mcp_stats_pt)(void *ctx);
 
 /*
- * Handle one client message.  request_id is NULL when the client sent none;
- * msg is the parsed object (borrowed: json_incref it to keep it).  Answer
+ * Handle one client message.  request_id is the client's (1..128 bytes,
+ * never NULL: core answers invalid_request before a handler sees it); msg is the parsed object (borrowed: json_incref it to keep it).  Answer
  * with mcp_session_reply()/mcp_session_error(), now or later; keep the
  * session with mcp_session_ref() across asynchronous work.
  */
@@ -91,12 +91,15 @@ struct mcp_daemon_s {
     /* counters for the "mcpd" stats object */
     uint64_t                  nlinks;
     uint64_t                  nsessions;
+    uint64_t                  nsessions_paused;  /* by FLOW from the module */
+    uint64_t                  links_dropped;     /* protocol errors */
     uint64_t                  messages_in;
     uint64_t                  messages_out;
 
     uv_signal_t               sigterm;
     uv_signal_t               sigint;
     uv_timer_t                stop_timer;
+    int                       exit_code;
 };
 
 int mcp_daemon_init(mcp_daemon_t *d, uv_loop_t *loop, const mcp_conf_t *conf,

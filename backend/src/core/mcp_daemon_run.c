@@ -1,0 +1,125 @@
+/*
+ * Running and stopping the daemon.  A graceful stop (SIGTERM, SIGINT):
+ * stop accepting links, say goodbye on each (CLOSE on sid 0), let queued
+ * output drain, run the subsystems' stop hooks so they close their handles,
+ * and let the loop end by itself.  A timer bounds all of it: past
+ * daemon.shutdown_timeout the remaining handles are closed and the loop
+ * stopped, so a stuck peer can never keep mcpd alive.
+ */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mcp_daemon.h"
+#include "link/mcp_link_server.h"
+
+
+static void
+mcp_daemon_on_stop_timeout(uv_timer_t *t)
+{
+    mcp_daemon_t  *d = t->data;
+
+    mcp_log_warn(&d->log, "core", "stop took longer than %lld ms: "
+                 "closing what is left", (long long)
+                 d->conf->daemon.shutdown_timeout_ms);
+    if (d->links) {
+        mcp_link_server_abort(d->links);
+    }
+    uv_stop(d->loop);
+}
+
+
+void
+mcp_daemon_stop(mcp_daemon_t *d)
+{
+    size_t  i;
+
+    if (d->stopping) {
+        return;
+    }
+    d->stopping = 1;
+
+    mcp_log_info(&d->log, "core", "stopping: %llu links, %llu sessions",
+                 (unsigned long long) d->nlinks,
+                 (unsigned long long) d->nsessions);
+
+    uv_timer_init(d->loop, &d->stop_timer);
+    d->stop_timer.data = d;
+    uv_timer_start(&d->stop_timer, mcp_daemon_on_stop_timeout,
+                   (uint64_t) d->conf->daemon.shutdown_timeout_ms, 0);
+    /* the timer bounds the stop but must not be what keeps the loop up */
+    uv_unref((uv_handle_t *) &d->stop_timer);
+
+    if (d->links) {
+        mcp_link_server_stop(d->links);
+    }
+
+    for (i = 0; i < d->non_stop; i++) {
+        ((mcp_daemon_hook_pt) d->on_stop[i].fn)(d, d->on_stop[i].ctx);
+    }
+
+    uv_close((uv_handle_t *) &d->sigterm, NULL);
+    uv_close((uv_handle_t *) &d->sigint, NULL);
+}
+
+
+static void
+mcp_daemon_on_signal(uv_signal_t *sig, int signum)
+{
+    mcp_daemon_t  *d = sig->data;
+
+    mcp_log_info(&d->log, "core", "%s received",
+                 signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    mcp_daemon_stop(d);
+}
+
+
+static void
+mcp_daemon_close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+
+int
+mcp_daemon_run(mcp_daemon_t *d, const char *socket_path)
+{
+    mcp_link_server_t  srv;
+    mcp_err_t          err;
+
+    if (socket_path == NULL) {
+        socket_path = d->conf->daemon.socket;
+    }
+
+    if (mcp_link_server_start(&srv, d, socket_path, &err) != 0) {
+        mcp_log_error(&d->log, "core", "%s", err.msg);
+        return 1;
+    }
+
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    d->sigterm.data = d;
+    d->sigint.data = d;
+    uv_signal_start(&d->sigterm, mcp_daemon_on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, mcp_daemon_on_signal, SIGINT);
+
+    mcp_log_info(&d->log, "core", "mcpd %s ready (pid %d)", MCPD_VERSION,
+                 (int) getpid());
+
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    /* the stop timer, and after a timeout whatever is left open: close
+       every handle so the loop can be closed and memory checkers stay
+       quiet */
+    uv_walk(d->loop, mcp_daemon_close_walk, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    mcp_link_server_free(&srv);
+    d->links = NULL;
+    mcp_log_info(&d->log, "core", "stopped");
+    return d->exit_code;
+}

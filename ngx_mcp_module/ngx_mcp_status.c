@@ -1,0 +1,445 @@
+/*
+ * mcp_status: one JSON document with the module's own figures (read from
+ * the shared zone, so every worker answers the same) and, when the link is
+ * up, the top-level keys of mcpd's STATS reply spliced in.  mcpd gets
+ * NGX_MCP_STATUS_TIMEOUT ms to answer; otherwise the document says
+ * "degraded".  ?format=prometheus gives the module's figures as Prometheus
+ * text (no user or session ids as labels).
+ */
+
+#include "ngx_mcp_module.h"
+
+typedef struct {
+    ngx_queue_t          queue;
+    ngx_http_request_t  *request;
+    ngx_event_t          timer;
+    uint64_t             tag;
+    unsigned             done:1;
+} ngx_mcp_status_ctx_t;
+
+static const char  *ngx_mcp_reject_names[NGX_MCP_REJ_MAX] = {
+    "handshake", "version", "origin", "queue_full", "queue_timeout",
+    "shutdown"
+};
+
+static const char  *ngx_mcp_close_names[NGX_MCP_CLOSE_KINDS] = {
+    "1000", "1001", "1002", "1003", "1005", "1006", "1007", "1008", "1009",
+    "1011", "1013", "4000", "other"
+};
+
+static const char  *ngx_mcp_link_names[] = {
+    "down", "connecting", "hello", "up"
+};
+
+#define NGX_MCP_STATUS_SIZE  (16 * 1024)
+
+static ngx_int_t ngx_mcp_status_send(ngx_http_request_t *r, u_char *mcpd,
+    size_t mcpd_len, const char *status);
+static u_char *ngx_mcp_status_json(u_char *p, ngx_mcp_sh_t *sh);
+static u_char *ngx_mcp_status_prometheus(u_char *p, ngx_mcp_sh_t *sh);
+static uint64_t ngx_mcp_rtt_quantile(ngx_mcp_sh_t *sh, double q);
+static void ngx_mcp_status_timeout(ngx_event_t *ev);
+static void ngx_mcp_status_cleanup(void *data);
+static void ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json,
+    size_t len, const char *status);
+
+
+ngx_int_t
+ngx_mcp_status_handler(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_str_t              fmt;
+    ngx_pool_cleanup_t    *cln;
+    ngx_mcp_status_ctx_t  *sctx;
+    ngx_mcp_main_conf_t   *mmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &fmt) == NGX_OK
+        && fmt.len == 10 && ngx_strncmp(fmt.data, "prometheus", 10) == 0)
+    {
+        return ngx_mcp_status_send(r, NULL, 0, "prometheus");
+    }
+
+    mmcf = ngx_mcp_main_conf();
+
+    if (mmcf->backend == NULL) {
+        return ngx_mcp_status_send(r, NULL, 0, "ok");
+    }
+
+    sctx = ngx_pcalloc(r->pool, sizeof(ngx_mcp_status_ctx_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (sctx == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_mcp_link_stats_request(&sctx->tag) != NGX_OK) {
+        return ngx_mcp_status_send(r, NULL, 0, "degraded");
+    }
+
+    sctx->request = r;
+    sctx->timer.handler = ngx_mcp_status_timeout;
+    sctx->timer.data = sctx;
+    sctx->timer.log = r->connection->log;
+    ngx_queue_insert_tail(&mmcf->worker.status, &sctx->queue);
+    ngx_add_timer(&sctx->timer, NGX_MCP_STATUS_TIMEOUT);
+
+    cln->handler = ngx_mcp_status_cleanup;
+    cln->data = sctx;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_mcp_status_reply(uint64_t tag, u_char *json, size_t len)
+{
+    ngx_queue_t           *q;
+    ngx_mcp_status_ctx_t  *sctx;
+    ngx_mcp_main_conf_t   *mmcf;
+
+    mmcf = ngx_mcp_main_conf();
+
+    for (q = ngx_queue_head(&mmcf->worker.status);
+         q != ngx_queue_sentinel(&mmcf->worker.status);
+         q = ngx_queue_next(q))
+    {
+        sctx = ngx_queue_data(q, ngx_mcp_status_ctx_t, queue);
+        if (sctx->tag == tag) {
+            ngx_mcp_status_finish(sctx, json, len, "ok");
+            return;
+        }
+    }
+}
+
+
+void
+ngx_mcp_status_link_down(void)
+{
+    ngx_queue_t           *q;
+    ngx_mcp_status_ctx_t  *sctx;
+    ngx_mcp_main_conf_t   *mmcf;
+
+    mmcf = ngx_mcp_main_conf();
+
+    while (!ngx_queue_empty(&mmcf->worker.status)) {
+        q = ngx_queue_head(&mmcf->worker.status);
+        sctx = ngx_queue_data(q, ngx_mcp_status_ctx_t, queue);
+        ngx_mcp_status_finish(sctx, NULL, 0, "degraded");
+    }
+}
+
+
+static void
+ngx_mcp_status_timeout(ngx_event_t *ev)
+{
+    ngx_mcp_status_finish(ev->data, NULL, 0, "degraded");
+}
+
+
+static void
+ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json, size_t len,
+    const char *status)
+{
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r = sctx->request;
+
+    ngx_queue_remove(&sctx->queue);
+    sctx->done = 1;
+
+    if (sctx->timer.timer_set) {
+        ngx_del_timer(&sctx->timer);
+    }
+
+    c = r->connection;
+    rc = ngx_mcp_status_send(r, json, len, status);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_mcp_status_cleanup(void *data)
+{
+    ngx_mcp_status_ctx_t  *sctx = data;
+
+    if (sctx->timer.timer_set) {
+        ngx_del_timer(&sctx->timer);
+    }
+
+    if (!sctx->done && sctx->request != NULL) {
+        ngx_queue_remove(&sctx->queue);
+        sctx->done = 1;
+    }
+}
+
+
+static ngx_int_t
+ngx_mcp_status_send(ngx_http_request_t *r, u_char *mcpd, size_t mcpd_len,
+    const char *status)
+{
+    u_char               *p, *start, *first, *last;
+    ngx_int_t             rc;
+    ngx_buf_t            *b;
+    ngx_chain_t           out;
+    ngx_mcp_main_conf_t  *mmcf;
+    ngx_mcp_sh_t         *sh;
+
+    mmcf = ngx_mcp_main_conf();
+    sh = mmcf->sh;
+
+    start = ngx_pnalloc(r->pool, NGX_MCP_STATUS_SIZE + mcpd_len);
+    if (start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_strcmp(status, "prometheus") == 0) {
+        p = ngx_mcp_status_prometheus(start, sh);
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; version=0.0.4");
+
+    } else {
+        p = ngx_sprintf(start, "{\"status\":\"%s\",", status);
+        p = ngx_mcp_status_json(p, sh);
+
+        /* splice mcpd's top-level keys: its object without the braces */
+        first = mcpd;
+        last = mcpd + mcpd_len;
+        while (first < last && (*first == ' ' || *first == '\n')) {
+            first++;
+        }
+        while (last > first && (last[-1] == ' ' || last[-1] == '\n')) {
+            last--;
+        }
+
+        if (last - first > 2 && *first == '{' && last[-1] == '}') {
+            *p++ = ',';
+            p = ngx_cpymem(p, first + 1, last - first - 2);
+        }
+
+        p = ngx_cpymem(p, "}\n", 2);
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = p - start;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = start;
+    b->last = p;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static u_char *
+ngx_mcp_status_json(u_char *p, ngx_mcp_sh_t *sh)
+{
+    ngx_uint_t            i, first;
+    ngx_atomic_uint_t     reconnects = 0;
+    ngx_mcp_worker_sh_t  *w;
+
+    p = ngx_sprintf(p, "\"websocket_stats\":{\"active\":%uA,\"max\":%uA,"
+                    "\"queued\":%uA,\"queue_max\":%uA,\"accepted\":%uA,"
+                    "\"queued_total\":%uA,\"rejected\":{",
+                    sh->active, sh->max, sh->queued, sh->queue_max,
+                    sh->accepted, sh->queued_total);
+
+    for (i = 0; i < NGX_MCP_REJ_MAX; i++) {
+        p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
+                        ngx_mcp_reject_names[i], sh->rejected[i]);
+    }
+
+    p = ngx_sprintf(p, "},\"closed\":{");
+
+    for (i = 0; i < NGX_MCP_CLOSE_KINDS; i++) {
+        p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
+                        ngx_mcp_close_names[i], sh->closed[i]);
+    }
+
+    p = ngx_sprintf(p, "},\"frames_in\":%uA,\"frames_out\":%uA,"
+                    "\"bytes_in\":%uA,\"bytes_out\":%uA,"
+                    "\"messages_in\":%uA,\"messages_out\":%uA,"
+                    "\"backpressure\":{\"pause\":%uA,\"close\":%uA},"
+                    "\"backend_unavailable_replies\":%uA,"
+                    "\"pings_sent\":%uA,\"ping_timeouts\":%uA,"
+                    "\"idle_timeouts\":%uA,",
+                    sh->frames_in, sh->frames_out, sh->bytes_in,
+                    sh->bytes_out, sh->messages_in, sh->messages_out,
+                    sh->backpressure_pause, sh->backpressure_close,
+                    sh->backend_unavailable, sh->pings_sent,
+                    sh->ping_timeouts, sh->idle_timeouts);
+
+    p = ngx_sprintf(p, "\"ping_rtt_ms\":{\"count\":%uA,\"avg\":%.3f,"
+                    "\"p50\":%.3f,\"p99\":%.3f}},",
+                    sh->rtt_count,
+                    sh->rtt_count ? (double) sh->rtt_sum_us / sh->rtt_count
+                                    / 1000.0 : 0.0,
+                    ngx_mcp_rtt_quantile(sh, 0.5) / 1000.0,
+                    ngx_mcp_rtt_quantile(sh, 0.99) / 1000.0);
+
+    p = ngx_sprintf(p, "\"backend\":{\"state\":\"%s\",\"workers\":[",
+                    ngx_mcp_link_names[ngx_mcp_main_conf()->worker.state]);
+
+    first = 1;
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        w = &sh->workers[i];
+        if (w->pid == 0) {
+            continue;
+        }
+
+        reconnects += w->link_reconnects;
+        p = ngx_sprintf(p, "%s{\"pid\":%uA,\"link\":\"%s\","
+                        "\"reconnects\":%uA,\"link_out_bytes\":%uA,"
+                        "\"active\":%uA,\"queued\":%uA}",
+                        first ? "" : ",", w->pid,
+                        ngx_mcp_link_names[w->link_state & 3],
+                        w->link_reconnects, w->link_out_bytes, w->active,
+                        w->queued);
+        first = 0;
+    }
+
+    p = ngx_sprintf(p, "],\"reconnects\":%uA}", reconnects);
+
+    return p;
+}
+
+
+static uint64_t
+ngx_mcp_rtt_quantile(ngx_mcp_sh_t *sh, double q)
+{
+    ngx_uint_t  i;
+    uint64_t    total = 0, seen = 0, want;
+
+    for (i = 0; i < NGX_MCP_RTT_BUCKETS; i++) {
+        total += sh->rtt[i];
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    want = (uint64_t) (q * total);
+    if (want == 0) {
+        want = 1;
+    }
+
+    for (i = 0; i < NGX_MCP_RTT_BUCKETS; i++) {
+        seen += sh->rtt[i];
+        if (seen >= want) {
+            return 1ULL << i;       /* the bucket's upper bound, in us */
+        }
+    }
+
+    return 1ULL << (NGX_MCP_RTT_BUCKETS - 1);
+}
+
+
+static u_char *
+ngx_mcp_status_prometheus(u_char *p, ngx_mcp_sh_t *sh)
+{
+    ngx_uint_t            i;
+    ngx_mcp_worker_sh_t  *w;
+
+    p = ngx_sprintf(p,
+        "# TYPE mcp_websocket_active gauge\nmcp_websocket_active %uA\n"
+        "# TYPE mcp_websocket_max gauge\nmcp_websocket_max %uA\n"
+        "# TYPE mcp_websocket_queued gauge\nmcp_websocket_queued %uA\n"
+        "# TYPE mcp_websocket_queue_max gauge\n"
+        "mcp_websocket_queue_max %uA\n"
+        "# TYPE mcp_websocket_accepted_total counter\n"
+        "mcp_websocket_accepted_total %uA\n"
+        "# TYPE mcp_websocket_rejected_total counter\n",
+        sh->active, sh->max, sh->queued, sh->queue_max, sh->accepted);
+
+    for (i = 0; i < NGX_MCP_REJ_MAX; i++) {
+        p = ngx_sprintf(p, "mcp_websocket_rejected_total{reason=\"%s\"} %uA\n",
+                        ngx_mcp_reject_names[i], sh->rejected[i]);
+    }
+
+    p = ngx_sprintf(p, "# TYPE mcp_websocket_closed_total counter\n");
+
+    for (i = 0; i < NGX_MCP_CLOSE_KINDS; i++) {
+        p = ngx_sprintf(p, "mcp_websocket_closed_total{code=\"%s\"} %uA\n",
+                        ngx_mcp_close_names[i], sh->closed[i]);
+    }
+
+    p = ngx_sprintf(p,
+        "# TYPE mcp_websocket_frames_total counter\n"
+        "mcp_websocket_frames_total{direction=\"in\"} %uA\n"
+        "mcp_websocket_frames_total{direction=\"out\"} %uA\n"
+        "# TYPE mcp_websocket_bytes_total counter\n"
+        "mcp_websocket_bytes_total{direction=\"in\"} %uA\n"
+        "mcp_websocket_bytes_total{direction=\"out\"} %uA\n"
+        "# TYPE mcp_websocket_messages_total counter\n"
+        "mcp_websocket_messages_total{direction=\"in\"} %uA\n"
+        "mcp_websocket_messages_total{direction=\"out\"} %uA\n"
+        "# TYPE mcp_websocket_backpressure_total counter\n"
+        "mcp_websocket_backpressure_total{action=\"pause\"} %uA\n"
+        "mcp_websocket_backpressure_total{action=\"close\"} %uA\n"
+        "# TYPE mcp_websocket_backend_unavailable_total counter\n"
+        "mcp_websocket_backend_unavailable_total %uA\n"
+        "# TYPE mcp_websocket_ping_timeouts_total counter\n"
+        "mcp_websocket_ping_timeouts_total %uA\n"
+        "# TYPE mcp_websocket_idle_timeouts_total counter\n"
+        "mcp_websocket_idle_timeouts_total %uA\n"
+        "# TYPE mcp_websocket_ping_rtt_seconds summary\n"
+        "mcp_websocket_ping_rtt_seconds{quantile=\"0.5\"} %.6f\n"
+        "mcp_websocket_ping_rtt_seconds{quantile=\"0.99\"} %.6f\n"
+        "mcp_websocket_ping_rtt_seconds_sum %.6f\n"
+        "mcp_websocket_ping_rtt_seconds_count %uA\n"
+        "# TYPE mcp_backend_link_up gauge\n",
+        sh->frames_in, sh->frames_out, sh->bytes_in, sh->bytes_out,
+        sh->messages_in, sh->messages_out, sh->backpressure_pause,
+        sh->backpressure_close, sh->backend_unavailable, sh->ping_timeouts,
+        sh->idle_timeouts, ngx_mcp_rtt_quantile(sh, 0.5) / 1e6,
+        ngx_mcp_rtt_quantile(sh, 0.99) / 1e6, sh->rtt_sum_us / 1e6,
+        sh->rtt_count);
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        w = &sh->workers[i];
+        if (w->pid != 0) {
+            p = ngx_sprintf(p, "mcp_backend_link_up{worker=\"%ui\"} %d\n", i,
+                            w->link_state == NGX_MCP_LINK_UP);
+        }
+    }
+
+    p = ngx_sprintf(p, "# TYPE mcp_backend_link_reconnects_total counter\n");
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        w = &sh->workers[i];
+        if (w->pid != 0) {
+            p = ngx_sprintf(p, "mcp_backend_link_reconnects_total"
+                            "{worker=\"%ui\"} %uA\n", i, w->link_reconnects);
+        }
+    }
+
+    return p;
+}

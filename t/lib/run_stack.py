@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""`make run`: mcpd + nginx in the foreground, from conf/, files under run/.
+
+    PORT=8080 python3 t/lib/run_stack.py
+
+Starts build/mcpd with conf/mcpd.yaml, then nginx with conf/nginx.conf
+(rewritten into run/nginx.conf: the port, absolute paths, `user root;` when
+run as root), prints the URLs and waits.  Ctrl-C or SIGTERM stops nginx
+gracefully (WebSockets get close 1001), then mcpd, and exits.
+"""
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stack import NGINX_BIN, ROOT, Fatal, wait_until  # noqa: E402
+
+RUN = os.path.join(ROOT, "run")
+MODULE_SO = os.environ.get("MCP_MODULE_SO",
+                           os.path.join(ROOT, "build", "ngx_mcp_module.so"))
+MCPD_BIN = os.environ.get("MCPD_BIN", os.path.join(ROOT, "build", "mcpd"))
+
+
+class Stop(Exception):
+    pass
+
+
+def on_term(signum, frame):
+    raise Stop()
+
+
+def nginx_conf(port, host):
+    """conf/nginx.conf with the port and paths made concrete."""
+    with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
+        text = f.read()
+    text = text.replace("load_module build/ngx_mcp_module.so;",
+                        "load_module %s;" % MODULE_SO)
+    text = re.sub(r"listen 127\.0\.0\.1:8080", "listen %s:%d" % (host, port),
+                  text)
+    text = text.replace("unix:run/", "unix:%s/" % RUN)
+    text = re.sub(r"(\s)run/", r"\1%s/" % RUN, text)
+    text = re.sub(r"root www;", "root %s;" % os.path.join(ROOT, "www"), text)
+    if os.geteuid() == 0:
+        # workers must reach the files of a root-owned checkout
+        text = text.replace("worker_processes", "user root;\nworker_processes",
+                            1)
+    return text
+
+
+def wait_http(url, proc, timeout):
+    def ok():
+        if proc.poll() is not None:
+            raise Fatal("nginx exited (see run/error.log)")
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status == 200
+    wait_until(ok, timeout, what=url)
+
+
+def stop(proc, sig, timeout):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int,
+                    default=int(os.environ.get("PORT", "8080")))
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--cluster", action="store_true",
+                    help="several instances behind a balancer (not yet)")
+    args = ap.parse_args()
+
+    if args.cluster:
+        print("run_stack: --cluster is not implemented yet", file=sys.stderr)
+        return 2
+
+    for d in ("", "tmp"):
+        os.makedirs(os.path.join(RUN, d), exist_ok=True)
+    conf = os.path.join(RUN, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(args.port, args.host))
+
+    signal.signal(signal.SIGTERM, on_term)
+    mcpd = nginx = None
+    base = "http://%s:%d" % (args.host, args.port)
+    try:
+        # own sessions: a Ctrl-C reaches us only, and we stop them in order
+        mcpd = subprocess.Popen([MCPD_BIN, "-c", "conf/mcpd.yaml"], cwd=ROOT,
+                                start_new_session=True)
+        sock = os.path.join(RUN, "mcpd.sock")
+
+        def mcpd_up():
+            if mcpd.poll() is not None:
+                raise Fatal("mcpd exited with %s" % mcpd.returncode)
+            return os.path.exists(sock)
+        wait_until(mcpd_up, 10, what="mcpd")
+        r = subprocess.run([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
+                            "-e", os.path.join(RUN, "error.log"), "-t", "-q"])
+        if r.returncode != 0:
+            return 1
+        nginx = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
+                                  "-e", os.path.join(RUN, "error.log"),
+                                  "-g", "daemon off;"],
+                                 cwd=ROOT, start_new_session=True)
+        wait_http(base + "/health", nginx, 15)
+        print()
+        print("mcp-edge is running:")
+        print("  page       %s/" % base)
+        print("  WebSocket  ws://%s:%d/ws/chat" % (args.host, args.port))
+        print("  status     %s/health" % base)
+        print("  logs       run/error.log (nginx), mcpd on this terminal")
+        print("Ctrl-C stops both.")
+        sys.stdout.flush()
+        while mcpd.poll() is None and nginx.poll() is None:
+            time.sleep(0.5)
+        print("run_stack: %s exited unexpectedly"
+              % ("mcpd" if mcpd.poll() is not None else "nginx"),
+              file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Stop):
+        print("\nstopping...", file=sys.stderr)
+        return 0
+    except (TimeoutError, Fatal) as e:
+        print("run_stack: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop(nginx, signal.SIGQUIT, 15)
+        stop(mcpd, signal.SIGTERM, 15)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
