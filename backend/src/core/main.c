@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/mcp_chat.h"
 #include "core/mcp_daemon.h"
+#include "repo/mcp_repo_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
 
@@ -34,6 +36,8 @@ typedef struct {
 
 /* subsystems, in start order: { "name", init }, one line each */
 static const mcp_subsystem_t  mcp_subsystems[] = {
+    { "repo", mcp_repo_daemon_init },
+    { "chat", mcp_chat_daemon_init },
     { NULL, NULL }
 };
 

@@ -1,0 +1,985 @@
+/*
+ * The tool loop of one chat request:
+ *
+ *   store the user message (a stored answer is replayed instead)
+ *   -> history (the LRU of assembled contexts, else the repository)
+ *   -> model turn (text deltas streamed, tool calls collected)
+ *   -> the turn's tools in parallel, each result fed back to the model
+ *      (failures and timeouts too), up to max_tool_hops turns
+ *   -> the final answer stored, then `complete`.
+ *
+ * Rows of a request are written strictly in order through a small queue
+ * (so history reads back as it happened), each exactly once, and
+ * `complete` is sent only when all of them are committed.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat/mcp_chat_int.h"
+
+static void mcp_chat_model_turn(mcp_chat_req_t *r);
+static void mcp_chat_kick(mcp_chat_req_t *r);
+
+
+/* ------------------------------------------------------------ contexts */
+
+mcp_chat_conv_t *
+mcp_chat_conv_new(void)
+{
+    mcp_chat_conv_t  *cv = calloc(1, sizeof(*cv));
+
+    if (cv) {
+        cv->refs = 1;
+        mcp_chat_hist_init(&cv->h);
+    }
+    return cv;
+}
+
+
+void
+mcp_chat_conv_unref(mcp_chat_conv_t *cv)
+{
+    if (--cv->refs == 0) {
+        mcp_chat_hist_clear(&cv->h);
+        free(cv);
+    }
+}
+
+
+void
+mcp_chat_conv_unref_v(void *cv, void *ctx)
+{
+    mcp_chat_conv_unref(cv);
+}
+
+
+static void
+mcp_chat_forget_context(mcp_chat_req_t *r)
+{
+    if (r->conv && r->chat->contexts) {
+        mcp_lru_remove(r->chat->contexts, r->conv);
+    }
+}
+
+
+/* ------------------------------------------------------------ buffers */
+
+static int
+mcp_chat_buf_add(char **buf, size_t *len, size_t *cap, const char *s,
+    size_t n)
+{
+    char    *b;
+    size_t   c;
+
+    if (*len + n + 1 > *cap) {
+        c = *cap ? *cap : 256;
+        while (c < *len + n + 1) {
+            c *= 2;
+        }
+        b = realloc(*buf, c);
+        if (b == NULL) {
+            return -1;
+        }
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+
+static json_t *
+mcp_chat_text_json(const char *s, size_t n)
+{
+    json_t  *j = json_stringn(s ? s : "", s ? n : 0);
+
+    /* a provider that splits a character between deltas: never send
+       invalid JSON, send the bytes we can */
+    return j ? j : json_string("");
+}
+
+
+/* ------------------------------------------------------------ storage */
+
+static char *
+mcp_chat_dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+
+static void
+mcp_chat_wq_free(mcp_chat_wq_t *q)
+{
+    mcp_repo_msg_t  *m = &q->a.msg;
+
+    free(m->conversation_id);
+    free(m->content);
+    free(m->tool_calls);
+    free(m->tool_call_id);
+    free(m->name);
+    free(m->model);
+    free(m->usage);
+    free(m->request_id);
+    free(q);
+}
+
+
+/* m == NULL: only mark the request finished (request_end) */
+static void
+mcp_chat_store_push(mcp_chat_req_t *r, const mcp_repo_msg_t *m, int final)
+{
+    mcp_chat_wq_t   *q = calloc(1, sizeof(*q));
+    mcp_repo_msg_t  *d;
+
+    if (q == NULL) {
+        r->store_failed = 1;
+        return;
+    }
+    d = &q->a.msg;
+    d->conversation_id = strdup(r->conv);
+    d->request_id = strdup(r->rid);
+    q->a.final = final;
+    if (m != NULL) {
+        d->type = m->type;
+        d->content = malloc(m->content_len + 1);
+        if (d->content) {
+            memcpy(d->content, m->content, m->content_len);
+            d->content[m->content_len] = '\0';
+        }
+        d->content_len = m->content_len;
+        d->tool_calls = mcp_chat_dup(m->tool_calls);
+        d->tool_call_id = mcp_chat_dup(m->tool_call_id);
+        d->name = mcp_chat_dup(m->name);
+        d->model = mcp_chat_dup(m->model);
+        d->usage = mcp_chat_dup(m->usage);
+        d->token_count = m->token_count;
+        d->part = m->part;
+    }
+    if (r->wq_tail) {
+        r->wq_tail->next = q;
+    } else {
+        r->wq_head = q;
+    }
+    r->wq_tail = q;
+    mcp_chat_kick(r);
+}
+
+
+void
+mcp_chat_store(mcp_chat_req_t *r, const mcp_repo_msg_t *m, int final)
+{
+    mcp_chat_store_push(r, m, final);
+}
+
+
+static void
+mcp_chat_stored(const mcp_repo_result_t *res, void *data)
+{
+    mcp_chat_req_t  *r = data;
+    mcp_chat_wq_t   *q = r->wq_head;
+
+    r->writing = 0;
+    r->wq_head = q->next;
+    if (r->wq_head == NULL) {
+        r->wq_tail = NULL;
+    }
+    if (res->status != MCP_REPO_OK) {
+        r->store_failed = 1;
+        mcp_log_error(r->chat->log, "chat", "request %s of %s: storing a "
+                      "%s message: %s", r->rid, r->conv,
+                      q->a.msg.type ? mcp_msg_type_name(q->a.msg.type)
+                                    : "request end", res->error);
+    }
+    mcp_chat_wq_free(q);
+    mcp_chat_kick(r);
+    mcp_chat_req_unref(r);
+}
+
+
+static void
+mcp_chat_kick(mcp_chat_req_t *r)
+{
+    void          (*fn)(mcp_chat_req_t *r);
+    mcp_chat_wq_t  *q = r->wq_head;
+    int             rc;
+
+    if (r->writing) {
+        return;
+    }
+    if (q == NULL) {
+        if (r->drained) {
+            fn = r->drained;
+            r->drained = NULL;
+            fn(r);
+        }
+        return;
+    }
+    r->writing = 1;
+    mcp_chat_req_ref(r);
+    if (q->a.msg.type == 0) {
+        rc = mcp_repo_request_end(r->chat->repo, q->a.msg.conversation_id,
+                                  q->a.msg.request_id, mcp_chat_stored, r);
+    } else {
+        rc = mcp_repo_append(r->chat->repo, &q->a, mcp_chat_stored, r);
+    }
+    if (rc != 0) {
+        mcp_repo_result_t  res;
+
+        memset(&res, 0, sizeof(res));
+        res.status = MCP_REPO_ECLOSED;
+        res.error = "the conversation store is closed";
+        mcp_chat_stored(&res, r);
+    }
+}
+
+
+void
+mcp_chat_store_then(mcp_chat_req_t *r, void (*fn)(mcp_chat_req_t *r))
+{
+    r->drained = fn;
+    mcp_chat_kick(r);
+}
+
+
+static void
+mcp_chat_store_json(mcp_chat_req_t *r, mcp_msg_type_e type, json_t *msg,
+    const char *content, size_t len, int64_t part, const char *call_id,
+    const char *name, const char *usage, int final)
+{
+    mcp_repo_msg_t  m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.content = (char *) (content ? content : "");
+    m.content_len = content ? len : 0;
+    m.tool_call_id = (char *) call_id;
+    m.name = (char *) name;
+    m.usage = (char *) usage;
+    m.model = r->model;
+    m.part = part;
+    m.token_count = msg ? mcp_chat_tokens_msg(msg)
+                        : mcp_chat_tokens_text(content, len) + 3;
+    mcp_chat_store_push(r, &m, final);
+}
+
+
+static char *
+mcp_chat_usage_json(mcp_chat_req_t *r, const char *finish)
+{
+    json_t  *u;
+    char    *s;
+
+    u = json_pack("{s:I, s:I, s:I, s:s}",
+                  "prompt_tokens", (json_int_t) r->prompt_tokens,
+                  "completion_tokens", (json_int_t) r->completion_tokens,
+                  "total_tokens",
+                  (json_int_t) (r->prompt_tokens + r->completion_tokens),
+                  "finish_reason", finish ? finish : "stop");
+    s = u ? json_dumps(u, JSON_COMPACT) : NULL;
+    json_decref(u);
+    return s;
+}
+
+
+/* the last assistant row of the request, which marks it answered */
+static void
+mcp_chat_store_final(mcp_chat_req_t *r, const char *finish)
+{
+    char  *usage = mcp_chat_usage_json(r, finish);
+
+    mcp_chat_store_json(r, MCP_MSG_ASSISTANT, NULL, r->turn_text,
+                        r->turn_len, r->hop, NULL, NULL, usage, 1);
+    free(usage);
+}
+
+
+/*
+ * What a cancel keeps: the text of the turn that was streaming, stored as
+ * the answer and marked "cancelled"; otherwise only the end of the request
+ * (earlier turns and tools are stored already).
+ */
+void
+mcp_chat_turn_keep_partial(mcp_chat_req_t *r)
+{
+    if (r->state == MCP_REQ_S_MODEL && r->turn_len > 0) {
+        mcp_chat_store_final(r, "cancelled");
+    } else {
+        mcp_chat_store_push(r, NULL, 0);
+    }
+    mcp_chat_forget_context(r);
+}
+
+
+/* ------------------------------------------------------------ endings */
+
+static json_t *
+mcp_chat_usage_obj(mcp_chat_req_t *r)
+{
+    return json_pack("{s:I, s:I, s:I}",
+                     "prompt_tokens", (json_int_t) r->prompt_tokens,
+                     "completion_tokens", (json_int_t) r->completion_tokens,
+                     "total_tokens",
+                     (json_int_t) (r->prompt_tokens + r->completion_tokens));
+}
+
+
+static void
+mcp_chat_failed_stored(mcp_chat_req_t *r)
+{
+    mcp_chat_fail(r, r->err_kind, r->err_code, r->err_retry, "%s",
+                  r->err_msg ? r->err_msg : "failed");
+}
+
+
+static void
+mcp_chat_fail_later(mcp_chat_req_t *r, int kind, const char *code,
+    int64_t retry, const char *msg)
+{
+    r->err_kind = kind;
+    r->err_code = code;
+    r->err_retry = retry;
+    free(r->err_msg);
+    r->err_msg = strdup(msg ? msg : code);
+    mcp_chat_forget_context(r);
+    r->state = MCP_REQ_S_FINISHING;
+    mcp_chat_store_then(r, mcp_chat_failed_stored);
+}
+
+
+/* the conversation's cached context learns this request's messages */
+static void
+mcp_chat_remember(mcp_chat_req_t *r)
+{
+    mcp_chat_t  *c = r->chat;
+    json_t      *m, *last;
+    size_t       i;
+
+    if (r->ctx == NULL || c->contexts == NULL
+        || mcp_lru_peek(c->contexts, r->conv) != r->ctx)
+    {
+        return;
+    }
+    json_array_foreach(r->cur, i, m) {
+        mcp_chat_hist_push(&r->ctx->h, m, r->rid,
+                           i == 0 ? 0 : (int64_t) r->hop);
+    }
+    last = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                     mcp_chat_text_json(r->turn_text, r->turn_len));
+    mcp_chat_hist_push(&r->ctx->h, last, r->rid, r->hop);
+    json_decref(last);
+    mcp_chat_hist_trim(&r->ctx->h, c->conf->context.max_tokens);
+    mcp_lru_set_cost(c->contexts, r->conv, r->ctx->h.bytes);
+}
+
+
+static void
+mcp_chat_completed(mcp_chat_req_t *r)
+{
+    mcp_chat_t  *c = r->chat;
+    json_t      *md;
+
+    if (r->finished) {
+        return;
+    }
+    if (r->store_failed) {
+        mcp_chat_forget_context(r);
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                      "the answer could not be stored; it was not saved");
+        return;
+    }
+    mcp_chat_remember(r);
+
+    md = json_pack("{s:s, s:s, s:i, s:I, s:o, s:s}",
+                   "conversation_id", r->conv,
+                   "model", r->model ? r->model : c->provider->name,
+                   "hops", r->hop,
+                   "duration_ms",
+                   (json_int_t) ((uv_hrtime() - r->t_start) / 1000000),
+                   "usage", mcp_chat_usage_obj(r),
+                   "finish_reason",
+                   r->finish_reason ? r->finish_reason : "stop");
+    if (c->provider->offline) {
+        json_object_set_new(md, "offline", json_true());
+    }
+    c->completed++;
+    mcp_chat_emit(r, "complete", json_pack("{s:o}", "metadata", md));
+    mcp_chat_finish(r);
+}
+
+
+static void
+mcp_chat_limit_stored(mcp_chat_req_t *r)
+{
+    if (r->finished) {
+        return;
+    }
+    mcp_chat_fail(r, MCP_CHAT_E_TOOL_LIMIT, "tool_limit_reached", 0,
+                  "the model kept calling tools past max_tool_hops (%lld); "
+                  "the partial answer is stored",
+                  (long long) r->chat->conf->max_tool_hops);
+}
+
+
+/* ------------------------------------------------------------ replay */
+
+static void
+mcp_chat_replay(mcp_chat_req_t *r, const mcp_repo_result_t *res)
+{
+    char         *text = NULL, *usage = NULL;
+    size_t        len = 0, cap = 0, i;
+    const char   *model = NULL;
+    json_t       *u = NULL, *md, *fr;
+
+    for (i = 0; i < res->n_msgs; i++) {
+        const mcp_repo_msg_t  *m = &res->msgs[i];
+
+        if (m->type != MCP_MSG_ASSISTANT) {
+            continue;
+        }
+        mcp_chat_buf_add(&text, &len, &cap, m->content ? m->content : "",
+                         m->content ? m->content_len : 0);
+        if (m->model) {
+            model = m->model;
+        }
+        if (m->usage) {
+            usage = m->usage;
+        }
+    }
+
+    r->chat->replayed++;
+    mcp_chat_emit(r, "chunk", json_pack("{s:s, s:o, s:{s:b}}", "type", "text",
+                  "data", mcp_chat_text_json(text, len), "metadata",
+                  "cached", 1));
+
+    md = json_pack("{s:s, s:b}", "conversation_id", r->conv, "cached", 1);
+    if (model) {
+        json_object_set_new(md, "model", json_string(model));
+    }
+    u = usage ? json_loads(usage, 0, NULL) : NULL;
+    if (u) {
+        fr = json_object_get(u, "finish_reason");
+        if (fr) {
+            json_object_set(md, "finish_reason", fr);
+            json_object_del(u, "finish_reason");
+        }
+        json_object_set_new(md, "usage", u);
+    }
+    free(text);
+    r->chat->completed++;
+    mcp_chat_emit(r, "complete", json_pack("{s:o}", "metadata", md));
+    mcp_chat_finish(r);
+}
+
+
+/* ------------------------------------------------------------ begin */
+
+static void
+mcp_chat_hist_loaded(const mcp_repo_result_t *res, void *data)
+{
+    mcp_chat_req_t   *r = data;
+    mcp_chat_t       *c = r->chat;
+    mcp_chat_conv_t  *cv;
+    size_t            i;
+
+    if (r->finished) {
+        mcp_chat_req_unref(r);
+        return;
+    }
+    if (r->cancel) {
+        mcp_chat_turn_keep_partial(r);
+        mcp_chat_store_then(r, mcp_chat_cancel_done);
+        mcp_chat_req_unref(r);
+        return;
+    }
+    if (res->status != MCP_REPO_OK) {
+        mcp_log_error(c->log, "chat", "request %s: reading history of %s: %s",
+                      r->rid, r->conv, res->error);
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                      "reading the conversation failed: %s", res->error);
+        mcp_chat_req_unref(r);
+        return;
+    }
+
+    cv = mcp_chat_conv_new();
+    if (cv == NULL) {
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0, "out of memory");
+        mcp_chat_req_unref(r);
+        return;
+    }
+    for (i = 0; i < res->n_msgs; i++) {
+        mcp_chat_hist_add_row(&cv->h, &res->msgs[i], r->rid);
+    }
+    mcp_chat_hist_repair(&cv->h);
+    r->ctx = cv;
+    if (c->contexts) {
+        cv->refs++;
+        mcp_lru_put(c->contexts, r->conv, cv, cv->h.bytes);
+    }
+    mcp_chat_model_turn(r);
+    mcp_chat_req_unref(r);
+}
+
+
+static void
+mcp_chat_load(mcp_chat_req_t *r)
+{
+    mcp_chat_t       *c = r->chat;
+    mcp_chat_conv_t  *cv;
+    int64_t           budget;
+
+    cv = c->contexts ? mcp_lru_get(c->contexts, r->conv) : NULL;
+    if (cv != NULL) {
+        cv->refs++;
+        r->ctx = cv;
+        mcp_chat_model_turn(r);
+        return;
+    }
+
+    r->state = MCP_REQ_S_LOADING;
+    budget = c->conf->context.max_tokens - c->conf->context.reserve_tokens;
+    mcp_chat_req_ref(r);
+    if (mcp_repo_history(c->repo, r->conv, budget > 0 ? budget : 0, 0,
+                         mcp_chat_hist_loaded, r) != 0)
+    {
+        mcp_chat_req_unref(r);
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                      "the conversation store is not available");
+    }
+}
+
+
+static void
+mcp_chat_user_stored(const mcp_repo_result_t *res, void *data)
+{
+    mcp_chat_req_t  *r = data;
+    mcp_chat_t      *c = r->chat;
+
+    if (r->finished) {
+        mcp_chat_req_unref(r);
+        return;
+    }
+    if (res->status != MCP_REPO_OK) {
+        mcp_log_error(c->log, "chat", "request %s: storing the user message "
+                      "in %s: %s", r->rid, r->conv, res->error);
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                      "the message could not be stored: %s", res->error);
+    } else if (res->duplicate && res->request_state == MCP_REQ_DONE) {
+        mcp_chat_replay(r, res);
+    } else if (r->cancel) {
+        mcp_chat_turn_keep_partial(r);
+        mcp_chat_store_then(r, mcp_chat_cancel_done);
+    } else {
+        /* new, or stored by an attempt that never finished (mcpd stopped,
+           provider failed): answer it now, without a second user row */
+        mcp_chat_load(r);
+    }
+    mcp_chat_req_unref(r);
+}
+
+
+void
+mcp_chat_turn_begin(mcp_chat_req_t *r)
+{
+    mcp_chat_t        *c = r->chat;
+    mcp_repo_append_t  a;
+    json_t            *user;
+
+    if (r->finished) {
+        return;
+    }
+    user = json_pack("{s:s, s:s}", "role", "user", "content", r->text);
+    if (user == NULL) {
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0, "out of memory");
+        return;
+    }
+    json_array_append_new(r->cur, user);
+
+    memset(&a, 0, sizeof(a));
+    a.msg.conversation_id = r->conv;
+    a.msg.type = MCP_MSG_USER;
+    a.msg.content = r->text;
+    a.msg.content_len = strlen(r->text);
+    a.msg.request_id = r->rid;
+    a.msg.token_count = mcp_chat_tokens_msg(user);
+
+    r->state = MCP_REQ_S_STORING_USER;
+    mcp_chat_req_ref(r);
+    if (mcp_repo_append(c->repo, &a, mcp_chat_user_stored, r) != 0) {
+        mcp_chat_req_unref(r);
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                      "the conversation store is not available");
+    }
+}
+
+
+/* ------------------------------------------------------------ tools */
+
+static void
+mcp_chat_tools_done(mcp_chat_req_t *r)
+{
+    size_t  i;
+
+    r->t_wait += uv_hrtime() - r->t_mark;
+    for (i = 0; i < r->ntcalls; i++) {
+        json_array_append(r->cur, r->tcalls[i].result);
+    }
+    r->hop++;
+    r->chat->tool_hops++;
+    mcp_chat_model_turn(r);
+}
+
+
+static void
+mcp_chat_tool_result(mcp_chat_tcall_t *t, const mcp_chat_tool_end_t *end)
+{
+    mcp_chat_req_t  *r = t->req;
+    mcp_chat_t      *c = r->chat;
+    const char      *st = end->status ? end->status : "error";
+    json_t          *content;
+
+    t->call = NULL;
+    t->done = 1;
+    content = mcp_chat_text_json(end->text, end->len);
+    t->result = json_pack("{s:s, s:s, s:o}", "role", "tool", "tool_call_id",
+                          t->id, "content", content);
+    c->tool_calls[strcmp(st, "ok") == 0 ? 0
+                  : strcmp(st, "timeout") == 0 ? 2 : 1]++;
+
+    mcp_chat_emit(r, "chunk", json_pack("{s:s, s:{s:s, s:s, s:s, s:I, s:b}, "
+                  "s:{s:i}}", "type", "tool_result", "data", "id", t->id,
+                  "tool", t->name, "status", st, "size",
+                  (json_int_t) end->len, "truncated", end->truncated,
+                  "metadata", "hop", r->hop));
+    mcp_chat_store_json(r, MCP_MSG_TOOL_RESULT, t->result,
+                        json_string_value(content), json_string_length(content),
+                        MCP_CHAT_PART(r->hop, t - r->tcalls), t->id, t->name,
+                        NULL, 0);
+
+    if (--r->tools_pending == 0 && !r->cancel && !r->finished) {
+        mcp_chat_tools_done(r);
+    }
+}
+
+
+static void
+mcp_chat_tool_cb(void *data, const mcp_chat_tool_end_t *end)
+{
+    mcp_chat_tcall_t  *t = data;
+    mcp_chat_req_t    *r = t->req;
+
+    mcp_chat_tool_result(t, end);
+    mcp_chat_req_unref(r);
+}
+
+
+static json_t *
+mcp_chat_args_json(const char *args)
+{
+    json_t  *j = args && args[0] ? json_loads(args, JSON_DECODE_ANY, NULL)
+                                 : json_object();
+
+    return j ? j : json_string(args);
+}
+
+
+static void
+mcp_chat_run_tools(mcp_chat_req_t *r)
+{
+    mcp_chat_t           *c = r->chat;
+    json_t               *calls, *amsg;
+    mcp_chat_tool_end_t   fail;
+    mcp_chat_tcall_t     *t;
+    size_t                i;
+
+    calls = json_array();
+    for (i = 0; i < r->ntcalls; i++) {
+        t = &r->tcalls[i];
+        json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}",
+                              "id", t->id, "type", "function", "function",
+                              "name", t->name, "arguments", t->arguments));
+    }
+    amsg = json_pack("{s:s, s:o, s:o}", "role", "assistant", "content",
+                     r->turn_len ? mcp_chat_text_json(r->turn_text,
+                                                      r->turn_len)
+                                 : json_null(),
+                     "tool_calls", calls);
+    json_array_append_new(r->cur, amsg);
+
+    /* stored in the order the model produced them: text, then calls */
+    if (r->turn_len > 0) {
+        mcp_chat_store_json(r, MCP_MSG_ASSISTANT, NULL, r->turn_text,
+                            r->turn_len, r->hop, NULL, NULL, NULL, 0);
+    }
+    for (i = 0; i < r->ntcalls; i++) {
+        t = &r->tcalls[i];
+        mcp_chat_store_json(r, MCP_MSG_TOOL_CALL, NULL, t->arguments,
+                            strlen(t->arguments), MCP_CHAT_PART(r->hop, i),
+                            t->id, t->name, NULL, 0);
+        mcp_chat_emit(r, "chunk", json_pack("{s:s, s:{s:s, s:s, s:o}, "
+                      "s:{s:i}}", "type", "tool_call", "data", "id", t->id,
+                      "tool", t->name, "arguments",
+                      mcp_chat_args_json(t->arguments), "metadata", "hop",
+                      r->hop));
+    }
+
+    /* all at once; each result is reported as it comes */
+    r->state = MCP_REQ_S_TOOLS;
+    r->t_mark = uv_hrtime();
+    r->tools_pending = r->ntcalls + 1;      /* +1: no early finish below */
+    for (i = 0; i < r->ntcalls && !r->finished && !r->cancel; i++) {
+        t = &r->tcalls[i];
+        memset(&fail, 0, sizeof(fail));
+        t->call = c->tools && c->tools->call
+                  ? c->tools->call(c->tools->ctx, t->name, t->arguments,
+                                   mcp_chat_tool_cb, t, &fail)
+                  : NULL;
+        if (t->call != NULL) {
+            mcp_chat_req_ref(r);
+            continue;
+        }
+        if (fail.text == NULL) {
+            fail.status = "error";
+            fail.text = "no such tool";
+            fail.len = strlen(fail.text);
+        }
+        mcp_chat_tool_result(t, &fail);
+    }
+    if (--r->tools_pending == 0 && !r->cancel && !r->finished) {
+        mcp_chat_tools_done(r);
+    }
+}
+
+
+/* ------------------------------------------------------------ model */
+
+static void
+mcp_chat_on_text(void *data, const char *text, size_t len)
+{
+    mcp_chat_req_t  *r = data;
+    mcp_chat_t      *c = r->chat;
+
+    if (len == 0) {
+        return;
+    }
+    if (r->t_first == 0) {
+        r->t_first = uv_hrtime();
+        mcp_hist_record(&c->ttfc, (r->t_first - r->t_start) / 1000000);
+    }
+    mcp_chat_buf_add(&r->turn_text, &r->turn_len, &r->turn_cap, text, len);
+    mcp_chat_buf_add(&r->reply, &r->reply_len, &r->reply_cap, text, len);
+    if (r->stream) {
+        mcp_chat_emit(r, "chunk", json_pack("{s:s, s:o, s:{s:s, s:i}}",
+                      "type", "text", "data", mcp_chat_text_json(text, len),
+                      "metadata", "type", "delta", "hop", r->hop));
+    }
+}
+
+
+static void
+mcp_chat_on_tool_call(void *data, const char *id, const char *name,
+    const char *arguments)
+{
+    mcp_chat_req_t    *r = data;
+    mcp_chat_tcall_t  *t;
+    char               gen[32];
+
+    if (name == NULL || name[0] == '\0') {
+        return;     /* an empty slot is not a call */
+    }
+    t = realloc(r->tcalls, (r->ntcalls + 1) * sizeof(*t));
+    if (t == NULL) {
+        return;
+    }
+    r->tcalls = t;
+    t = &r->tcalls[r->ntcalls];
+    memset(t, 0, sizeof(*t));
+    if (id == NULL || id[0] == '\0') {
+        snprintf(gen, sizeof(gen), "call_%d_%zu", r->hop, r->ntcalls);
+        id = gen;
+    }
+    t->req = r;
+    t->id = strdup(id);
+    t->name = strdup(name);
+    t->arguments = strdup(arguments ? arguments : "");
+    if (t->id && t->name && t->arguments) {
+        r->ntcalls++;
+    } else {
+        free(t->id);
+        free(t->name);
+        free(t->arguments);
+    }
+}
+
+
+static int
+mcp_chat_err_kind(const char *code)
+{
+    if (strcmp(code, "rate_limited") == 0) {
+        return MCP_CHAT_E_RATE;
+    }
+    if (strcmp(code, "provider_unavailable") == 0) {
+        return MCP_CHAT_E_UNAVAILABLE;
+    }
+    if (strcmp(code, "provider_error") == 0) {
+        return MCP_CHAT_E_PROVIDER;
+    }
+    return MCP_CHAT_E_INTERNAL;
+}
+
+
+static void
+mcp_chat_on_done(void *data, const mcp_chat_turn_end_t *end)
+{
+    mcp_chat_req_t  *r = data;
+    mcp_chat_t      *c = r->chat;
+    json_t          *whole;
+
+    r->call = NULL;
+    r->t_wait += uv_hrtime() - r->t_mark;
+    if (r->finished || r->cancel) {
+        mcp_chat_req_unref(r);
+        return;
+    }
+
+    if (end->code != NULL) {
+        mcp_log_warn(c->log, "chat", "request %s of %s: %s: %s", r->rid,
+                     r->conv, end->code, end->message ? end->message : "");
+        mcp_chat_fail_later(r, mcp_chat_err_kind(end->code), end->code,
+                            end->retry_after_ms, end->message);
+        mcp_chat_req_unref(r);
+        return;
+    }
+
+    r->prompt_tokens += end->prompt_tokens;
+    r->completion_tokens += end->completion_tokens;
+    r->usage_present |= end->usage_present;
+    if (end->model && (r->model == NULL || strcmp(r->model, end->model))) {
+        free(r->model);
+        r->model = strdup(end->model);
+    }
+    free(r->finish_reason);
+    r->finish_reason = end->finish_reason ? strdup(end->finish_reason) : NULL;
+
+    if (r->ntcalls > 0 && r->hop < c->conf->max_tool_hops) {
+        mcp_chat_run_tools(r);
+        mcp_chat_req_unref(r);
+        return;
+    }
+
+    if (!r->stream) {
+        whole = json_pack("{s:s, s:o, s:{}}", "type", "text", "data",
+                          mcp_chat_text_json(r->reply, r->reply_len),
+                          "metadata");
+        mcp_chat_emit(r, "chunk", whole);
+    }
+
+    r->state = MCP_REQ_S_FINISHING;
+    if (r->ntcalls > 0) {
+        /* the model wants more tools than allowed: keep what it said */
+        free(r->finish_reason);
+        r->finish_reason = strdup("tool_limit_reached");
+        mcp_chat_store_final(r, "tool_limit_reached");
+        mcp_chat_forget_context(r);
+        mcp_chat_store_then(r, mcp_chat_limit_stored);
+    } else {
+        mcp_chat_store_final(r, r->finish_reason);
+        mcp_chat_store_then(r, mcp_chat_completed);
+    }
+    mcp_chat_req_unref(r);
+}
+
+
+static const mcp_chat_turn_cb_t  mcp_chat_turn_cbs = {
+    mcp_chat_on_text, mcp_chat_on_tool_call, mcp_chat_on_done
+};
+
+
+static void
+mcp_chat_reset_turn(mcp_chat_req_t *r)
+{
+    size_t  i;
+
+    for (i = 0; i < r->ntcalls; i++) {
+        free(r->tcalls[i].id);
+        free(r->tcalls[i].name);
+        free(r->tcalls[i].arguments);
+        json_decref(r->tcalls[i].result);
+    }
+    r->ntcalls = 0;
+    r->turn_len = 0;
+    if (r->turn_text) {
+        r->turn_text[0] = '\0';
+    }
+}
+
+
+static void
+mcp_chat_model_turn(mcp_chat_req_t *r)
+{
+    mcp_chat_t           *c = r->chat;
+    const mcp_chat_service_conf_t  *cf = c->conf;
+    mcp_chat_turn_end_t   fail;
+    json_t               *msgs;
+    int64_t               ptok = 0;
+
+    mcp_chat_reset_turn(r);
+    if (r->tools == NULL && c->tools && c->tools->openai) {
+        r->tools = c->tools->openai(c->tools->ctx);
+    }
+    msgs = mcp_chat_assemble(c->system, &r->ctx->h, r->cur,
+                             cf->context.max_tokens,
+                             cf->context.reserve_tokens, &ptok, NULL);
+    if (msgs == NULL) {
+        mcp_chat_fail_later(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                            "out of memory");
+        return;
+    }
+
+    memset(&fail, 0, sizeof(fail));
+    r->state = MCP_REQ_S_MODEL;
+    r->t_mark = uv_hrtime();
+    mcp_chat_req_ref(r);
+    r->call = c->provider->start(c->provider->ctx, msgs,
+                                 json_array_size(r->tools) ? r->tools : NULL,
+                                 r->stream, &mcp_chat_turn_cbs, r, &fail);
+    json_decref(msgs);
+    if (r->call == NULL) {
+        mcp_chat_req_unref(r);
+        mcp_chat_fail_later(r, mcp_chat_err_kind(fail.code ? fail.code
+                                                           : "internal"),
+                            fail.code ? fail.code : "internal",
+                            fail.retry_after_ms, fail.message);
+        return;
+    }
+    if (r->paused && c->provider->pause) {
+        c->provider->pause(r->call, 1);
+    }
+}
+
+
+/* stop the model call and the tools of r now (cancel, disconnect) */
+void
+mcp_chat_turn_stop(mcp_chat_req_t *r)
+{
+    mcp_chat_t  *c = r->chat;
+    size_t       i;
+
+    if (r->call) {
+        c->provider->cancel(r->call);
+        r->call = NULL;
+        r->t_wait += uv_hrtime() - r->t_mark;
+        mcp_chat_req_unref(r);
+    }
+    for (i = 0; i < r->ntcalls; i++) {
+        if (r->tcalls[i].call) {
+            c->tools->cancel(r->tcalls[i].call);
+            r->tcalls[i].call = NULL;
+            mcp_chat_req_unref(r);
+        }
+    }
+}
