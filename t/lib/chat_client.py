@@ -47,6 +47,8 @@ class ChatClient:
         """Drop the TCP connection without a close handshake."""
         self.ws.transport.abort()
         self.ws = None
+        # the socket is really closed by a callback of the loop: let it run
+        await asyncio.sleep(0.05)
 
     async def send(self, obj):
         await self.ws.send(obj if isinstance(obj, str) else json.dumps(obj))

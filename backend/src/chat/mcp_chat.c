@@ -41,16 +41,26 @@ mcp_chat_valid_id(json_t *v)
 }
 
 
-static char *
-mcp_chat_key(const char *conv, const char *rid)
+/*
+ * "principal \x1f conversation [\x1f request]": the keys of the order
+ * lanes and of running requests.  The principal is part of both so that
+ * nobody can join, or queue behind, a conversation that is not theirs.
+ */
+char *
+mcp_chat_key(const char *principal, const char *conv, const char *rid)
 {
-    size_t  a = strlen(conv), b = strlen(rid);
-    char   *k = malloc(a + b + 2);
+    size_t  a = strlen(principal), b = strlen(conv);
+    size_t  c = rid ? strlen(rid) : 0;
+    char   *k = malloc(a + b + c + 3);
 
     if (k) {
-        memcpy(k, conv, a);
+        memcpy(k, principal, a);
         k[a] = '\x1f';
-        memcpy(k + a + 1, rid, b + 1);
+        memcpy(k + a + 1, conv, b + 1);
+        if (rid) {
+            k[a + 1 + b] = '\x1f';
+            memcpy(k + a + b + 2, rid, c + 1);
+        }
     }
     return k;
 }
@@ -94,6 +104,7 @@ mcp_chat_req_free(mcp_chat_req_t *r)
     free(r->principal);
     free(r->conv);
     free(r->key);
+    free(r->lane);
     free(r->text);
     free(r->turn_text);
     free(r->reply);
@@ -288,7 +299,7 @@ mcp_chat_finish(mcp_chat_req_t *r)
     }
     if (r->held_order) {
         r->held_order = 0;
-        next = mcp_chat_order_done(c->order, r->conv);
+        next = mcp_chat_order_done(c->order, r->lane);
     }
     if (r->held_limit) {
         r->held_limit = 0;
@@ -353,7 +364,7 @@ mcp_chat_req_cancel(mcp_chat_req_t *r, int why)
 
     switch (r->state) {
     case MCP_REQ_S_WAITING:
-        if (mcp_chat_order_remove(c->order, r->conv, r)) {
+        if (mcp_chat_order_remove(c->order, r->lane, r)) {
             r->held_order = 0;
         }
         mcp_chat_cancel_done(r);
@@ -416,7 +427,8 @@ mcp_chat_attach(mcp_chat_t *c, mcp_session_t *s, const char *rid,
 {
     mcp_chat_listener_t  *l;
     mcp_chat_req_t       *r;
-    char                 *key = mcp_chat_key(conv, rid);
+    char                 *key = mcp_chat_key(mcp_chat_principal(s), conv,
+                                             rid);
 
     r = key ? mcp_lru_peek(c->running, key) : NULL;
     free(key);
@@ -450,7 +462,8 @@ mcp_chat_queue(mcp_chat_req_t *r)
     mcp_chat_t  *c = r->chat;
     int          rc;
 
-    r->key = mcp_chat_key(r->conv, r->rid);
+    r->key = mcp_chat_key(r->principal, r->conv, r->rid);
+    r->lane = mcp_chat_key(r->principal, r->conv, NULL);
     if (r->key == NULL || mcp_lru_put(c->running, r->key, r, 1) != 0) {
         free(r->key);
         r->key = NULL;
@@ -460,7 +473,8 @@ mcp_chat_queue(mcp_chat_req_t *r)
 
     mcp_chat_processing(r, NULL, NULL);
 
-    rc = mcp_chat_order_submit(c->order, r->conv, r,
+    rc = r->lane == NULL ? MCP_ORDER_NOMEM
+         : mcp_chat_order_submit(c->order, r->lane, r,
                                (size_t) c->conf->limits.conversation_queue);
     switch (rc) {
     case MCP_ORDER_RUN:
@@ -510,9 +524,6 @@ mcp_chat_opened(const mcp_repo_result_t *res, void *data)
         if (r->conv == NULL) {
             mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
                           "out of memory");
-        } else if (mcp_chat_attach(c, r->s, r->rid, r->conv)) {
-            /* the same request raced in twice: the first runs */
-            mcp_chat_finish(r);
         } else {
             mcp_chat_queue(r);
         }
@@ -615,11 +626,25 @@ mcp_chat_handle_chat(mcp_session_t *s, const char *rid, json_t *msg,
     r->held_limit = 1;
     c->started++;
 
+    if (conv != NULL) {
+        /* queued in arrival order now; its turn opens the conversation
+           (and finds out whether it belongs to this principal) */
+        r->conv = strdup(json_string_value(conv));
+        if (r->conv == NULL) {
+            mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                          "out of memory");
+            return;
+        }
+        mcp_chat_queue(r);
+        return;
+    }
+
+    /* a new conversation: nothing can be ahead of it */
     r->state = MCP_REQ_S_OPENING;
+    r->opened = 1;
     mcp_chat_req_ref(r);
-    if (mcp_repo_conversation_open(c->repo, principal,
-                                   conv ? json_string_value(conv) : NULL,
-                                   NULL, mcp_chat_opened, r) != 0)
+    if (mcp_repo_conversation_open(c->repo, principal, NULL, NULL,
+                                   mcp_chat_opened, r) != 0)
     {
         mcp_chat_req_unref(r);
         mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,

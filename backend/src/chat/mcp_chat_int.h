@@ -47,7 +47,7 @@ struct mcp_chat_s {
     mcp_chat_order_t               *order;
     mcp_chat_limits_t              *limits;
     mcp_lru_t                      *contexts;   /* conv id -> hist_t */
-    mcp_lru_t                      *running;    /* conv\x1frid -> req */
+    mcp_lru_t                      *running;    /* mcp_chat_key -> req */
     mcp_chat_req_t                 *reqs;       /* every live request */
     size_t                          nreqs;
 
@@ -124,7 +124,9 @@ struct mcp_chat_req_s {
     char                  *rid;
     char                  *principal;
     char                  *conv;            /* NULL until opened */
-    char                  *key;             /* conv \x1f rid, when running */
+    char                  *key;             /* principal conv rid: running */
+    char                  *lane;            /* principal conv: order lane */
+    int                    opened;          /* conversation checked */
     char                  *text;
     int                    stream;
 
@@ -188,6 +190,7 @@ void mcp_chat_flush_paused(mcp_chat_t *c, mcp_session_t *s);
 mcp_chat_req_t *mcp_chat_find(mcp_chat_t *c, mcp_session_t *s,
     const char *rid);
 const char *mcp_chat_principal(mcp_session_t *s);
+char *mcp_chat_key(const char *principal, const char *conv, const char *rid);
 int mcp_chat_valid_id(json_t *v);
 void mcp_chat_handle_chat(mcp_session_t *s, const char *rid, json_t *msg,
     void *ctx);

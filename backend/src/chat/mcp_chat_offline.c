@@ -186,7 +186,7 @@ mcp_offline_script(mcp_offline_call_t *c, json_t *msgs, json_t *tools)
         return;
     }
     if (strstr(text, "offline:slow")) {
-        c->delay_ms = 200;
+        c->delay_ms = 100;
     }
     if (strstr(text, "offline:loop") && (tool = mcp_offline_tool(tools, echo))) {
         mcp_offline_add_call(c, tool, json_pack("{s:s}", "message", "again"),
@@ -221,7 +221,7 @@ mcp_offline_script(mcp_offline_call_t *c, json_t *msgs, json_t *tools)
     snprintf(buf, sizeof(buf), MCP_CHAT_OFFLINE_NOTICE "You said: \"%.800s\"."
              " Ask me to add two numbers or to echo something and I will "
              "call a tool.%s", text,
-             c->delay_ms >= 200 ? " This reply is slow on purpose, one word "
+             c->delay_ms >= 100 ? " This reply is slow on purpose, one word "
              "at a time, so that it can be cancelled while it streams." : "");
     c->text = strdup(buf);
 }

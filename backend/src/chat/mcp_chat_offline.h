@@ -7,7 +7,7 @@
  * loop (deltas, tool_call, tool_result, a second turn) can be seen.
  *
  * A few messages script it for tests and demos, documented in
- * docs/operations.md: "offline:slow" (one word per 200 ms, for a long
+ * docs/operations.md: "offline:slow" (one word per 100 ms, for a long
  * reply), "offline:loop" (always calls a tool: tool_limit_reached),
  * "offline:fail" (a provider_error), "offline:parallel" (two tool calls in
  * one turn).

@@ -582,6 +582,34 @@ mcp_chat_user_stored(const mcp_repo_result_t *res, void *data)
 }
 
 
+static void
+mcp_chat_conv_checked(const mcp_repo_result_t *res, void *data)
+{
+    mcp_chat_req_t  *r = data;
+
+    if (r->finished) {
+        mcp_chat_req_unref(r);
+        return;
+    }
+    if (res->status == MCP_REPO_ENOTFOUND) {
+        /* another principal's conversation does not exist for this one */
+        mcp_chat_fail(r, MCP_CHAT_E_NOTFOUND, "conversation_not_found", 0,
+                      "conversation %s not found", r->conv);
+    } else if (res->status != MCP_REPO_OK) {
+        mcp_log_error(r->chat->log, "chat", "request %s: opening %s: %s",
+                      r->rid, r->conv, res->error);
+        mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                      "the conversation store failed: %s", res->error);
+    } else if (r->cancel) {
+        mcp_chat_cancel_done(r);
+    } else {
+        r->opened = 1;
+        mcp_chat_turn_begin(r);
+    }
+    mcp_chat_req_unref(r);
+}
+
+
 void
 mcp_chat_turn_begin(mcp_chat_req_t *r)
 {
@@ -590,6 +618,20 @@ mcp_chat_turn_begin(mcp_chat_req_t *r)
     json_t            *user;
 
     if (r->finished) {
+        return;
+    }
+    if (!r->opened) {
+        /* a conversation the client named: is it this principal's? (an
+           unknown id starts a conversation with that id) */
+        r->state = MCP_REQ_S_OPENING;
+        mcp_chat_req_ref(r);
+        if (mcp_repo_conversation_open(c->repo, r->principal, r->conv, NULL,
+                                       mcp_chat_conv_checked, r) != 0)
+        {
+            mcp_chat_req_unref(r);
+            mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
+                          "the conversation store is not available");
+        }
         return;
     }
     user = json_pack("{s:s, s:s}", "role", "user", "content", r->text);
