@@ -1,109 +1,143 @@
-/* util/mcp_lru: bounds, recency, replacement, ownership (ASan checks the
-   frees), counters. */
-
-#include <stdlib.h>
+/* util/mcp_lru: recency order, eviction, replacement, ownership, stats */
 
 #include "unit.h"
 #include "util/mcp_lru.h"
 
+#include <stdlib.h>
+
 static int  freed;
 
 static void
-count_free(void *v, void *ctx)
+count_free(void *v)
 {
     freed++;
     free(v);
 }
 
-static char *
-val(const char *s)
+static int *
+ival(int x)
 {
-    return strdup(s);
+    int  *p = malloc(sizeof(int));
+    *p = x;
+    return p;
 }
 
-static void
-test_lru_basic(void)
-{
-    mcp_lru_t        *l = mcp_lru_new(3, 0, count_free, NULL);
-    mcp_lru_stats_t   st;
-
-    freed = 0;
-    CHECK(mcp_lru_put(l, "a", val("A"), 1) == 0);
-    CHECK(mcp_lru_put(l, "b", val("B"), 1) == 0);
-    CHECK(mcp_lru_put(l, "c", val("C"), 1) == 0);
-    CHECK_EQ_STR(mcp_lru_get(l, "a"), "A");         /* a is now newest */
-    CHECK(mcp_lru_put(l, "d", val("D"), 1) == 0);    /* evicts b */
-    CHECK(mcp_lru_get(l, "b") == NULL);
-    CHECK_EQ_STR(mcp_lru_get(l, "c"), "C");
-    CHECK_EQ_STR(mcp_lru_get(l, "d"), "D");
-    CHECK_EQ_INT(freed, 1);
-    mcp_lru_stats(l, &st);
-    CHECK_EQ_INT(st.entries, 3);
-    CHECK_EQ_INT(st.hits, 3);
-    CHECK_EQ_INT(st.misses, 1);
-    CHECK_EQ_INT(st.evictions, 1);
-    mcp_lru_free(l);
-    CHECK_EQ_INT(freed, 4);
-}
+#define PUT(l, k, v)  CHECK(mcp_lru_put(l, k, strlen(k), ival(v)) == 0)
+#define GET(l, k)     ((int *) mcp_lru_get(l, k, strlen(k)))
 
 static void
-test_lru_cost(void)
+test_basic_get_put(void)
 {
-    mcp_lru_t        *l = mcp_lru_new(0, 10, count_free, NULL);
-    mcp_lru_stats_t   st;
+    mcp_lru_t  *l = mcp_lru_create(3, count_free);
 
     freed = 0;
-    CHECK(mcp_lru_put(l, "a", val("A"), 4) == 0);
-    CHECK(mcp_lru_put(l, "b", val("B"), 4) == 0);
-    CHECK(mcp_lru_put(l, "big", val("X"), 11) == -1);   /* never kept */
-    CHECK_EQ_INT(freed, 1);
-    CHECK(mcp_lru_put(l, "c", val("C"), 4) == 0);       /* evicts a */
-    CHECK(mcp_lru_peek(l, "a") == NULL);
-    mcp_lru_set_cost(l, "c", 7);                        /* evicts b */
-    CHECK(mcp_lru_peek(l, "b") == NULL);
-    CHECK_EQ_STR(mcp_lru_peek(l, "c"), "C");
-    mcp_lru_stats(l, &st);
-    CHECK_EQ_INT(st.cost, 7);
-    CHECK_EQ_INT(st.entries, 1);
-    mcp_lru_set_cost(l, "c", 20);                       /* alone too big */
-    CHECK(mcp_lru_peek(l, "c") == NULL);
-    mcp_lru_free(l);
-    CHECK_EQ_INT(freed, 4);
-}
-
-static void
-test_lru_replace_remove(void)
-{
-    mcp_lru_t        *l = mcp_lru_new(0, 0, count_free, NULL);
-    mcp_lru_stats_t   st;
-    char              key[32];
-    int               i;
-
-    freed = 0;
-    CHECK(mcp_lru_put(l, "k", val("1"), 1) == 0);
-    CHECK(mcp_lru_put(l, "k", val("2"), 1) == 0);
-    CHECK_EQ_INT(freed, 1);
-    CHECK_EQ_STR(mcp_lru_get(l, "k"), "2");
-    CHECK_EQ_INT(mcp_lru_remove(l, "k"), 1);
-    CHECK_EQ_INT(mcp_lru_remove(l, "k"), 0);
+    PUT(l, "a", 1);
+    PUT(l, "b", 2);
+    CHECK(GET(l, "a") && *GET(l, "a") == 1);
+    CHECK(GET(l, "b") && *GET(l, "b") == 2);
+    CHECK(GET(l, "zz") == NULL);
+    mcp_lru_destroy(l);
     CHECK_EQ_INT(freed, 2);
+}
 
-    /* growth keeps every entry reachable */
-    for (i = 0; i < 1000; i++) {
-        snprintf(key, sizeof(key), "key%d", i);
-        CHECK(mcp_lru_put(l, key, val(key), 1) == 0);
-    }
-    for (i = 0; i < 1000; i++) {
-        snprintf(key, sizeof(key), "key%d", i);
-        CHECK_EQ_STR(mcp_lru_peek(l, key), key);
-    }
+static void
+test_evicts_least_recent(void)
+{
+    mcp_lru_t        *l = mcp_lru_create(2, count_free);
+    mcp_lru_stats_t   st;
+
+    freed = 0;
+    PUT(l, "a", 1);
+    PUT(l, "b", 2);
+    CHECK(GET(l, "a") != NULL);      /* a is now most recent */
+    PUT(l, "c", 3);                  /* evicts b */
+    CHECK(GET(l, "b") == NULL);
+    CHECK(GET(l, "a") != NULL);
+    CHECK(GET(l, "c") != NULL);
+    CHECK_EQ_INT(freed, 1);
     mcp_lru_stats(l, &st);
-    CHECK_EQ_INT(st.entries, 1000);
-    mcp_lru_free(l);
-    CHECK_EQ_INT(freed, 1002);
+    CHECK_EQ_INT(st.size, 2);
+    CHECK_EQ_INT(st.evictions, 1);
+    CHECK_EQ_INT(st.misses, 1);
+    mcp_lru_destroy(l);
+    CHECK_EQ_INT(freed, 3);
+}
+
+static void
+test_replace_frees_old(void)
+{
+    mcp_lru_t  *l = mcp_lru_create(2, count_free);
+
+    freed = 0;
+    PUT(l, "a", 1);
+    PUT(l, "a", 5);
+    CHECK_EQ_INT(freed, 1);
+    CHECK(*GET(l, "a") == 5);
+    CHECK_EQ_INT(mcp_lru_remove(l, "a", 1), 1);
+    CHECK_EQ_INT(mcp_lru_remove(l, "a", 1), 0);
+    CHECK_EQ_INT(freed, 2);
+    mcp_lru_destroy(l);
+}
+
+static void
+test_binary_keys_and_many(void)
+{
+    mcp_lru_t        *l = mcp_lru_create(100, count_free);
+    mcp_lru_stats_t   st;
+    char              key[16];
+    int               i, present = 0;
+
+    freed = 0;
+    for (i = 0; i < 1000; i++) {
+        memset(key, 0, sizeof(key));
+        memcpy(key, &i, sizeof(i));    /* embedded NULs */
+        CHECK(mcp_lru_put(l, key, sizeof(key), ival(i)) == 0);
+    }
+    for (i = 0; i < 1000; i++) {
+        int  *v;
+        memset(key, 0, sizeof(key));
+        memcpy(key, &i, sizeof(i));
+        v = mcp_lru_get(l, key, sizeof(key));
+        if (v) {
+            CHECK_EQ_INT(*v, i);
+            CHECK(i >= 900);
+            present++;
+        }
+    }
+    CHECK_EQ_INT(present, 100);
+    mcp_lru_stats(l, &st);
+    CHECK_EQ_INT(st.evictions, 900);
+    mcp_lru_destroy(l);
+    CHECK_EQ_INT(freed, 1000);
+}
+
+static void
+test_capacity_one_and_zero(void)
+{
+    mcp_lru_t  *l = mcp_lru_create(1, NULL);
+    int         a = 1, b = 2;
+
+    CHECK(mcp_lru_create(0, NULL) == NULL);
+    CHECK(mcp_lru_put(l, "a", 1, &a) == 0);
+    CHECK(mcp_lru_put(l, "b", 1, &b) == 0);
+    CHECK(mcp_lru_get(l, "a", 1) == NULL);
+    CHECK(mcp_lru_get(l, "b", 1) == &b);
+    mcp_lru_destroy(l);
+}
+
+static void
+test_hash_stable(void)
+{
+    /* FNV-1a 64 test vectors: keys hashed today must hash the same later */
+    CHECK(mcp_lru_hash("", 0) == 0xcbf29ce484222325ULL);
+    CHECK(mcp_lru_hash("a", 1) == 0xaf63dc4c8601ec8cULL);
+    CHECK(mcp_lru_hash("foobar", 6) == 0x85944171f73967e8ULL);
 }
 
 UNIT_MAIN("util_lru",
-    UNIT_TEST(test_lru_basic),
-    UNIT_TEST(test_lru_cost),
-    UNIT_TEST(test_lru_replace_remove))
+    UNIT_TEST(test_basic_get_put),
+    UNIT_TEST(test_evicts_least_recent),
+    UNIT_TEST(test_replace_frees_old),
+    UNIT_TEST(test_binary_keys_and_many),
+    UNIT_TEST(test_capacity_one_and_zero),
+    UNIT_TEST(test_hash_stable))

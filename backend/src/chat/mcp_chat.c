@@ -295,7 +295,7 @@ mcp_chat_finish(mcp_chat_req_t *r)
     }
 
     if (r->key) {
-        mcp_lru_remove(c->running, r->key);
+        mcp_strmap_remove(c->running, r->key);
     }
     if (r->held_order) {
         r->held_order = 0;
@@ -430,7 +430,7 @@ mcp_chat_attach(mcp_chat_t *c, mcp_session_t *s, const char *rid,
     char                 *key = mcp_chat_key(mcp_chat_principal(s), conv,
                                              rid);
 
-    r = key ? mcp_lru_peek(c->running, key) : NULL;
+    r = key ? mcp_strmap_get(c->running, key) : NULL;
     free(key);
     if (r == NULL || r->finished) {
         return 0;
@@ -464,7 +464,7 @@ mcp_chat_queue(mcp_chat_req_t *r)
 
     r->key = mcp_chat_key(r->principal, r->conv, r->rid);
     r->lane = mcp_chat_key(r->principal, r->conv, NULL);
-    if (r->key == NULL || mcp_lru_put(c->running, r->key, r, 1) != 0) {
+    if (r->key == NULL || mcp_strmap_put(c->running, r->key, r) != 0) {
         free(r->key);
         r->key = NULL;
         mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0, "out of memory");

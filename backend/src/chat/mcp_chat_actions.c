@@ -394,7 +394,7 @@ mcp_chat_delete_done(const mcp_repo_result_t *res, void *data)
         mcp_chat_op_repo_error(op, res);
     } else {
         if (op->chat->contexts) {
-            mcp_lru_remove(op->chat->contexts, op->conv);
+            mcp_lru_remove(op->chat->contexts, op->conv, strlen(op->conv));
         }
         mcp_session_reply(op->s, op->rid, "complete", json_pack(
                           "{s:{s:b, s:s, s:I}}", "metadata", "deleted", 1,
@@ -429,7 +429,7 @@ mcp_chat_handle_delete(mcp_session_t *s, const char *rid, json_t *msg,
         return;
     }
     if (c->contexts) {
-        mcp_lru_remove(c->contexts, conv);
+        mcp_lru_remove(c->contexts, conv, strlen(conv));
     }
     if (mcp_repo_delete(c->repo, mcp_chat_principal(s), conv,
                         mcp_chat_delete_done, op) != 0)

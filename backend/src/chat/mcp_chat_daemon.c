@@ -36,11 +36,10 @@ mcp_chat_cache_stats(mcp_chat_t *c)
     mcp_lru_stats(c->contexts, &st);
     rate = st.hits + st.misses ? (double) st.hits / (st.hits + st.misses)
                                : 0.0;
-    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:f, s:I}",
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:f, s:I}",
                      "enabled", 1,
-                     "entries", (json_int_t) st.entries,
-                     "max_entries", (json_int_t) st.max_entries,
-                     "bytes", (json_int_t) st.cost,
+                     "entries", (json_int_t) st.size,
+                     "max_entries", (json_int_t) st.capacity,
                      "hits", (json_int_t) st.hits,
                      "misses", (json_int_t) st.misses,
                      "hit_rate", rate,
@@ -162,8 +161,8 @@ mcp_chat_sweep(uv_timer_t *t)
 static void
 mcp_chat_free(mcp_chat_t *c)
 {
-    mcp_lru_free(c->contexts);
-    mcp_lru_free(c->running);
+    mcp_lru_destroy(c->contexts);
+    mcp_strmap_free(c->running);
     mcp_chat_order_free(c->order);
     mcp_chat_limits_free(c->limits);
     if (c->provider) {
@@ -309,11 +308,10 @@ mcp_chat_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
     c->order = mcp_chat_order_new();
     c->limits = mcp_chat_limits_new(sc->limits.concurrent_requests,
                                     sc->limits.requests_per_minute);
-    c->running = mcp_lru_new(0, 0, NULL, NULL);
+    c->running = mcp_strmap_new(NULL, NULL);
     if (sc->context.cache_conversations > 0 && c->persist) {
-        c->contexts = mcp_lru_new((size_t) sc->context.cache_conversations, 0,
-                                  mcp_chat_conv_unref_v,
-                                  NULL);
+        c->contexts = mcp_lru_create((size_t) sc->context.cache_conversations,
+                                     mcp_chat_conv_evicted);
     }
     c->system = mcp_chat_system_prompt(sc);
     if (c->order == NULL || c->limits == NULL || c->running == NULL

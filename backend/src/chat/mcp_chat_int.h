@@ -25,6 +25,7 @@
 #include "repo/mcp_repo.h"
 #include "util/mcp_hist.h"
 #include "util/mcp_lru.h"
+#include "util/mcp_strmap.h"
 
 #define MCP_CHAT_ID_MAX  128
 
@@ -47,7 +48,7 @@ struct mcp_chat_s {
     mcp_chat_order_t               *order;
     mcp_chat_limits_t              *limits;
     mcp_lru_t                      *contexts;   /* conv id -> hist_t */
-    mcp_lru_t                      *running;    /* mcp_chat_key -> req */
+    mcp_strmap_t                   *running;    /* mcp_chat_key -> req */
     mcp_chat_req_t                 *reqs;       /* every live request */
     size_t                          nreqs;
 
@@ -73,12 +74,13 @@ struct mcp_chat_s {
    using it (either may drop it first) */
 typedef struct {
     int               refs;
+    int               cached;     /* the LRU holds it (reset on eviction) */
     mcp_chat_hist_t   h;
 } mcp_chat_conv_t;
 
 mcp_chat_conv_t *mcp_chat_conv_new(void);
 void mcp_chat_conv_unref(mcp_chat_conv_t *cv);
-void mcp_chat_conv_unref_v(void *cv, void *ctx);     /* for the LRU */
+void mcp_chat_conv_evicted(void *cv);     /* the LRU let it go */
 
 /* one tool call of the current turn */
 typedef struct {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "chat/mcp_chat_limits.h"
-#include "util/mcp_lru.h"
+#include "util/mcp_strmap.h"
 
 /* what to tell a client refused for concurrency: slots free when its own
    requests end, which we cannot predict; a short wait is the honest hint */
@@ -19,7 +19,7 @@ typedef struct {
 } mcp_chat_principal_t;
 
 struct mcp_chat_limits_s {
-    mcp_lru_t  *principals;     /* unbounded: a string map */
+    mcp_strmap_t  *principals;
     int64_t     concurrent;
     int64_t     per_minute;
     uint64_t    refused[MCP_LIMIT_NOMEM + 1];
@@ -41,7 +41,7 @@ mcp_chat_limits_new(int64_t concurrent, int64_t per_minute)
     if (l == NULL) {
         return NULL;
     }
-    l->principals = mcp_lru_new(0, 0, mcp_chat_principal_free, NULL);
+    l->principals = mcp_strmap_new(mcp_chat_principal_free, NULL);
     if (l->principals == NULL) {
         free(l);
         return NULL;
@@ -56,7 +56,7 @@ void
 mcp_chat_limits_free(mcp_chat_limits_t *l)
 {
     if (l) {
-        mcp_lru_free(l->principals);
+        mcp_strmap_free(l->principals);
         free(l);
     }
 }
@@ -83,11 +83,11 @@ int
 mcp_chat_limits_acquire(mcp_chat_limits_t *l, const char *principal,
     uint64_t now_ms, int64_t *retry_after_ms)
 {
-    mcp_chat_principal_t  *p = mcp_lru_peek(l->principals, principal);
+    mcp_chat_principal_t  *p = mcp_strmap_get(l->principals, principal);
 
     if (p == NULL) {
         p = calloc(1, sizeof(*p));
-        if (p == NULL || mcp_lru_put(l->principals, principal, p, 1) != 0) {
+        if (p == NULL || mcp_strmap_put(l->principals, principal, p) != 0) {
             l->refused[MCP_LIMIT_NOMEM]++;
             return MCP_LIMIT_NOMEM;
         }
@@ -124,7 +124,7 @@ mcp_chat_limits_acquire(mcp_chat_limits_t *l, const char *principal,
 void
 mcp_chat_limits_release(mcp_chat_limits_t *l, const char *principal)
 {
-    mcp_chat_principal_t  *p = mcp_lru_peek(l->principals, principal);
+    mcp_chat_principal_t  *p = mcp_strmap_get(l->principals, principal);
 
     if (p && p->inflight > 0) {
         p->inflight--;
@@ -160,17 +160,14 @@ mcp_chat_limits_sweep(mcp_chat_limits_t *l, uint64_t now_ms)
 {
     mcp_chat_sweep_t  sw = { l, now_ms };
 
-    mcp_lru_sweep(l->principals, mcp_chat_idle, &sw);
+    mcp_strmap_sweep(l->principals, mcp_chat_idle, &sw);
 }
 
 
 size_t
 mcp_chat_limits_principals(const mcp_chat_limits_t *l)
 {
-    mcp_lru_stats_t  st;
-
-    mcp_lru_stats(l->principals, &st);
-    return st.entries;
+    return mcp_strmap_count(l->principals);
 }
 
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "chat/mcp_chat_order.h"
-#include "util/mcp_lru.h"
+#include "util/mcp_strmap.h"
 
 typedef struct {
     void    **q;            /* ring of waiting jobs */
@@ -16,7 +16,7 @@ typedef struct {
 } mcp_chat_lane_t;
 
 struct mcp_chat_order_s {
-    mcp_lru_t  *lanes;      /* unbounded: used as a string map */
+    mcp_strmap_t  *lanes;
     size_t      waiting;
 };
 
@@ -39,7 +39,7 @@ mcp_chat_order_new(void)
     if (o == NULL) {
         return NULL;
     }
-    o->lanes = mcp_lru_new(0, 0, mcp_chat_lane_free, NULL);
+    o->lanes = mcp_strmap_new(mcp_chat_lane_free, NULL);
     if (o->lanes == NULL) {
         free(o);
         return NULL;
@@ -52,7 +52,7 @@ void
 mcp_chat_order_free(mcp_chat_order_t *o)
 {
     if (o) {
-        mcp_lru_free(o->lanes);
+        mcp_strmap_free(o->lanes);
         free(o);
     }
 }
@@ -88,11 +88,11 @@ int
 mcp_chat_order_submit(mcp_chat_order_t *o, const char *conv, void *job,
     size_t max_queue)
 {
-    mcp_chat_lane_t  *lane = mcp_lru_peek(o->lanes, conv);
+    mcp_chat_lane_t  *lane = mcp_strmap_get(o->lanes, conv);
 
     if (lane == NULL) {
         lane = calloc(1, sizeof(*lane));
-        if (lane == NULL || mcp_lru_put(o->lanes, conv, lane, 1) != 0) {
+        if (lane == NULL || mcp_strmap_put(o->lanes, conv, lane) != 0) {
             return MCP_ORDER_NOMEM;
         }
         return MCP_ORDER_RUN;
@@ -111,14 +111,14 @@ mcp_chat_order_submit(mcp_chat_order_t *o, const char *conv, void *job,
 void *
 mcp_chat_order_done(mcp_chat_order_t *o, const char *conv)
 {
-    mcp_chat_lane_t  *lane = mcp_lru_peek(o->lanes, conv);
+    mcp_chat_lane_t  *lane = mcp_strmap_get(o->lanes, conv);
     void             *job;
 
     if (lane == NULL) {
         return NULL;
     }
     if (lane->n == 0) {
-        mcp_lru_remove(o->lanes, conv);
+        mcp_strmap_remove(o->lanes, conv);
         return NULL;
     }
     job = lane->q[lane->head];
@@ -132,7 +132,7 @@ mcp_chat_order_done(mcp_chat_order_t *o, const char *conv)
 int
 mcp_chat_order_remove(mcp_chat_order_t *o, const char *conv, void *job)
 {
-    mcp_chat_lane_t  *lane = mcp_lru_peek(o->lanes, conv);
+    mcp_chat_lane_t  *lane = mcp_strmap_get(o->lanes, conv);
     size_t            i, j;
 
     if (lane == NULL) {
@@ -156,10 +156,7 @@ mcp_chat_order_remove(mcp_chat_order_t *o, const char *conv, void *job)
 size_t
 mcp_chat_order_active(const mcp_chat_order_t *o)
 {
-    mcp_lru_stats_t  st;
-
-    mcp_lru_stats(o->lanes, &st);
-    return st.entries;
+    return mcp_strmap_count(o->lanes);
 }
 
 

@@ -49,8 +49,11 @@ mcp_chat_conv_unref(mcp_chat_conv_t *cv)
 
 
 void
-mcp_chat_conv_unref_v(void *cv, void *ctx)
+mcp_chat_conv_evicted(void *v)
 {
+    mcp_chat_conv_t  *cv = v;
+
+    cv->cached = 0;
     mcp_chat_conv_unref(cv);
 }
 
@@ -59,7 +62,7 @@ static void
 mcp_chat_forget_context(mcp_chat_req_t *r)
 {
     if (r->conv && r->chat->contexts) {
-        mcp_lru_remove(r->chat->contexts, r->conv);
+        mcp_lru_remove(r->chat->contexts, r->conv, strlen(r->conv));
     }
 }
 
@@ -359,9 +362,7 @@ mcp_chat_remember(mcp_chat_req_t *r)
     json_t      *m, *last;
     size_t       i;
 
-    if (r->ctx == NULL || c->contexts == NULL
-        || mcp_lru_peek(c->contexts, r->conv) != r->ctx)
-    {
+    if (r->ctx == NULL || !r->ctx->cached) {
         return;
     }
     json_array_foreach(r->cur, i, m) {
@@ -373,7 +374,6 @@ mcp_chat_remember(mcp_chat_req_t *r)
     mcp_chat_hist_push(&r->ctx->h, last, r->rid, r->hop);
     json_decref(last);
     mcp_chat_hist_trim(&r->ctx->h, c->conf->context.max_tokens);
-    mcp_lru_set_cost(c->contexts, r->conv, r->ctx->h.bytes);
 }
 
 
@@ -518,7 +518,11 @@ mcp_chat_hist_loaded(const mcp_repo_result_t *res, void *data)
     r->ctx = cv;
     if (c->contexts) {
         cv->refs++;
-        mcp_lru_put(c->contexts, r->conv, cv, cv->h.bytes);
+        cv->cached = 1;
+        if (mcp_lru_put(c->contexts, r->conv, strlen(r->conv), cv) != 0) {
+            cv->cached = 0;
+            cv->refs--;
+        }
     }
     mcp_chat_model_turn(r);
     mcp_chat_req_unref(r);
@@ -532,7 +536,7 @@ mcp_chat_load(mcp_chat_req_t *r)
     mcp_chat_conv_t  *cv;
     int64_t           budget;
 
-    cv = c->contexts ? mcp_lru_get(c->contexts, r->conv) : NULL;
+    cv = c->contexts ? mcp_lru_get(c->contexts, r->conv, strlen(r->conv)) : NULL;
     if (cv != NULL) {
         cv->refs++;
         r->ctx = cv;

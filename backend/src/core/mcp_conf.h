@@ -17,6 +17,7 @@
 #include "core/mcp_config.h"
 #include "chat/mcp_chat_conf.h"
 #include "repo/mcp_repo_conf.h"
+#include "llm/mcp_llm_conf.h"
 
 typedef struct {
     char     *socket;               /* daemon.socket */
@@ -37,6 +38,7 @@ typedef struct {
     /* subsystem sections go here, one member each */
     mcp_chat_conf_t      chat;          /* chat/ (repository: repo/) */
     mcp_persist_conf_t   persistence;   /* repo/ */
+    mcp_llm_conf_t       llm;
 } mcp_conf_t;
 
 extern const mcp_cfg_field_t  mcp_daemon_conf_fields[];

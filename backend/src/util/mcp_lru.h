@@ -1,12 +1,10 @@
 /*
- * A bounded least-recently-used map from string keys to owned values.
+ * A generic least-recently-used cache: byte-string keys, opaque values.
  *
- * Bounded by a total cost (the caller says what an entry costs: bytes,
- * messages, 1) and by a number of entries; inserting past either bound
- * evicts from the cold end.  Values are owned by the map once inserted and
- * released through the free function given at creation, on eviction,
- * replacement, removal and destruction.  Single-threaded; O(1) expected for
- * every operation (chained hash + doubly linked recency list).
+ * Lookup and insertion are O(1) (chained hash table plus an intrusive
+ * doubly-linked recency list).  The cache owns the values it holds and
+ * releases them through free_value when they are evicted, replaced, removed
+ * or the cache is destroyed.  Not thread-safe: one per loop.
  */
 
 #ifndef MCP_LRU_H
@@ -15,49 +13,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef void (*mcp_lru_free_pt)(void *value);
+
 typedef struct mcp_lru_s  mcp_lru_t;
 
-typedef void (*mcp_lru_free_pt)(void *value, void *ctx);
-
 typedef struct {
-    size_t     entries;
-    size_t     cost;
-    size_t     max_entries;
-    size_t     max_cost;
-    uint64_t   hits;
-    uint64_t   misses;
-    uint64_t   evictions;
+    size_t    size;
+    size_t    capacity;
+    uint64_t  hits;
+    uint64_t  misses;
+    uint64_t  evictions;
 } mcp_lru_stats_t;
 
-/* max_entries 0: unbounded count; max_cost 0: unbounded cost.  NULL: OOM */
-mcp_lru_t *mcp_lru_new(size_t max_entries, size_t max_cost,
-    mcp_lru_free_pt free_fn, void *ctx);
-void mcp_lru_free(mcp_lru_t *lru);
+/* capacity >= 1; free_value may be NULL.  NULL on allocation failure. */
+mcp_lru_t *mcp_lru_create(size_t capacity, mcp_lru_free_pt free_value);
+void mcp_lru_destroy(mcp_lru_t *lru);
 
-/* The value (marked most recent; counted as hit or miss), or NULL. */
-void *mcp_lru_get(mcp_lru_t *lru, const char *key);
-/* The same without touching recency or the hit counters. */
-void *mcp_lru_peek(const mcp_lru_t *lru, const char *key);
+/* The value for key (and mark it most recently used), or NULL. */
+void *mcp_lru_get(mcp_lru_t *lru, const void *key, size_t key_len);
 
 /*
- * Insert or replace.  The map owns value from now on, even on failure (it
- * is freed then).  An entry costing more than max_cost is not kept.
- * 0 or -1 (out of memory, or too costly).
+ * Insert or replace.  The least recently used entry is evicted when full.
+ * Returns 0, or -1 on allocation failure (the value is then NOT taken).
  */
-int mcp_lru_put(mcp_lru_t *lru, const char *key, void *value, size_t cost);
+int mcp_lru_put(mcp_lru_t *lru, const void *key, size_t key_len,
+    void *value);
 
-/* Change the cost of a present entry (it grew); may evict others, never
-   the entry itself unless it alone exceeds max_cost. */
-void mcp_lru_set_cost(mcp_lru_t *lru, const char *key, size_t cost);
+/* 1 when an entry was removed (and its value freed), 0 when absent. */
+int mcp_lru_remove(mcp_lru_t *lru, const void *key, size_t key_len);
 
-/* Remove (and free) an entry; 1 if it was there. */
-int mcp_lru_remove(mcp_lru_t *lru, const char *key);
+void mcp_lru_stats(const mcp_lru_t *lru, mcp_lru_stats_t *out);
 
-/* Visit every entry, oldest first; those for which drop() returns 1 are
-   removed and freed.  drop must not change the map itself. */
-void mcp_lru_sweep(mcp_lru_t *lru,
-    int (*drop)(const char *key, void *value, void *ctx), void *ctx);
-
-void mcp_lru_stats(const mcp_lru_t *lru, mcp_lru_stats_t *st);
+/* FNV-1a 64: the stable hash used for keys (also handy for callers). */
+uint64_t mcp_lru_hash(const void *data, size_t len);
 
 #endif /* MCP_LRU_H */
