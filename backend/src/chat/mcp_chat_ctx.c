@@ -6,51 +6,64 @@
 #include <string.h>
 
 #include "chat/mcp_chat_ctx.h"
+#include "chat/mcp_tokens.h"
 
-#define MCP_CHAT_TOKENS_PER_MESSAGE  3
 
 
 /* ------------------------------------------------------------ tokens */
 
 /*
- * Until the cl100k-shaped estimator (chat/mcp_tokens.h) is on main, a
- * documented estimate: one token per 4 bytes, rounded up, plus OpenAI's
- * per-message framing.  Every count goes through these two functions.
+ * Every count goes through these two functions: the cl100k-shaped
+ * estimator of chat/mcp_tokens.h with OpenAI's per-message framing (3 per
+ * message, 1 per name, 3 priming per request).
  */
 const char *
 mcp_chat_tokens_estimator(void)
 {
-    return "bytes/4+3 per message";
+    return mcp_tokens_estimator_name();
 }
 
 
 int64_t
 mcp_chat_tokens_text(const char *s, size_t len)
 {
-    return s ? (int64_t) ((len + 3) / 4) : 0;
+    return s ? (int64_t) mcp_tokens_estimate(s, len) : 0;
 }
 
 
 int64_t
 mcp_chat_tokens_msg(json_t *msg)
 {
-    json_t       *v;
-    const char   *key;
-    int64_t       t = MCP_CHAT_TOKENS_PER_MESSAGE;
-    char         *dump;
+    mcp_tok_message_t   m;
+    json_t             *v;
+    char               *dump = NULL;
+    int64_t             t;
 
-    json_object_foreach(msg, key, v) {
-        if (json_is_string(v)) {
-            t += mcp_chat_tokens_text(json_string_value(v),
-                                      json_string_length(v));
-        } else if (json_is_array(v) || json_is_object(v)) {
-            dump = json_dumps(v, JSON_COMPACT);
-            if (dump) {
-                t += mcp_chat_tokens_text(dump, strlen(dump));
-                free(dump);
-            }
-        }
+    memset(&m, 0, sizeof(m));
+    if ((v = json_object_get(msg, "role")) && json_is_string(v)) {
+        m.role = json_string_value(v);
+        m.role_len = json_string_length(v);
     }
+    if ((v = json_object_get(msg, "content")) && json_is_string(v)) {
+        m.content = json_string_value(v);
+        m.content_len = json_string_length(v);
+    }
+    if ((v = json_object_get(msg, "name")) && json_is_string(v)) {
+        m.name = json_string_value(v);
+        m.name_len = json_string_length(v);
+    }
+    /* what else the provider encodes: the calls, or the id answered */
+    if ((v = json_object_get(msg, "tool_calls")) != NULL) {
+        dump = json_dumps(v, JSON_COMPACT);
+        m.extra = dump;
+        m.extra_len = dump ? strlen(dump) : 0;
+    } else if ((v = json_object_get(msg, "tool_call_id")) && json_is_string(v))
+    {
+        m.extra = json_string_value(v);
+        m.extra_len = json_string_length(v);
+    }
+    t = (int64_t) mcp_tokens_message(&m);
+    free(dump);
     return t;
 }
 

@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "chat/mcp_tokens.h"
 #include "repo/mcp_repo.h"
 
 typedef struct {
@@ -50,7 +51,7 @@ const char *mcp_chat_tokens_estimator(void);
 int64_t mcp_chat_tokens_text(const char *s, size_t len);
 int64_t mcp_chat_tokens_msg(json_t *msg);
 /* The reply priming every request pays once. */
-#define MCP_CHAT_TOKENS_PRIMING  3
+#define MCP_CHAT_TOKENS_PRIMING  MCP_TOKENS_REPLY_PRIMING
 
 void mcp_chat_hist_init(mcp_chat_hist_t *h);
 void mcp_chat_hist_clear(mcp_chat_hist_t *h);

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "chat/mcp_chat_int.h"
+#include "chat/mcp_chat_llm.h"
 #include "chat/mcp_chat_offline.h"
+#include "llm/mcp_llm_daemon.h"
 #include "repo/mcp_repo_daemon.h"
 
 #define MCP_CHAT_SWEEP_MS  60000
@@ -228,18 +230,39 @@ mcp_chat_system_prompt(const mcp_chat_service_conf_t *sc)
 }
 
 
+/*
+ * auto: a provider of the llm section whose API key is set, else the
+ * offline demo provider (make run without a key); llm: the provider layer
+ * whatever the keys (requests then fail visibly); offline: the demo.
+ */
 static mcp_chat_provider_t *
 mcp_chat_pick_provider(mcp_chat_t *c, mcp_err_t *err)
 {
     const mcp_chat_service_conf_t  *sc = c->conf;
+    mcp_llm_t                      *llm = mcp_llm_daemon_get(c->d);
+    const char                     *name = NULL;
+    mcp_chat_provider_t            *p;
 
+    if (sc->provider != MCP_CHAT_PROVIDER_OFFLINE && llm != NULL) {
+        name = mcp_chat_llm_pick(&c->d->conf->llm);
+        if (name != NULL || sc->provider == MCP_CHAT_PROVIDER_LLM) {
+            p = mcp_chat_llm_new(llm, name);
+            if (p == NULL) {
+                mcp_err_set(err, NULL, "chat: out of memory");
+            }
+            return p;
+        }
+    }
     if (sc->provider == MCP_CHAT_PROVIDER_LLM) {
-        mcp_err_set(err, NULL, "chat.service.provider: llm is not available "
-                    "in this build yet; use auto or offline");
+        mcp_err_set(err, NULL, "chat.service.provider is llm but the "
+                    "provider layer is not running");
         return NULL;
     }
-    /* auto: the provider layer when it has a key (once it is on main) */
-    return mcp_chat_offline_new(c->d->loop, sc->offline_delay_ms);
+    p = mcp_chat_offline_new(c->d->loop, sc->offline_delay_ms);
+    if (p == NULL) {
+        mcp_err_set(err, NULL, "chat: out of memory");
+    }
+    return p;
 }
 
 
