@@ -12,7 +12,9 @@
 #include "chat/mcp_chat_int.h"
 #include "chat/mcp_chat_llm.h"
 #include "chat/mcp_chat_offline.h"
+#include "chat/mcp_chat_mcp.h"
 #include "llm/mcp_llm_daemon.h"
+#include "mcp/mcp_host_daemon.h"
 #include "repo/mcp_repo_daemon.h"
 
 #define MCP_CHAT_SWEEP_MS  60000
@@ -347,6 +349,10 @@ mcp_chat_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         return -1;
     }
 
+    if (mcp_host_from_daemon(d) != NULL) {
+        mcp_chat_mcp_init(&c->mcp_tools, mcp_host_from_daemon(d));
+        c->tools = &c->mcp_tools;
+    }
     c->provider = mcp_chat_pick_provider(c, err);
     if (c->provider == NULL) {
         mcp_chat_free(c);
@@ -364,10 +370,11 @@ mcp_chat_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         return -1;
     }
 
-    mcp_log_info(&d->log, "chat", "ready: provider %s%s, max_tool_hops %lld, "
+    mcp_log_info(&d->log, "chat", "ready: provider %s%s, %s, max_tool_hops %lld, "
                  "context %lld-%lld tokens (%s), cache %lld conversations",
                  c->provider->name,
                  c->provider->offline ? " (offline demo, no API key)" : "",
+                 c->tools ? "MCP tools" : "no MCP host",
                  (long long) sc->max_tool_hops,
                  (long long) sc->context.max_tokens,
                  (long long) sc->context.reserve_tokens,

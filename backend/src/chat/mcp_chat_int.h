@@ -53,7 +53,8 @@ struct mcp_chat_s {
     size_t                          nreqs;
 
     mcp_chat_provider_t            *provider;
-    const mcp_chat_tools_t         *tools;
+    const mcp_chat_tools_t         *tools;      /* NULL: no MCP host */
+    mcp_chat_tools_t                mcp_tools;
     char                           *system;     /* the built prompt */
 
     uv_timer_t                      sweep;

@@ -36,6 +36,19 @@ typedef struct {
 
 /* ------------------------------------------------------------ script */
 
+/* a tool named p, or <server>__p / <prefix>_p as the host exposes it */
+static int
+mcp_offline_name_is(const char *name, const char *p)
+{
+    size_t  n = strlen(name), k = strlen(p);
+
+    return strcmp(name, p) == 0
+           || (n > k + 1 && strcmp(name + n - k, p) == 0
+               && name[n - k - 1] == '_');
+}
+
+
+/* the first tool matching the wanted names, in the order they are given */
 static const char *
 mcp_offline_tool(json_t *tools, const char *const *want)
 {
@@ -43,11 +56,11 @@ mcp_offline_tool(json_t *tools, const char *const *want)
     json_t       *t;
     const char   *name;
 
-    json_array_foreach(tools, i, t) {
-        name = json_string_value(json_object_get(json_object_get(t,
-                                 "function"), "name"));
-        for (k = 0; name && want[k]; k++) {
-            if (strstr(name, want[k]) != NULL) {
+    for (k = 0; want[k]; k++) {
+        json_array_foreach(tools, i, t) {
+            name = json_string_value(json_object_get(json_object_get(t,
+                                     "function"), "name"));
+            if (name && mcp_offline_name_is(name, want[k])) {
                 return name;
             }
         }
