@@ -25,7 +25,7 @@ MCPD        := $(BUILD)/mcpd
 DEB_PKGS    := build-essential clang libclang-rt-14-dev nginx nginx-dev \
                libuv1-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev \
                libyaml-dev libhiredis-dev redis-server sqlite3 jq curl \
-               python3 python3-pytest python3-websockets python3-fastapi \
+               python3 python3-pytest python3-websockets python3-fastapi python3-yaml \
                python3-uvicorn libprotocol-websocket-perl nodejs npm \
                chromium valgrind
 

@@ -205,6 +205,18 @@ void mcp_chat_store(mcp_chat_req_t *r, const mcp_repo_msg_t *m, int final);
 void mcp_chat_store_then(mcp_chat_req_t *r, void (*fn)(mcp_chat_req_t *r));
 void mcp_chat_turn_keep_partial(mcp_chat_req_t *r);
 
+/* mcp_chat_store.c */
+void mcp_chat_forget_context(mcp_chat_req_t *r);
+int mcp_chat_buf_add(char **buf, size_t *len, size_t *cap, const char *s,
+    size_t n);
+json_t *mcp_chat_text_json(const char *s, size_t n);
+void mcp_chat_store_json(mcp_chat_req_t *r, mcp_msg_type_e type, json_t *msg,
+    const char *content, size_t len, int64_t part, const char *call_id,
+    const char *name, const char *usage, int final);
+char *mcp_chat_usage_json(mcp_chat_req_t *r, const char *finish);
+void mcp_chat_store_final(mcp_chat_req_t *r, const char *finish);
+void mcp_chat_replay(mcp_chat_req_t *r, const mcp_repo_result_t *res);
+
 /* mcp_chat_actions.c */
 void mcp_chat_handle_cancel(mcp_session_t *s, const char *rid, json_t *msg,
     void *ctx);
