@@ -83,7 +83,8 @@ def test_health_shows_mcp_stats(tmp_path, make_stack):
 
     def ready():
         h = s.health()
-        return h if h.get("mcp_stats", {}).get("servers_ready") == 1 else None
+        st = h.get("mcp_stats", {})
+        return h if st.get("servers_ready") == 1 and st["tools"] else None
 
     h = wait_until(ready, timeout=30, what="mcp_stats in /health")
     e = h["mcp_stats"]["servers"]["everything"]
