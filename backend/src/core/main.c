@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/mcp_daemon.h"
+#include "repo/mcp_repo_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
 
@@ -34,6 +35,7 @@ typedef struct {
 
 /* subsystems, in start order: { "name", init }, one line each */
 static const mcp_subsystem_t  mcp_subsystems[] = {
+    { "repo", mcp_repo_daemon_init },
     { NULL, NULL }
 };
 
