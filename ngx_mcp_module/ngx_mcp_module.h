@@ -198,6 +198,7 @@ struct ngx_mcp_conn_s {
     unsigned            opened:1;       /* mcpd has seen OPEN */
     unsigned            close_sent:1;
     unsigned            close_rcvd:1;
+    unsigned            failed:1;       /* protocol error: no echo awaited */
     unsigned            flow_paused:1;  /* we asked mcpd to pause */
     unsigned            read_paused:1;  /* mcpd asked us to pause */
     unsigned            finalizing:1;

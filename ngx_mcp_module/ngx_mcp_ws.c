@@ -170,6 +170,9 @@ ngx_mcp_ws_process(ngx_mcp_conn_t *ctx, u_char *buf, size_t len)
         if (rc == MCP_WS_ERROR) {
             ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                           "WebSocket client error: %s", ctx->parser.error);
+            /* _Fail the WebSocket Connection_: the parser cannot read an
+             * echo any more, so TCP closes once our close is out */
+            ctx->failed = 1;
             ngx_mcp_ws_close(ctx, ctx->parser.close_code, ctx->parser.error);
             break;
         }
@@ -601,7 +604,7 @@ ngx_mcp_ws_flush(ngx_mcp_conn_t *ctx)
         ngx_mcp_link_flow(ctx, MCP_LINK_FLOW_RESUME);
     }
 
-    if (ctx->close_sent && ctx->close_rcvd) {
+    if (ctx->close_sent && (ctx->close_rcvd || ctx->failed)) {
         /* both closes exchanged and ours is out: the server closes TCP */
         ngx_mcp_ws_destroy(ctx);
         return NGX_DONE;

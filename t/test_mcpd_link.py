@@ -389,5 +389,5 @@ def test_subsystem_failure_at_start_exits_1_and_cleans_up(make_mcpd):
     r = subprocess.run([m.bin, "-c", m.conf_path], capture_output=True,
                        text=True, timeout=20, cwd=m.dir)
     assert r.returncode == 1
-    assert "[core] repo: " in r.stderr
+    assert "[core] repository: " in r.stderr
     assert not os.path.exists(m.socket)

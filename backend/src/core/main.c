@@ -19,6 +19,7 @@
 
 #include "core/mcp_daemon.h"
 #include "repo/mcp_repo_daemon.h"
+#include "llm/mcp_llm_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
 
@@ -35,13 +36,16 @@ typedef struct {
 
 /* subsystems, in start order: { "name", init }, one line each */
 static const mcp_subsystem_t  mcp_subsystems[] = {
-    { "repo", mcp_repo_daemon_init },
+    { "repository", mcp_repo_daemon_init },
+    { "llm", mcp_llm_daemon_init },
     { NULL, NULL }
 };
 
 /* subcommands: { "name", "one line of help", main }, one line each;
    main gets a daemon with its loop, config and log, not yet running */
 static const mcp_command_t  mcp_commands[] = {
+    { "llm", "llm call PROVIDER MESSAGES [--stream] [--count N ...]",
+      mcp_llm_daemon_command },
     { NULL, NULL, NULL }
 };
 

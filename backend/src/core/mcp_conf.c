@@ -54,6 +54,9 @@ const mcp_cfg_field_t  mcp_conf_fields[] = {
     { "persistence", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, persistence),
       NULL, 0, 0, NULL, mcp_persist_conf_fields, NULL, NULL,
       "what the conversation store keeps, and for how long" },
+    { "llm", MCP_CFG_T_CUSTOM, offsetof(mcp_conf_t, llm), NULL, 0, 0, NULL,
+      mcp_llm_conf_fields, mcp_llm_conf_bind, mcp_llm_conf_unbind,
+      "LLM providers" },
     MCP_FIELD_END
 };
 

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 
 static void mcp_repo_async_cb(uv_async_t *h);
+static void mcp_repo_flush_stage(mcp_repo_t *repo);
 static void mcp_repo_sweep_cb(uv_timer_t *t);
 static void mcp_repo_retention_cb(uv_timer_t *t);
 
@@ -202,6 +203,12 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
         goto failed;
     }
 
+    if (mcp_ckpt_start(&repo->ckpt, &repo->conf, rc->pool.enable_pooling,
+                       msg, sizeof(msg)) != 0)
+    {
+        mcp_repo_err(err, NULL, "%s", msg);
+        goto failed;
+    }
     readers = rc->pool.enable_pooling ? (int) rc->pool.max_readers : 0;
     writers = rc->pool.enable_pooling ? (int) rc->pool.max_writers : 1;
     batch = rc->pool.enable_pooling ? (int) rc->pool.max_batch : 1;
@@ -213,6 +220,7 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
         mcp_repo_err(err, NULL, "%s", msg);
         mcp_pool_stop(&repo->readers);
         mcp_pool_stop(&repo->writers);
+        mcp_ckpt_stop(&repo->ckpt);
         goto failed;
     }
 
@@ -295,6 +303,7 @@ mcp_repo_deliver(mcp_repo_t *repo)
     repo->done_head = repo->done_tail = NULL;
     pthread_mutex_unlock(&repo->done_mu);
 
+    repo->delivering++;
     for ( /* void */ ; r; r = next) {
         next = r->next;
         if (r->op == MCP_OP_RETENTION) {
@@ -305,6 +314,9 @@ mcp_repo_deliver(mcp_repo_t *repo)
         }
         mcp_req_free(r);
         repo->pending--;
+    }
+    if (--repo->delivering == 0 && !repo->closing) {
+        mcp_repo_flush_stage(repo);
     }
     if (repo->pending == 0 && !repo->closing) {
         uv_unref((uv_handle_t *) &repo->async);
@@ -356,6 +368,8 @@ mcp_dup(const char *s)
 static int
 mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
 {
+    int  w;
+
     if (repo->closing) {
         mcp_req_free(r);
         return -1;
@@ -372,12 +386,37 @@ mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
         mcp_repo_complete(repo, r);
         return 0;
     }
-    if (MCP_OP_IS_WRITE(r->op) || repo->readers.nworkers == 0) {
-        mcp_pool_push(&repo->writers, r);
-    } else {
-        mcp_pool_push(&repo->readers, r);
+    w = MCP_OP_IS_WRITE(r->op) || repo->readers.nworkers == 0;
+    if (!repo->delivering) {
+        mcp_pool_push(w ? &repo->writers : &repo->readers, r);
+        return 0;
     }
+    r->next = NULL;
+    if (repo->stage[w].tail) {
+        repo->stage[w].tail->next = r;
+    } else {
+        repo->stage[w].head = r;
+    }
+    repo->stage[w].tail = r;
+    repo->stage[w].n++;
     return 0;
+}
+
+
+static void
+mcp_repo_flush_stage(mcp_repo_t *repo)
+{
+    int  w;
+
+    for (w = 0; w < 2; w++) {
+        if (repo->stage[w].n) {
+            mcp_pool_push_chain(w ? &repo->writers : &repo->readers,
+                                repo->stage[w].head, repo->stage[w].tail,
+                                repo->stage[w].n);
+            repo->stage[w].head = repo->stage[w].tail = NULL;
+            repo->stage[w].n = 0;
+        }
+    }
 }
 
 
@@ -632,6 +671,25 @@ mcp_repo_handle_closed(uv_handle_t *h)
 }
 
 
+/* closing inside a completion callback: what was staged is not run */
+static void
+mcp_repo_fail_stage(mcp_repo_t *repo)
+{
+    mcp_repo_req_t  *r, *next;
+    int              w;
+
+    for (w = 0; w < 2; w++) {
+        for (r = repo->stage[w].head; r; r = next) {
+            next = r->next;
+            mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
+            mcp_repo_complete(repo, r);
+        }
+        repo->stage[w].head = repo->stage[w].tail = NULL;
+        repo->stage[w].n = 0;
+    }
+}
+
+
 void
 mcp_repo_close(mcp_repo_t *repo)
 {
@@ -639,8 +697,10 @@ mcp_repo_close(mcp_repo_t *repo)
         return;
     }
     repo->closing = 1;
+    mcp_repo_fail_stage(repo);
     mcp_pool_stop(&repo->readers);
     mcp_pool_stop(&repo->writers);
+    mcp_ckpt_stop(&repo->ckpt);
     mcp_repo_deliver(repo);     /* the last completions, ECLOSED included */
     uv_close((uv_handle_t *) &repo->async, mcp_repo_handle_closed);
     uv_close((uv_handle_t *) &repo->sweep, mcp_repo_handle_closed);
@@ -669,6 +729,7 @@ mcp_repo_stats(mcp_repo_t *repo)
         + json_integer_value(json_object_get(wr, "busy_errors"))));
     json_object_set_new(o, "readers", rd);
     json_object_set_new(o, "writers", wr);
+    json_object_set_new(o, "checkpoint", mcp_ckpt_stats(&repo->ckpt));
 
     ret = json_object();
     json_object_set_new(ret, "policy", json_string(

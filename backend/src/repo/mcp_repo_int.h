@@ -127,6 +127,28 @@ struct mcp_pool_s {
     mcp_hist_t          rows_per_commit;
 };
 
+/* the background checkpointer: mcp_repo_ckpt.c */
+typedef struct {
+    pthread_mutex_t     mu;
+    pthread_cond_t      cv;
+    pthread_t           tid;
+    int                 started;
+    int                 stop;
+    int                 wanted;
+    mcp_conn_t          conn;
+    uint64_t            runs;
+    uint64_t            errors;
+    uint64_t            wal_pages;
+    uint64_t            last_us;
+    mcp_hist_t          time_us;
+} mcp_ckpt_t;
+
+int  mcp_ckpt_start(mcp_ckpt_t *k, const mcp_repo_conf_t *rc,
+    int background, char *err, size_t errlen);
+void mcp_ckpt_attach(mcp_ckpt_t *k, sqlite3 *db);
+void mcp_ckpt_stop(mcp_ckpt_t *k);
+json_t *mcp_ckpt_stats(mcp_ckpt_t *k);
+
 struct mcp_repo_s {
     uv_loop_t          *loop;
     const mcp_log_t    *log;        /* NULL: quiet (tests, tools) */
@@ -136,6 +158,7 @@ struct mcp_repo_s {
 
     mcp_pool_t          readers;    /* unused (0 workers) without pooling */
     mcp_pool_t          writers;
+    mcp_ckpt_t          ckpt;       /* started only with pooling */
 
     pthread_mutex_t     done_mu;
     mcp_repo_req_t     *done_head, *done_tail;
@@ -147,6 +170,17 @@ struct mcp_repo_s {
     size_t              pending;    /* loop thread: submitted, not completed */
     int                 closing;
     int                 retention_queued;
+
+    /*
+     * Requests submitted from completion callbacks are staged and queued
+     * together when the callbacks are done: the writer then finds the
+     * whole next group at once instead of waking for the first of them.
+     */
+    int                 delivering;
+    struct {
+        mcp_repo_req_t  *head, *tail;
+        size_t           n;
+    }                   stage[2];       /* 0: readers, 1: writers */
     uint64_t            debug_break;    /* atomic: a generation */
     uint64_t            retention_runs;
     uint64_t            retention_deleted;
@@ -191,6 +225,8 @@ int  mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
 int  mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
     int writer, int nworkers, int max_batch, char *err, size_t errlen);
 void mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r);
+void mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head,
+    mcp_repo_req_t *tail, size_t n);
 void mcp_pool_stop(mcp_pool_t *p);
 void mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms);
 json_t *mcp_pool_stats(mcp_pool_t *p);

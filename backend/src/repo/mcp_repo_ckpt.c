@@ -1,0 +1,146 @@
+/*
+ * The checkpointer: copies the WAL back into the database file on its own
+ * thread and connection.
+ *
+ * SQLite's automatic checkpoint runs inside the COMMIT that crosses
+ * wal_autocheckpoint pages, on the committing thread, and it syncs the
+ * database file: every thousandth page or so one group commit (and every
+ * caller in it) waits for an fsync that has nothing to do with its own
+ * durability.  With pooling, the writers turn the automatic checkpoint off
+ * and their WAL hook wakes this thread instead, which runs a PASSIVE
+ * checkpoint: it never blocks a writer or a reader, and whatever frames it
+ * could not copy this time it copies next time.  Without pooling (the
+ * baseline) the automatic checkpoint stays, as in the original.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "repo/mcp_repo_int.h"
+
+#define MCP_CKPT_PAGES  1000    /* SQLite's own wal_autocheckpoint default */
+
+
+/* Writer thread, after each commit: n pages are in the WAL. */
+static int
+mcp_ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int n)
+{
+    mcp_ckpt_t  *k = arg;
+
+    if (n >= MCP_CKPT_PAGES) {
+        pthread_mutex_lock(&k->mu);
+        if (!k->wanted) {
+            k->wanted = 1;
+            pthread_cond_signal(&k->cv);
+        }
+        pthread_mutex_unlock(&k->mu);
+    }
+    return SQLITE_OK;
+}
+
+
+void
+mcp_ckpt_attach(mcp_ckpt_t *k, sqlite3 *db)
+{
+    if (k->started) {
+        sqlite3_wal_autocheckpoint(db, 0);
+        sqlite3_wal_hook(db, mcp_ckpt_wal_hook, k);
+    }
+}
+
+
+static void *
+mcp_ckpt_main(void *arg)
+{
+    mcp_ckpt_t  *k = arg;
+    uint64_t     t0, us;
+    int          rc, log = 0, done = 0;
+
+    pthread_mutex_lock(&k->mu);
+    for ( ;; ) {
+        while (!k->wanted && !k->stop) {
+            pthread_cond_wait(&k->cv, &k->mu);
+        }
+        if (k->stop) {
+            break;
+        }
+        k->wanted = 0;
+        pthread_mutex_unlock(&k->mu);
+
+        t0 = mcp_repo_now_ns();
+        rc = sqlite3_wal_checkpoint_v2(k->conn.db, NULL,
+                                       SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        us = (mcp_repo_now_ns() - t0) / 1000;
+
+        pthread_mutex_lock(&k->mu);
+        k->runs++;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            k->errors++;
+        }
+        k->wal_pages = (uint64_t) (log > 0 ? log : 0);
+        k->last_us = us;
+        mcp_hist_record(&k->time_us, us);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+
+/* background 0: only the stats exist (the baseline checkpoints inline) */
+int
+mcp_ckpt_start(mcp_ckpt_t *k, const mcp_repo_conf_t *rc, int background,
+    char *err, size_t errlen)
+{
+    memset(k, 0, sizeof(*k));
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    mcp_hist_reset(&k->time_us);
+    if (!background) {
+        return 0;
+    }
+    if (mcp_conn_open(&k->conn, rc, 0, err, errlen) != SQLITE_OK) {
+        return -1;
+    }
+    if (pthread_create(&k->tid, NULL, mcp_ckpt_main, k) != 0) {
+        snprintf(err, errlen, "repository: cannot start the checkpointer");
+        mcp_conn_close(&k->conn);
+        return -1;
+    }
+    k->started = 1;
+    return 0;
+}
+
+
+void
+mcp_ckpt_stop(mcp_ckpt_t *k)
+{
+    if (k->started) {
+        pthread_mutex_lock(&k->mu);
+        k->stop = 1;
+        pthread_cond_signal(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        pthread_join(k->tid, NULL);
+        k->started = 0;
+    }
+    mcp_conn_close(&k->conn);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+}
+
+
+json_t *
+mcp_ckpt_stats(mcp_ckpt_t *k)
+{
+    json_t  *o = json_object();
+
+    pthread_mutex_lock(&k->mu);
+    json_object_set_new(o, "background", json_boolean(k->started));
+    json_object_set_new(o, "runs", json_integer((json_int_t) k->runs));
+    json_object_set_new(o, "errors", json_integer((json_int_t) k->errors));
+    json_object_set_new(o, "wal_pages",
+                        json_integer((json_int_t) k->wal_pages));
+    json_object_set_new(o, "time_p99_ms",
+        json_real(mcp_hist_quantile(&k->time_us, 0.99) / 1000.0));
+    pthread_mutex_unlock(&k->mu);
+    return o;
+}

@@ -1,0 +1,362 @@
+/*
+ * store_bench: append throughput and read latency of the repository.
+ *
+ *   store_bench --db PATH --mode pool|baseline|raw|raw-rows
+ *               [--callers N] [--readers N] [--seconds S] [--sync normal|full]
+ *
+ * pool      the repository as configured by default (reader pool, writers
+ *           with group commit), N callers each appending one message after
+ *           the other, R callers reading history meanwhile
+ * baseline  enable_pooling: false (one connection, a transaction per append)
+ * raw       one plain SQLite connection doing the same statements as an
+ *           append (message, request row, conversation touch) for the same
+ *           rows, all in one big transaction: the ceiling
+ * raw-rows  the same with only the message INSERT
+ *
+ * Prints one line:
+ *   RESULT mode=.. callers=.. sync=.. appends=.. appends_per_s=..
+ *          read_p50_ms=.. read_p99_ms=.. reads=.. busy_errors=.. errors=..
+ *          rows_per_commit=..
+ */
+
+#include <getopt.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/mcp_repo.h"
+#include "util/mcp_hist.h"
+
+#define BENCH_CONVS  64
+
+typedef struct bench_s  bench_t;
+
+typedef struct {
+    bench_t    *b;
+    int         idx;
+    int         reader;
+    long        n;
+    uint64_t    t0;
+} bench_caller_t;
+
+struct bench_s {
+    mcp_repo_t    *repo;
+    int            stop;
+    int            running;
+    long           acked;
+    long           acked_at_stop;
+    long           errors;
+    long           busy;
+    long           reads;
+    mcp_hist_t     read_us;
+    uv_timer_t     timer;
+};
+
+static void bench_next(bench_caller_t *c);
+
+
+static size_t
+bench_content(char *buf, size_t len, const char *rid)
+{
+    size_t  n = (size_t) snprintf(buf, len, "[%s] ", rid);
+
+    while (n < 300 && n + 1 < len) {
+        buf[n] = (char) ('a' + n % 26);
+        n++;
+    }
+    return n;
+}
+
+
+static void
+bench_cb(const mcp_repo_result_t *res, void *data)
+{
+    bench_caller_t  *c = data;
+    bench_t         *b = c->b;
+
+    if (res->status == MCP_REPO_EBUSY) {
+        b->busy++;
+    } else if (res->status != MCP_REPO_OK) {
+        b->errors++;
+        if (b->errors < 5) {
+            fprintf(stderr, "store_bench: %s\n", res->error);
+        }
+    }
+    if (c->reader) {
+        b->reads++;
+        mcp_hist_record(&b->read_us, (uv_hrtime() - c->t0) / 1000);
+    } else if (res->status == MCP_REPO_OK) {
+        b->acked++;
+    }
+    bench_next(c);
+}
+
+
+static void
+bench_next(bench_caller_t *c)
+{
+    bench_t            *b = c->b;
+    mcp_repo_append_t   a;
+    char                conv[32], rid[48], text[400];
+
+    if (b->stop) {
+        if (--b->running == 0) {
+            mcp_repo_close(b->repo);
+        }
+        return;
+    }
+    snprintf(conv, sizeof(conv), "c%d", c->idx % BENCH_CONVS);
+    c->t0 = uv_hrtime();
+    if (c->reader) {
+        mcp_repo_history(b->repo, conv, 2000, 50, bench_cb, c);
+        return;
+    }
+    snprintf(rid, sizeof(rid), "b-%d-%ld", c->idx, c->n++);
+    memset(&a, 0, sizeof(a));
+    a.msg.conversation_id = conv;
+    a.msg.type = MCP_MSG_USER;
+    a.msg.content = text;
+    a.msg.content_len = bench_content(text, sizeof(text), rid);
+    a.msg.request_id = rid;
+    a.msg.token_count = 75;
+    mcp_repo_append(b->repo, &a, bench_cb, c);
+}
+
+
+static void
+bench_stop(uv_timer_t *t)
+{
+    bench_t  *b = t->data;
+
+    b->stop = 1;
+    b->acked_at_stop = b->acked;
+}
+
+
+static int  bench_convs_left;
+
+static void
+bench_conv_cb(const mcp_repo_result_t *res, void *data)
+{
+    if (res->status != MCP_REPO_OK) {
+        fprintf(stderr, "store_bench: %s\n", res->error);
+        exit(1);
+    }
+    bench_convs_left--;
+}
+
+
+static int  bench_max_batch, bench_writers;
+
+static double
+bench_repo(const char *db, int pooled, int sync_full, int callers,
+    int readers, double seconds, char *extra, size_t extralen)
+{
+    mcp_repo_conf_t      rc;
+    mcp_persist_conf_t   pc;
+    mcp_err_t            err;
+    bench_t              b;
+    bench_caller_t      *cs;
+    uv_loop_t            loop;
+    json_t              *st;
+    int                  i;
+    char                 conv[32];
+
+    mcp_repo_conf_defaults(&rc, &pc);
+    rc.path = (char *) db;
+    rc.synchronous = sync_full ? MCP_REPO_SYNC_FULL : MCP_REPO_SYNC_NORMAL;
+    rc.pool.enable_pooling = pooled;
+    if (bench_writers > 0) {
+        rc.pool.max_writers = bench_writers;
+    }
+    if (bench_max_batch > 0) {
+        rc.pool.max_batch = bench_max_batch;
+    }
+    pc.retention_policy = MCP_RETAIN_UNLIMITED;
+
+    memset(&b, 0, sizeof(b));
+    mcp_hist_reset(&b.read_us);
+    uv_loop_init(&loop);
+    b.repo = mcp_repo_open(&loop, &rc, &pc, &err);
+    if (b.repo == NULL) {
+        fprintf(stderr, "store_bench: %s\n", err.msg);
+        exit(1);
+    }
+    bench_convs_left = BENCH_CONVS;
+    for (i = 0; i < BENCH_CONVS; i++) {
+        snprintf(conv, sizeof(conv), "c%d", i);
+        mcp_repo_conversation_open(b.repo, "bench", conv, NULL, bench_conv_cb,
+                                   NULL);
+    }
+    while (bench_convs_left > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+
+    cs = calloc((size_t) (callers + readers), sizeof(*cs));
+    b.running = callers + readers;
+    uv_timer_init(&loop, &b.timer);
+    b.timer.data = &b;
+    uv_timer_start(&b.timer, bench_stop, (uint64_t) (seconds * 1000), 0);
+    for (i = 0; i < callers + readers; i++) {
+        cs[i].b = &b;
+        cs[i].idx = i;
+        cs[i].reader = i >= callers;
+        bench_next(&cs[i]);
+    }
+    /* the stats are read just before the stop, on the loop */
+    while (!b.stop) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    st = mcp_repo_stats(b.repo);
+    snprintf(extra, extralen, "read_p50_ms=%.3f read_p99_ms=%.3f reads=%ld "
+             "busy_errors=%lld errors=%ld rows_per_commit=%.1f",
+             mcp_hist_quantile(&b.read_us, 0.5) / 1000.0,
+             mcp_hist_quantile(&b.read_us, 0.99) / 1000.0, b.reads,
+             (long long) json_integer_value(json_object_get(st,
+                 "busy_errors")) + b.busy, b.errors,
+             json_real_value(json_object_get(json_object_get(st, "writers"),
+                 "rows_per_commit")));
+    json_decref(st);
+    uv_close((uv_handle_t *) &b.timer, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    free(cs);
+    return (double) b.acked_at_stop / seconds;
+}
+
+
+/* ------------------------------------------------------------ raw */
+
+static double
+bench_raw(const char *db, int sync_full, int rows_only, double seconds,
+    char *extra, size_t extralen)
+{
+    mcp_repo_conf_t      rc;
+    mcp_persist_conf_t   pc;
+    mcp_err_t            err;
+    uv_loop_t            loop;
+    mcp_repo_t          *repo;
+    sqlite3             *h;
+    sqlite3_stmt        *ins, *req, *touch;
+    char                 rid[48], text[400], conv[32];
+    size_t               len;
+    uint64_t             t0, end;
+    long                 n = 0;
+
+    /* the schema the repository creates */
+    mcp_repo_conf_defaults(&rc, &pc);
+    rc.path = (char *) db;
+    uv_loop_init(&loop);
+    repo = mcp_repo_open(&loop, &rc, &pc, &err);
+    if (repo == NULL) {
+        fprintf(stderr, "store_bench: %s\n", err.msg);
+        exit(1);
+    }
+    mcp_repo_close(repo);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+
+    sqlite3_open(db, &h);
+    sqlite3_exec(h, sync_full ? "PRAGMA synchronous=FULL"
+                              : "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    sqlite3_exec(h, "PRAGMA foreign_keys=ON; BEGIN; "
+                 "INSERT INTO conversations VALUES ('c0','bench',NULL,0,0);"
+                 "COMMIT", NULL, NULL, NULL);
+    sqlite3_prepare_v2(h, "INSERT INTO messages(conversation_id, type,"
+        " content, token_count, request_id, part, created_at)"
+        " VALUES (?1, 1, ?2, 75, ?3, 0, ?4)"
+        " ON CONFLICT(conversation_id, request_id, type, part)"
+        " WHERE request_id IS NOT NULL DO NOTHING RETURNING id", -1, &ins,
+        NULL);
+    sqlite3_prepare_v2(h, "INSERT INTO requests VALUES (?1, ?2, 1, ?3, NULL)"
+        " ON CONFLICT DO NOTHING", -1, &req, NULL);
+    sqlite3_prepare_v2(h, "UPDATE conversations SET updated_at = ?2"
+        " WHERE id = ?1", -1, &touch, NULL);
+
+    snprintf(conv, sizeof(conv), "c0");
+    t0 = uv_hrtime();
+    end = t0 + (uint64_t) (seconds * 1e9);
+    sqlite3_exec(h, "BEGIN", NULL, NULL, NULL);
+    while ((n & 255) || uv_hrtime() < end) {
+        snprintf(rid, sizeof(rid), "b-0-%ld", n);
+        len = bench_content(text, sizeof(text), rid);
+        sqlite3_bind_text(ins, 1, conv, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, text, (int) len, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, rid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 4, (sqlite3_int64) n);
+        while (sqlite3_step(ins) == SQLITE_ROW) { /* void */ }
+        sqlite3_reset(ins);
+        if (!rows_only) {
+            sqlite3_bind_text(req, 1, conv, -1, SQLITE_STATIC);
+            sqlite3_bind_text(req, 2, rid, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(req, 3, (sqlite3_int64) n);
+            sqlite3_step(req);
+            sqlite3_reset(req);
+            sqlite3_bind_text(touch, 1, conv, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(touch, 2, (sqlite3_int64) n);
+            sqlite3_step(touch);
+            sqlite3_reset(touch);
+        }
+        n++;
+    }
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    seconds = (double) (uv_hrtime() - t0) / 1e9;
+    sqlite3_finalize(ins);
+    sqlite3_finalize(req);
+    sqlite3_finalize(touch);
+    sqlite3_close(h);
+    snprintf(extra, extralen, "read_p50_ms=0 read_p99_ms=0 reads=0 "
+             "busy_errors=0 errors=0 rows_per_commit=%ld", n);
+    return (double) n / seconds;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    static const struct option  opts[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "mode", required_argument, NULL, 'm' },
+        { "callers", required_argument, NULL, 'n' },
+        { "readers", required_argument, NULL, 'r' },
+        { "seconds", required_argument, NULL, 't' },
+        { "sync", required_argument, NULL, 's' },
+        { "batch", required_argument, NULL, 'b' },
+        { "writers", required_argument, NULL, 'w' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char  *db = "bench.db", *mode = "pool", *sync = "normal";
+    int          opt, callers = 1, readers = 0, full;
+    double       seconds = 3, rate;
+    char         extra[512];
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': db = optarg; break;
+        case 'm': mode = optarg; break;
+        case 'n': callers = atoi(optarg); break;
+        case 'r': readers = atoi(optarg); break;
+        case 't': seconds = atof(optarg); break;
+        case 's': sync = optarg; break;
+        case 'b': bench_max_batch = atoi(optarg); break;
+        case 'w': bench_writers = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: see bench/store_bench.c\n");
+            return 2;
+        }
+    }
+    full = strcmp(sync, "full") == 0;
+
+    if (strncmp(mode, "raw", 3) == 0) {
+        rate = bench_raw(db, full, strcmp(mode, "raw-rows") == 0, seconds,
+                         extra, sizeof(extra));
+        callers = 1;
+    } else {
+        rate = bench_repo(db, strcmp(mode, "baseline") != 0, full, callers,
+                          readers, seconds, extra, sizeof(extra));
+    }
+    printf("RESULT mode=%s callers=%d readers=%d sync=%s appends_per_s=%.0f "
+           "%s\n", mode, callers, readers, sync, rate, extra);
+    return 0;
+}

@@ -1,0 +1,847 @@
+/*
+ * llm_mock: a scripted, OpenAI-compatible chat-completions server on
+ * loopback for the tests and benchmarks.  Real HTTP/1.1 (keep-alive,
+ * chunked), real SSE, one libuv loop, fast enough never to be the
+ * bottleneck of a benchmark.
+ *
+ *   llm_mock [--port N]           prints "PORT <n>" once listening
+ *
+ * POST /.../chat/completions  answers according to a scenario, taken from
+ *   1. the next reply queued with POST /_mock/queue (FIFO), else
+ *   2. the X-Mock-Scenario header, else
+ *   3. the model name "mock-<scenario>", else "text".
+ * A queued reply is {"scenario": "...", ...parameters}.  Scenarios:
+ *   text          streamed (or not) text, finish "stop", usage when asked
+ *                 [text, delay_ms, first_byte_ms]
+ *   tools         two tool calls in a provider's chunking style
+ *                 [style: first (id only in first chunk) | every (vLLM) |
+ *                  index0 (Ollama/Grok: all calls at index 0)]
+ *   status        an error status [status, retry_after, retry_after_ms,
+ *                 headers{}]
+ *   reset_before  connection reset before any byte of the response
+ *   reset_after   headers and one text chunk, then a reset
+ *   stall         one chunk, then silence for stall_ms (default 60000)
+ *   no_finish     text, then [DONE] without any finish_reason
+ *   trickle       text one word every delay_ms (default 200)
+ *   malformed     a chunk of broken JSON after some text
+ *   error_event   OpenRouter-style {"error":...} + finish_reason "error"
+ *   vllm_error    vLLM's {"object":"error",...} event
+ *   ratelimit     text with x-ratelimit-* headers [headers{}]
+ * Control: GET /_mock/requests (what was received, when, with which
+ * headers), POST /_mock/reset, GET /_mock/health.
+ */
+
+#include <ctype.h>
+#include <signal.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+#define MOCK_MAX_REQ   (8u << 20)
+#define MOCK_MAX_LOG   10000
+
+typedef struct {
+    uint64_t  delay_ms;
+    char     *data;
+    size_t    len;
+    int       action;            /* 0 write, 1 reset, 2 end (keep-alive) */
+} mock_step_t;
+
+typedef struct {
+    uv_tcp_t      tcp;
+    uv_timer_t    timer;
+    char         *buf;
+    size_t        len;
+    size_t        cap;
+    mock_step_t  *steps;
+    size_t        nsteps;
+    size_t        next;
+    int           busy;          /* a response is being played */
+    int           closing;
+    int           close_after;
+    int           handles;       /* open libuv handles: free at 0 */
+} mock_conn_t;
+
+typedef struct {
+    uv_write_t  w;
+    uv_buf_t    b;
+} mock_write_t;
+
+static uv_loop_t  *loop;
+static json_t     *queue;        /* replies queued by the tests */
+static json_t     *reqlog;
+static uint64_t    t0;
+
+/* ------------------------------------------------------------ output */
+
+static void
+mock_on_written(uv_write_t *w, int status)
+{
+    mock_write_t  *mw = (mock_write_t *) w;
+
+    free(mw->b.base);
+    free(mw);
+}
+
+static void
+mock_write(mock_conn_t *c, char *data, size_t len)
+{
+    mock_write_t  *mw;
+
+    if (c->closing) {
+        free(data);
+        return;
+    }
+    mw = malloc(sizeof(*mw));
+    mw->b = uv_buf_init(data, (unsigned) len);
+    if (uv_write(&mw->w, (uv_stream_t *) &c->tcp, &mw->b, 1,
+                 mock_on_written) != 0)
+    {
+        free(data);
+        free(mw);
+    }
+}
+
+static void
+mock_closed(uv_handle_t *h)
+{
+    mock_conn_t  *c = h->data;
+
+    if (--c->handles > 0) {
+        return;
+    }
+    free(c->buf);
+    free(c);
+}
+
+static void
+mock_free_steps(mock_conn_t *c)
+{
+    size_t  i;
+
+    for (i = c->next; i < c->nsteps; i++) {
+        free(c->steps[i].data);
+    }
+    free(c->steps);
+    c->steps = NULL;
+    c->nsteps = c->next = 0;
+}
+
+static void
+mock_close(mock_conn_t *c, int reset)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    mock_free_steps(c);
+    uv_timer_stop(&c->timer);
+    if (reset) {
+        uv_tcp_close_reset(&c->tcp, mock_closed);
+    } else {
+        uv_close((uv_handle_t *) &c->tcp, mock_closed);
+    }
+    uv_close((uv_handle_t *) &c->timer, mock_closed);
+}
+
+/* ------------------------------------------------------------ scripts */
+
+typedef struct {
+    mock_step_t  *steps;
+    size_t        n;
+    size_t        cap;
+} script_t;
+
+static void
+script_add(script_t *s, uint64_t delay, char *data, size_t len, int action)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->steps = realloc(s->steps, s->cap * sizeof(*s->steps));
+    }
+    s->steps[s->n].delay_ms = delay;
+    s->steps[s->n].data = data;
+    s->steps[s->n].len = len;
+    s->steps[s->n].action = action;
+    s->n++;
+}
+
+static char *
+fmt(size_t *len, const char *f, ...) __attribute__((format(printf, 2, 3)));
+
+static char *
+fmt(size_t *len, const char *f, ...)
+{
+    va_list  ap;
+    char    *s;
+    int      n;
+
+    va_start(ap, f);
+    n = vasprintf(&s, f, ap);
+    va_end(ap);
+    *len = n > 0 ? (size_t) n : 0;
+    return s;
+}
+
+/* one SSE event as one HTTP chunk */
+static void
+script_event(script_t *s, uint64_t delay, const char *event)
+{
+    size_t  len, n = strlen(event);
+    char   *d = fmt(&len, "%zx\r\n%s\r\n", n, event);
+
+    script_add(s, delay, d, len, 0);
+}
+
+static void
+script_data(script_t *s, uint64_t delay, json_t *chunk)
+{
+    char   *j = json_dumps(chunk, JSON_COMPACT);
+    size_t  len;
+    char   *e = fmt(&len, "data: %s\n\n", j);
+
+    script_event(s, delay, e);
+    free(e);
+    free(j);
+    json_decref(chunk);
+}
+
+static void
+script_stream_head(script_t *s, uint64_t delay, json_t *headers)
+{
+    const char  *k;
+    json_t      *v;
+    size_t       len;
+    char        *extra = strdup(""), *t;
+
+    json_object_foreach(headers, k, v) {
+        if (json_is_string(v)) {
+            t = fmt(&len, "%s%s: %s\r\n", extra, k, json_string_value(v));
+            free(extra);
+            extra = t;
+        }
+    }
+    t = fmt(&len, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+            extra);
+    free(extra);
+    script_add(s, delay, t, len, 0);
+}
+
+static void
+script_stream_end(script_t *s, uint64_t delay)
+{
+    script_event(s, delay, "data: [DONE]\n\n");
+    script_add(s, 0, strdup("0\r\n\r\n"), 5, 2);
+}
+
+static json_t *
+chunk_new(const char *model, json_t *delta, const char *finish)
+{
+    return json_pack("{s:s, s:s, s:i, s:s, s:[{s:i, s:o, s:o}]}",
+                     "id", "chatcmpl-mock", "object", "chat.completion.chunk",
+                     "created", 1764000000, "model", model, "choices",
+                     "index", 0, "delta", delta,
+                     "finish_reason", finish ? json_string(finish)
+                                             : json_null());
+}
+
+static json_t *
+usage_chunk(const char *model, int prompt, int completion)
+{
+    return json_pack("{s:s, s:s, s:s, s:[], s:{s:i, s:i, s:i}}",
+                     "id", "chatcmpl-mock", "object", "chat.completion.chunk",
+                     "model", model, "choices", "usage",
+                     "prompt_tokens", prompt, "completion_tokens", completion,
+                     "total_tokens", prompt + completion);
+}
+
+static void
+script_plain(script_t *s, int status, json_t *body, json_t *headers)
+{
+    char        *b = json_dumps(body, JSON_COMPACT), *extra = strdup(""), *t;
+    const char  *k;
+    json_t      *v;
+    size_t       len;
+
+    json_object_foreach(headers, k, v) {
+        if (json_is_string(v)) {
+            t = fmt(&len, "%s%s: %s\r\n", extra, k, json_string_value(v));
+            free(extra);
+            extra = t;
+        }
+    }
+    t = fmt(&len, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: %zu\r\n%s\r\n%s", status,
+            status == 200 ? "OK" : "Mock", strlen(b), extra, b);
+    script_add(s, 0, t, len, 2);
+    free(extra);
+    free(b);
+    json_decref(body);
+}
+
+static int
+param_int(json_t *p, const char *k, int def)
+{
+    json_t  *v = json_object_get(p, k);
+
+    return json_is_integer(v) ? (int) json_integer_value(v) : def;
+}
+
+static const char *
+param_str(json_t *p, const char *k, const char *def)
+{
+    json_t  *v = json_object_get(p, k);
+
+    return json_is_string(v) ? json_string_value(v) : def;
+}
+
+/* the words of the answer, streamed one per chunk */
+static int
+script_words(script_t *s, const char *model, const char *text,
+    uint64_t delay, uint64_t first)
+{
+    const char  *p = text, *sp;
+    char         word[256];
+    size_t       n;
+    int          count = 0;
+
+    while (*p) {
+        sp = strchr(p + 1, ' ');
+        n = sp ? (size_t) (sp - p) : strlen(p);
+        if (n >= sizeof(word)) {
+            n = sizeof(word) - 1;
+        }
+        memcpy(word, p, n);
+        word[n] = '\0';
+        script_data(s, count ? delay : first, chunk_new(model,
+                    json_pack("{s:s}", "content", word), NULL));
+        count++;
+        p += n;
+    }
+    return count;
+}
+
+static void
+script_tools(script_t *s, const char *model, const char *style, int usage)
+{
+    int  every = strcmp(style, "every") == 0;
+    int  index0 = strcmp(style, "index0") == 0;
+
+    script_stream_head(s, 0, NULL);
+    script_data(s, 0, chunk_new(model, json_pack("{s:s, s:n}", "role",
+                                "assistant", "content"), NULL));
+    if (index0) {
+        script_data(s, 0, chunk_new(model, json_pack("{s:[{s:i, s:s, s:s, "
+            "s:{s:s, s:s}}]}", "tool_calls", "index", 0, "id", "call_a",
+            "type", "function", "function", "name", "get_weather",
+            "arguments", "{\"city\":\"Paris\"}"), NULL));
+        script_data(s, 0, chunk_new(model, json_pack("{s:[{s:i, s:s, s:s, "
+            "s:{s:s, s:s}}]}", "tool_calls", "index", 0, "id", "call_b",
+            "type", "function", "function", "name", "get_time",
+            "arguments", "{\"tz\":\"CET\"}"), NULL));
+    } else {
+        static const char *const  frags[2][3] = {
+            { "{\"ci", "ty\":\"Pa", "ris\"}" },
+            { "{\"t", "z\":\"CE", "T\"}" },
+        };
+        static const char *const  ids[2] = { "call_a", "call_b" };
+        static const char *const  names[2] = { "get_weather", "get_time" };
+        int                        i, k;
+
+        for (i = 0; i < 2; i++) {
+            script_data(s, 0, chunk_new(model, json_pack("{s:[{s:i, s:s, "
+                "s:s, s:{s:s, s:s}}]}", "tool_calls", "index", i, "id",
+                ids[i], "type", "function", "function", "name", names[i],
+                "arguments", ""), NULL));
+            for (k = 0; k < 3; k++) {
+                json_t  *tc = json_pack("{s:i, s:{s:s}}", "index", i,
+                                        "function", "arguments", frags[i][k]);
+
+                if (every) {
+                    json_object_set_new(tc, "id", json_string(ids[i]));
+                    json_object_set_new(json_object_get(tc, "function"),
+                                        "name", json_string(names[i]));
+                }
+                script_data(s, 0, chunk_new(model,
+                            json_pack("{s:[o]}", "tool_calls", tc), NULL));
+            }
+        }
+    }
+    script_data(s, 0, chunk_new(model, json_object(), "tool_calls"));
+    if (usage) {
+        script_data(s, 0, usage_chunk(model, 20, 12));
+    }
+    script_stream_end(s, 0);
+}
+
+static void
+script_text(script_t *s, json_t *p, const char *model, int stream,
+    int usage)
+{
+    const char  *text = param_str(p, "text", "Hello from the mock.");
+    uint64_t     delay = (uint64_t) param_int(p, "delay_ms", 0);
+    uint64_t     first = (uint64_t) param_int(p, "first_byte_ms", 0);
+    int          words;
+
+    if (!stream) {
+        script_plain(s, 200, json_pack("{s:s, s:s, s:s, s:[{s:i, s:{s:s, "
+            "s:s}, s:s}], s:{s:i, s:i, s:i}}", "id", "chatcmpl-mock",
+            "object", "chat.completion", "model", model, "choices", "index",
+            0, "message", "role", "assistant", "content", text,
+            "finish_reason", "stop", "usage", "prompt_tokens", 10,
+            "completion_tokens", 5, "total_tokens", 15),
+            json_object_get(p, "headers"));
+        s->steps[0].delay_ms = first;
+        return;
+    }
+
+    script_stream_head(s, first, json_object_get(p, "headers"));
+    words = script_words(s, model, text, delay, 0);
+    script_data(s, delay, chunk_new(model, json_object(), "stop"));
+    if (usage) {
+        script_data(s, 0, usage_chunk(model, 10, words));
+    }
+    script_stream_end(s, 0);
+}
+
+static void
+script_build(script_t *s, const char *sc, json_t *p, const char *model,
+    int stream, int usage)
+{
+    size_t  len;
+    char   *t;
+
+    if (strcmp(sc, "tools") == 0) {
+        script_tools(s, model, param_str(p, "style", "first"), usage);
+
+    } else if (strcmp(sc, "status") == 0) {
+        json_t  *h = json_deep_copy(json_object_get(p, "headers"));
+        int      st = param_int(p, "status", 500);
+
+        if (h == NULL) {
+            h = json_object();
+        }
+        if (param_str(p, "retry_after", NULL)) {
+            json_object_set_new(h, "Retry-After",
+                                json_string(param_str(p, "retry_after", "")));
+        }
+        if (param_str(p, "retry_after_ms", NULL)) {
+            json_object_set_new(h, "retry-after-ms",
+                                json_string(param_str(p, "retry_after_ms", "")));
+        }
+        script_plain(s, st, json_pack("{s:{s:s, s:i}}", "error", "message",
+                     st == 429 ? "Rate limit reached (mock)"
+                               : "Upstream failure (mock)", "code", st), h);
+        json_decref(h);
+
+    } else if (strcmp(sc, "reset_before") == 0) {
+        script_add(s, 0, NULL, 0, 1);
+
+    } else if (strcmp(sc, "reset_after") == 0 || strcmp(sc, "stall") == 0) {
+        script_stream_head(s, 0, NULL);
+        script_data(s, 0, chunk_new(model, json_pack("{s:s}", "content",
+                    "partial"), NULL));
+        if (strcmp(sc, "stall") == 0) {
+            script_data(s, (uint64_t) param_int(p, "stall_ms", 60000),
+                        chunk_new(model, json_object(), "stop"));
+            script_stream_end(s, 0);
+        } else {
+            script_add(s, (uint64_t) param_int(p, "delay_ms", 20), NULL, 0, 1);
+        }
+
+    } else if (strcmp(sc, "no_finish") == 0) {
+        script_stream_head(s, 0, NULL);
+        script_words(s, model, "cut short", 0, 0);
+        script_stream_end(s, 0);
+
+    } else if (strcmp(sc, "trickle") == 0) {
+        script_stream_head(s, 0, NULL);
+        script_words(s, model, param_str(p, "text", "slow but steady words"),
+                     (uint64_t) param_int(p, "delay_ms", 200), 0);
+        script_data(s, 0, chunk_new(model, json_object(), "stop"));
+        script_stream_end(s, 0);
+
+    } else if (strcmp(sc, "malformed") == 0) {
+        script_stream_head(s, 0, NULL);
+        script_words(s, model, "ok", 0, 0);
+        script_event(s, 0, "data: {\"choices\":[{\"delta\":{\"content\":\"x\"\n\n");
+        script_data(s, 0, chunk_new(model, json_object(), "stop"));
+        script_stream_end(s, 0);
+
+    } else if (strcmp(sc, "error_event") == 0) {
+        script_stream_head(s, 0, NULL);
+        script_event(s, 0, ": OPENROUTER PROCESSING\n\n");
+        script_words(s, model, "before error", 0, 0);
+        t = fmt(&len, "data: {\"error\":{\"code\":502,\"message\":\"Provider "
+                "returned error (mock)\"},\"choices\":[{\"index\":0,\"delta\":"
+                "{},\"finish_reason\":\"error\"}]}\n\n");
+        script_event(s, 0, t);
+        free(t);
+        script_stream_end(s, 0);
+
+    } else if (strcmp(sc, "vllm_error") == 0) {
+        script_stream_head(s, 0, NULL);
+        script_event(s, 0, "data: {\"object\":\"error\",\"message\":\"The "
+                     "model ran out of memory (mock)\",\"type\":"
+                     "\"InternalServerError\",\"code\":500}\n\n");
+        script_stream_end(s, 0);
+
+    } else {
+        script_text(s, p, model, stream, usage);
+    }
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void mock_play(mock_conn_t *c);
+
+static void
+mock_on_timer(uv_timer_t *t)
+{
+    mock_conn_t  *c = t->data;
+
+    c->steps[c->next].delay_ms = 0;
+    mock_play(c);
+}
+
+static void mock_parse(mock_conn_t *c);
+
+static void
+mock_play(mock_conn_t *c)
+{
+    mock_step_t  *st;
+    char         *batch = NULL;
+    size_t        blen = 0;
+
+    while (!c->closing && c->next < c->nsteps) {
+        st = &c->steps[c->next];
+        if (st->delay_ms) {
+            break;
+        }
+        if (st->data) {
+            batch = realloc(batch, blen + st->len);
+            memcpy(batch + blen, st->data, st->len);
+            blen += st->len;
+            free(st->data);
+            st->data = NULL;
+        }
+        c->next++;
+        if (st->action == 1) {
+            if (batch) {
+                mock_write(c, batch, blen);
+            }
+            mock_close(c, 1);
+            return;
+        }
+    }
+    if (batch) {
+        mock_write(c, batch, blen);
+    }
+    if (c->closing) {
+        return;
+    }
+    if (c->next < c->nsteps) {
+        uv_timer_start(&c->timer, mock_on_timer, c->steps[c->next].delay_ms,
+                       0);
+        return;
+    }
+    mock_free_steps(c);
+    c->busy = 0;
+    if (c->close_after) {
+        mock_close(c, 0);
+        return;
+    }
+    mock_parse(c);              /* a request that arrived meanwhile */
+}
+
+static void
+mock_reply_json(mock_conn_t *c, int status, json_t *body)
+{
+    script_t  s = { 0 };
+
+    script_plain(&s, status, body, NULL);
+    c->steps = s.steps;
+    c->nsteps = s.n;
+    c->next = 0;
+    c->busy = 1;
+    mock_play(c);
+}
+
+static json_t *
+mock_headers(const char *h, const char *end)
+{
+    json_t      *o = json_object();
+    const char  *line = h, *eol, *colon;
+    char         name[128];
+    size_t       i, n;
+
+    while (line < end) {
+        eol = memchr(line, '\n', (size_t) (end - line));
+        if (eol == NULL) {
+            eol = end;
+        }
+        colon = memchr(line, ':', (size_t) (eol - line));
+        if (colon && (size_t) (colon - line) < sizeof(name)) {
+            n = (size_t) (colon - line);
+            for (i = 0; i < n; i++) {
+                name[i] = (char) tolower((unsigned char) line[i]);
+            }
+            name[n] = '\0';
+            colon++;
+            while (colon < eol && *colon == ' ') {
+                colon++;
+            }
+            n = (size_t) (eol - colon);
+            if (n && colon[n - 1] == '\r') {
+                n--;
+            }
+            json_object_set_new(o, name, json_stringn(colon, n));
+        }
+        line = eol + 1;
+    }
+    return o;
+}
+
+static void
+mock_chat(mock_conn_t *c, json_t *headers, json_t *body)
+{
+    const char  *model = json_string_value(json_object_get(body, "model"));
+    const char  *sc = NULL;
+    json_t      *params = NULL;
+    int          stream = json_is_true(json_object_get(body, "stream"));
+    int          usage = json_is_true(json_object_get(
+                     json_object_get(body, "stream_options"), "include_usage"));
+    script_t     s = { 0 };
+
+    if (model == NULL) {
+        model = "mock";
+    }
+    if (json_array_size(queue) > 0) {
+        params = json_incref(json_array_get(queue, 0));
+        json_array_remove(queue, 0);
+        sc = param_str(params, "scenario", "text");
+    } else if (json_object_get(headers, "x-mock-scenario")) {
+        sc = json_string_value(json_object_get(headers, "x-mock-scenario"));
+    } else if (strncmp(model, "mock-", 5) == 0) {
+        sc = model + 5;
+    } else {
+        sc = "text";
+    }
+
+    script_build(&s, sc, params, model, stream, usage);
+    json_decref(params);
+    c->steps = s.steps;
+    c->nsteps = s.n;
+    c->next = 0;
+    c->busy = 1;
+    mock_play(c);
+}
+
+static void
+mock_log(const char *method, const char *path, json_t *headers, json_t *body)
+{
+    if (json_array_size(reqlog) >= MOCK_MAX_LOG) {
+        return;
+    }
+    json_array_append_new(reqlog, json_pack("{s:s, s:s, s:I, s:O, s:O?}",
+        "method", method, "path", path,
+        "t_ms", (json_int_t) (uv_now(loop) - t0), "headers", headers,
+        "body", body));
+}
+
+static void
+mock_route(mock_conn_t *c, const char *method, const char *path,
+    json_t *headers, const char *body, size_t blen)
+{
+    json_t  *jb = blen ? json_loadb(body, blen, 0, NULL) : NULL;
+    json_t  *v;
+    size_t   i;
+
+    if (strcmp(path, "/_mock/requests") == 0) {
+        mock_reply_json(c, 200, json_incref(reqlog));
+    } else if (strcmp(path, "/_mock/reset") == 0) {
+        json_array_clear(queue);
+        json_array_clear(reqlog);
+        mock_reply_json(c, 200, json_pack("{s:b}", "ok", 1));
+    } else if (strcmp(path, "/_mock/health") == 0) {
+        mock_reply_json(c, 200, json_pack("{s:b}", "ok", 1));
+    } else if (strcmp(path, "/_mock/queue") == 0) {
+        if (json_is_array(jb)) {
+            json_array_foreach(jb, i, v) {
+                json_array_append(queue, v);
+            }
+        } else if (json_is_object(jb)) {
+            json_array_append(queue, jb);
+        }
+        mock_reply_json(c, 200, json_pack("{s:I}", "queued",
+                        (json_int_t) json_array_size(queue)));
+    } else if (strcmp(method, "POST") == 0
+               && strstr(path, "/chat/completions"))
+    {
+        mock_log(method, path, headers, jb);
+        if (!json_is_object(jb)) {
+            mock_reply_json(c, 400, json_pack("{s:{s:s}}", "error", "message",
+                            "body is not a JSON object"));
+        } else {
+            mock_chat(c, headers, jb);
+        }
+    } else {
+        mock_reply_json(c, 404, json_pack("{s:{s:s}}", "error", "message",
+                        "not found"));
+    }
+    json_decref(jb);
+}
+
+/* Handle every complete request in the buffer (one at a time). */
+static void
+mock_parse(mock_conn_t *c)
+{
+    char        *hend, *sp1, *sp2;
+    char         method[16], path[1024];
+    size_t       hlen, clen = 0, total;
+    json_t      *headers, *v;
+    char        *body;
+
+    while (!c->busy && !c->closing && c->len) {
+        hend = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        if (hend == NULL) {
+            return;
+        }
+        hlen = (size_t) (hend - c->buf) + 4;
+        sp1 = memchr(c->buf, ' ', hlen);
+        sp2 = sp1 ? memchr(sp1 + 1, ' ', hlen - (size_t) (sp1 + 1 - c->buf))
+                  : NULL;
+        if (sp2 == NULL || (size_t) (sp1 - c->buf) >= sizeof(method)
+            || (size_t) (sp2 - sp1 - 1) >= sizeof(path))
+        {
+            mock_close(c, 0);
+            return;
+        }
+        memcpy(method, c->buf, (size_t) (sp1 - c->buf));
+        method[sp1 - c->buf] = '\0';
+        memcpy(path, sp1 + 1, (size_t) (sp2 - sp1 - 1));
+        path[sp2 - sp1 - 1] = '\0';
+
+        headers = mock_headers(memchr(c->buf, '\n', hlen) + 1, hend + 2);
+        v = json_object_get(headers, "content-length");
+        if (v) {
+            clen = strtoul(json_string_value(v), NULL, 10);
+        }
+        if (clen > MOCK_MAX_REQ) {
+            json_decref(headers);
+            mock_close(c, 0);
+            return;
+        }
+        total = hlen + clen;
+        if (c->len < total) {
+            json_decref(headers);
+            return;
+        }
+        v = json_object_get(headers, "connection");
+        c->close_after = v && strcasecmp(json_string_value(v), "close") == 0;
+
+        /* consume the request before answering: the answer may finish
+           at once and parse the next one */
+        body = malloc(clen + 1);
+        memcpy(body, c->buf + hlen, clen);
+        memmove(c->buf, c->buf + total, c->len - total);
+        c->len -= total;
+
+        mock_route(c, method, path, headers, body, clen);
+        free(body);
+        json_decref(headers);
+    }
+}
+
+static void
+mock_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    mock_conn_t  *c = h->data;
+
+    if (c->cap - c->len < 65536) {
+        c->cap = c->cap ? c->cap * 2 : 131072;
+        c->buf = realloc(c->buf, c->cap);
+    }
+    *b = uv_buf_init(c->buf + c->len, (unsigned) (c->cap - c->len));
+}
+
+static void
+mock_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    mock_conn_t  *c = s->data;
+
+    if (n < 0) {
+        mock_close(c, 0);
+        return;
+    }
+    c->len += (size_t) n;
+    if (c->len > MOCK_MAX_REQ + 65536) {
+        mock_close(c, 0);
+        return;
+    }
+    mock_parse(c);
+}
+
+static void
+mock_on_conn(uv_stream_t *server, int status)
+{
+    mock_conn_t  *c;
+
+    if (status < 0) {
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    uv_tcp_init(loop, &c->tcp);
+    uv_timer_init(loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles = 2;
+    if (uv_accept(server, (uv_stream_t *) &c->tcp) != 0) {
+        mock_close(c, 0);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *) &c->tcp, mock_alloc, mock_on_read);
+}
+
+int
+main(int argc, char **argv)
+{
+    uv_tcp_t            server;
+    struct sockaddr_in  addr;
+    struct sockaddr_in  bound;
+    int                 port = 0, i, len = sizeof(bound);
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            port = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "usage: llm_mock [--port N]\n");
+            return 2;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);   /* a client gone mid-write is normal */
+    loop = uv_default_loop();
+    t0 = uv_now(loop);
+    queue = json_array();
+    reqlog = json_array();
+
+    uv_tcp_init(loop, &server);
+    uv_ip4_addr("127.0.0.1", port, &addr);
+    if (uv_tcp_bind(&server, (const struct sockaddr *) &addr, 0) != 0
+        || uv_listen((uv_stream_t *) &server, 1024, mock_on_conn) != 0)
+    {
+        fprintf(stderr, "llm_mock: cannot listen on 127.0.0.1:%d\n", port);
+        return 1;
+    }
+    uv_tcp_getsockname(&server, (struct sockaddr *) &bound, &len);
+    printf("PORT %d\n", ntohs(bound.sin_port));
+    fflush(stdout);
+
+    return uv_run(loop, UV_RUN_DEFAULT);
+}
