@@ -3,6 +3,10 @@
  *
  *   store_bench --db PATH --mode pool|baseline|raw|raw-rows
  *               [--callers N] [--readers N] [--seconds S] [--sync normal|full]
+ *               [--read-gap-ms MS] [--batch N] [--writers N]
+ *
+ * Readers read the newest 50 messages (2000 tokens) of a conversation,
+ * then pause read-gap-ms (default 2) before the next read.
  *
  * pool      the repository as configured by default (reader pool, writers
  *           with group commit), N callers each appending one message after
@@ -38,6 +42,7 @@ typedef struct {
     int         reader;
     long        n;
     uint64_t    t0;
+    uv_timer_t  gap;        /* readers: pause between reads */
 } bench_caller_t;
 
 struct bench_s {
@@ -54,6 +59,14 @@ struct bench_s {
 };
 
 static void bench_next(bench_caller_t *c);
+static int  bench_max_batch, bench_writers, bench_read_gap_ms = 2;
+
+
+static void
+bench_gap_cb(uv_timer_t *t)
+{
+    bench_next(t->data);
+}
 
 
 static size_t
@@ -86,6 +99,11 @@ bench_cb(const mcp_repo_result_t *res, void *data)
     if (c->reader) {
         b->reads++;
         mcp_hist_record(&b->read_us, (uv_hrtime() - c->t0) / 1000);
+        if (bench_read_gap_ms > 0 && !b->stop) {
+            uv_timer_start(&c->gap, bench_gap_cb,
+                           (uint64_t) bench_read_gap_ms, 0);
+            return;
+        }
     } else if (res->status == MCP_REPO_OK) {
         b->acked++;
     }
@@ -147,8 +165,6 @@ bench_conv_cb(const mcp_repo_result_t *res, void *data)
 }
 
 
-static int  bench_max_batch, bench_writers;
-
 static double
 bench_repo(const char *db, int pooled, int sync_full, int callers,
     int readers, double seconds, char *extra, size_t extralen)
@@ -202,6 +218,10 @@ bench_repo(const char *db, int pooled, int sync_full, int callers,
         cs[i].b = &b;
         cs[i].idx = i;
         cs[i].reader = i >= callers;
+        uv_timer_init(&loop, &cs[i].gap);
+        cs[i].gap.data = &cs[i];
+    }
+    for (i = 0; i < callers + readers; i++) {
         bench_next(&cs[i]);
     }
     /* the stats are read just before the stop, on the loop */
@@ -219,6 +239,16 @@ bench_repo(const char *db, int pooled, int sync_full, int callers,
                  "rows_per_commit")));
     json_decref(st);
     uv_close((uv_handle_t *) &b.timer, NULL);
+    /* readers paused in their gap still count as running: wake them */
+    for (i = callers; i < callers + readers; i++) {
+        if (uv_is_active((uv_handle_t *) &cs[i].gap)) {
+            uv_timer_stop(&cs[i].gap);
+            bench_next(&cs[i]);
+        }
+    }
+    for (i = 0; i < callers + readers; i++) {
+        uv_close((uv_handle_t *) &cs[i].gap, NULL);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     free(cs);
@@ -324,6 +354,7 @@ main(int argc, char **argv)
         { "sync", required_argument, NULL, 's' },
         { "batch", required_argument, NULL, 'b' },
         { "writers", required_argument, NULL, 'w' },
+        { "read-gap-ms", required_argument, NULL, 'g' },
         { NULL, 0, NULL, 0 }
     };
     const char  *db = "bench.db", *mode = "pool", *sync = "normal";
@@ -341,6 +372,7 @@ main(int argc, char **argv)
         case 's': sync = optarg; break;
         case 'b': bench_max_batch = atoi(optarg); break;
         case 'w': bench_writers = atoi(optarg); break;
+        case 'g': bench_read_gap_ms = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: see bench/store_bench.c\n");
             return 2;

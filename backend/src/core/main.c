@@ -20,6 +20,7 @@
 #include "core/mcp_daemon.h"
 #include "repo/mcp_repo_daemon.h"
 #include "llm/mcp_llm_daemon.h"
+#include "mcp/mcp_host_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
 
@@ -38,6 +39,7 @@ typedef struct {
 static const mcp_subsystem_t  mcp_subsystems[] = {
     { "repository", mcp_repo_daemon_init },
     { "llm", mcp_llm_daemon_init },
+    { "mcp", mcp_host_subsystem_init },
     { NULL, NULL }
 };
 
@@ -46,6 +48,7 @@ static const mcp_subsystem_t  mcp_subsystems[] = {
 static const mcp_command_t  mcp_commands[] = {
     { "llm", "llm call PROVIDER MESSAGES [--stream] [--count N ...]",
       mcp_llm_daemon_command },
+    { "mcp", "MCP servers: list, call, prompt, read, shell", mcp_cli_main },
     { NULL, NULL, NULL }
 };
 

@@ -57,6 +57,8 @@ const mcp_cfg_field_t  mcp_conf_fields[] = {
     { "llm", MCP_CFG_T_CUSTOM, offsetof(mcp_conf_t, llm), NULL, 0, 0, NULL,
       mcp_llm_conf_fields, mcp_llm_conf_bind, mcp_llm_conf_unbind,
       "LLM providers" },
+    { "mcp", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, mcp), NULL,
+      0, 0, NULL, mcp_mcp_conf_fields, NULL, NULL, "the MCP host" },
     MCP_FIELD_END
 };
 

@@ -17,6 +17,7 @@
 #include "core/mcp_config.h"
 #include "repo/mcp_repo_conf.h"
 #include "llm/mcp_llm_conf.h"
+#include "mcp/mcp_host_conf.h"
 
 typedef struct {
     char     *socket;               /* daemon.socket */
@@ -38,6 +39,7 @@ typedef struct {
     mcp_chat_conf_t      chat;          /* repo/ (chat.service.repository) */
     mcp_persist_conf_t   persistence;   /* repo/ */
     mcp_llm_conf_t       llm;
+    mcp_mcp_conf_t       mcp;           /* mcp/ (MCP host) */
 } mcp_conf_t;
 
 extern const mcp_cfg_field_t  mcp_daemon_conf_fields[];

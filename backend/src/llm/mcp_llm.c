@@ -371,7 +371,7 @@ llm_admit(mcp_llm_req_t *r, mcp_llm_provider_t *p, const char **msg)
     uint64_t                    now = uv_now(r->llm->loop);
 
     if (p->key_state < 0) {
-        *msg = "the provider's API key variable is not set";
+        *msg = p->key_msg;
         return MCP_LLM_E_CONFIG;
     }
     if (!mcp_llm_breaker_allow(&p->breaker, (int64_t) now)) {
@@ -738,6 +738,8 @@ llm_provider_init(mcp_llm_t *llm, mcp_llm_provider_t *p,
     if (mcp_llm_http_init(p, err) != 0) {
         return -1;
     }
+    snprintf(p->key_msg, sizeof(p->key_msg), "%s: environment variable %s "
+             "(api_key_env) is not set", p->name, c->api_key_env);
     if (p->key_state < 0) {
         mcp_log_warn(llm->log, LLM_SUB, "%s: environment variable %s is not "
                      "set; requests to this provider will fail", p->name,

@@ -158,6 +158,7 @@ conf_provider_check(const mcp_cfg_node_t *node, mcp_llm_provider_conf_t *p,
     mcp_err_t *err)
 {
     const mcp_llm_http_conf_t  *h = &p->http_client;
+    const mcp_cfg_node_t       *hn = mcp_cfg_child(node, "http_client");
 
     if (p->base_url == NULL || p->base_url[0] == '\0') {
         mcp_err_set(err, node, "'%s.base_url' is required for a provider "
@@ -176,17 +177,20 @@ conf_provider_check(const mcp_cfg_node_t *node, mcp_llm_provider_conf_t *p,
         mcp_err_set(err, node, "'%s.model' is required", mcp_cfg_name(node));
         return -1;
     }
+    if (hn == NULL) {
+        hn = node;
+    }
     if (h->max_keepalive > h->max_connections) {
-        mcp_err_set(err, node, "'%s.http_client': max_keepalive (%lld) must "
-                    "not exceed max_connections (%lld)", mcp_cfg_name(node),
+        mcp_err_set(err, hn, "'%s': max_keepalive (%lld) must "
+                    "not exceed max_connections (%lld)", mcp_cfg_name(hn),
                     (long long) h->max_keepalive,
                     (long long) h->max_connections);
         return -1;
     }
     if (h->concurrent_requests > h->max_connections) {
-        mcp_err_set(err, node, "'%s.http_client': concurrent_requests (%lld) "
+        mcp_err_set(err, hn, "'%s': concurrent_requests (%lld) "
                     "must not exceed max_connections (%lld)",
-                    mcp_cfg_name(node), (long long) h->concurrent_requests,
+                    mcp_cfg_name(hn), (long long) h->concurrent_requests,
                     (long long) h->max_connections);
         return -1;
     }

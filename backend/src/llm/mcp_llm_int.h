@@ -45,6 +45,7 @@ struct mcp_llm_provider_s {
     struct curl_slist              *headers;
     char                           *url;
     int                             key_state;   /* 0 none, 1 set, -1 missing */
+    char                            key_msg[160];
     mcp_llm_sock_t                 *socks;
 
     CURL                          **easy_free;   /* reusable easy handles */

@@ -1,0 +1,892 @@
+/*
+ * One MCP server: lifecycle, requests in flight, lists (see mcp_client.h).
+ */
+
+#include "mcp/mcp_client.h"
+#include "mcp/mcp_jsonrpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MCP_LIST_MAX_PAGES  1000
+
+struct mcp_req_s {
+    mcp_req_t        *next;
+    mcp_req_t        *prev;
+    mcp_server_t     *srv;
+    int64_t           id;
+    char              method[48];
+    uv_timer_t        timer;
+    uint64_t          started;
+    uint64_t          hard_deadline;
+    int64_t           timeout_ms;
+    mcp_req_done_pt   done;
+    void             *ctx;
+    int               sent;
+    int               is_call;
+    char              failure[256];
+};
+
+typedef struct {
+    mcp_server_t  *srv;
+    int            kind;       /* 0 tools, 1 prompts, 2 resources */
+    json_t        *acc;
+    unsigned       pages;
+} mcp_list_ctx_t;
+
+static const char *const  mcp_list_method[] = {
+    "tools/list", "prompts/list", "resources/list"
+};
+static const char *const  mcp_list_key[] = { "tools", "prompts", "resources" };
+
+static const char *const  mcp_protocols[] = {
+    "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL
+};
+
+static void mcp_server_attempt(mcp_server_t *srv);
+static void mcp_server_lost(mcp_server_t *srv, const char *why, int config);
+
+
+const char *
+mcp_server_state_name(int state)
+{
+    switch (state) {
+    case MCP_SRV_DISABLED:  return "disabled";
+    case MCP_SRV_STARTING:  return "starting";
+    case MCP_SRV_READY:     return "ready";
+    case MCP_SRV_BACKOFF:   return "backoff";
+    case MCP_SRV_FAILED:    return "failed";
+    default:                return "stopped";
+    }
+}
+
+
+/* ------------------------------------------------------------ requests */
+
+static void
+mcp_req_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+
+static void
+mcp_req_unlink(mcp_req_t *r)
+{
+    mcp_server_t  *srv = r->srv;
+
+    if (r->prev) {
+        r->prev->next = r->next;
+    } else if (srv->reqs == r) {
+        srv->reqs = r->next;
+    }
+    if (r->next) {
+        r->next->prev = r->prev;
+    }
+    r->next = r->prev = NULL;
+}
+
+
+static void
+mcp_req_finish(mcp_req_t *r, json_t *result, json_t *error,
+    const char *failure)
+{
+    mcp_server_t     *srv = r->srv;
+    mcp_req_done_pt   done = r->done;
+    uint64_t          ms = uv_now(srv->loop) - r->started;
+
+    mcp_req_unlink(r);
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *) &r->timer, mcp_req_free);
+
+    if (r->is_call) {
+        mcp_hist_record(&srv->stats.latency_ms, ms);
+        if (error || failure
+            || json_is_true(json_object_get(result, "isError")))
+        {
+            srv->stats.errors++;
+        }
+    }
+    if (done) {
+        done(r->ctx, result, error, failure);
+    }
+}
+
+
+static mcp_req_t *
+mcp_req_find(mcp_server_t *srv, int64_t id)
+{
+    mcp_req_t  *r;
+
+    for (r = srv->reqs; r; r = r->next) {
+        if (r->id == id) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+
+static void
+mcp_server_send(mcp_server_t *srv, json_t *msg)
+{
+    if (srv->tr == NULL || srv->tr->send(srv->tr, msg) != 0) {
+        mcp_log_debug(srv->log, "mcp", "%s: could not send a message",
+                      srv->sconf->name);
+    }
+    json_decref(msg);
+}
+
+
+static void
+mcp_req_send_cancel(mcp_req_t *r, const char *reason)
+{
+    mcp_server_t  *srv = r->srv;
+
+    if (r->sent && srv->tr && srv->state == MCP_SRV_READY) {
+        mcp_server_send(srv, mcp_rpc_notification("notifications/cancelled",
+            json_pack("{s:I,s:s}", "requestId", (json_int_t) r->id,
+                      "reason", reason)));
+    }
+}
+
+
+static void
+mcp_req_timer(uv_timer_t *t)
+{
+    mcp_req_t     *r = t->data;
+    mcp_server_t  *srv = r->srv;
+    char           why[256];
+
+    if (r->failure[0]) {
+        snprintf(why, sizeof(why), "%s", r->failure);
+        mcp_req_finish(r, NULL, NULL, why);
+        return;
+    }
+    snprintf(why, sizeof(why), "%s: %s timed out after %.1fs",
+             srv->sconf->name, r->method,
+             (double) (uv_now(srv->loop) - r->started) / 1000.0);
+    if (r->is_call) {
+        srv->stats.timeouts++;
+    }
+    mcp_log_warn(srv->log, "mcp", "%s", why);
+    mcp_req_send_cancel(r, "timed out");
+    mcp_req_finish(r, NULL, NULL, why);
+}
+
+
+static int64_t
+mcp_req_next_wait(const mcp_req_t *r)
+{
+    uint64_t  now = uv_now(r->srv->loop);
+    uint64_t  left = r->hard_deadline > now ? r->hard_deadline - now : 0;
+
+    return (int64_t) left < r->timeout_ms ? (int64_t) left : r->timeout_ms;
+}
+
+
+static mcp_req_t *
+mcp_req_new(mcp_server_t *srv, const char *method, int64_t timeout_ms,
+    mcp_req_done_pt done, void *ctx)
+{
+    mcp_req_t  *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        return NULL;
+    }
+    r->srv = srv;
+    r->id = ++srv->next_id;
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->done = done;
+    r->ctx = ctx;
+    r->started = uv_now(srv->loop);
+    r->timeout_ms = timeout_ms > 0 ? timeout_ms
+                    : srv->sconf->timeout_ms > 0 ? srv->sconf->timeout_ms
+                    : srv->conf->call_timeout_ms;
+    r->hard_deadline = r->started
+                       + (uint64_t) (srv->conf->max_call_duration_ms
+                                     > r->timeout_ms
+                                     ? srv->conf->max_call_duration_ms
+                                     : r->timeout_ms);
+    r->is_call = strcmp(method, "tools/call") == 0;
+    uv_timer_init(srv->loop, &r->timer);
+    r->timer.data = r;
+
+    r->next = srv->reqs;
+    if (srv->reqs) {
+        srv->reqs->prev = r;
+    }
+    srv->reqs = r;
+    if (r->is_call) {
+        srv->stats.calls++;
+    }
+    return r;
+}
+
+
+/* the request may go out in STARTING (initialize) or READY */
+static mcp_req_t *
+mcp_server_request_any(mcp_server_t *srv, const char *method, json_t *params,
+    int64_t timeout_ms, mcp_req_done_pt done, void *ctx, int lifecycle)
+{
+    mcp_req_t  *r = mcp_req_new(srv, method, timeout_ms, done, ctx);
+    json_t     *msg;
+
+    if (r == NULL) {
+        json_decref(params);
+        return NULL;
+    }
+    if (srv->tr == NULL
+        || (!lifecycle && srv->state != MCP_SRV_READY))
+    {
+        snprintf(r->failure, sizeof(r->failure), "%s: server is %s%s%.180s",
+                 srv->sconf->name, mcp_server_state_name(srv->state),
+                 srv->last_error[0] ? ": " : "", srv->last_error);
+        json_decref(params);
+        uv_timer_start(&r->timer, mcp_req_timer, 0, 0);
+        return r;
+    }
+
+    if (r->is_call && json_is_object(params)) {
+        /* our id doubles as the progress token */
+        json_t  *meta = json_object_get(params, "_meta");
+        if (!json_is_object(meta)) {
+            meta = json_object();
+            json_object_set_new(params, "_meta", meta);
+        }
+        json_object_set_new(meta, "progressToken", json_integer(r->id));
+    }
+    msg = mcp_rpc_request(r->id, method, params);
+    if (srv->tr->send(srv->tr, msg) != 0) {
+        snprintf(r->failure, sizeof(r->failure), "%s: cannot send %s",
+                 srv->sconf->name, method);
+        uv_timer_start(&r->timer, mcp_req_timer, 0, 0);
+    } else {
+        r->sent = 1;
+        uv_timer_start(&r->timer, mcp_req_timer,
+                       (uint64_t) mcp_req_next_wait(r), 0);
+    }
+    json_decref(msg);
+    return r;
+}
+
+
+mcp_req_t *
+mcp_server_request(mcp_server_t *srv, const char *method, json_t *params,
+    int64_t timeout_ms, mcp_req_done_pt done, void *ctx)
+{
+    return mcp_server_request_any(srv, method, params, timeout_ms, done, ctx,
+                                  0);
+}
+
+
+void
+mcp_req_cancel(mcp_req_t *r, const char *reason)
+{
+    mcp_req_send_cancel(r, reason ? reason : "cancelled by mcpd");
+    r->done = NULL;
+    mcp_req_finish(r, NULL, NULL, "cancelled");
+}
+
+
+static void
+mcp_server_fail_all(mcp_server_t *srv, const char *why)
+{
+    while (srv->reqs) {
+        mcp_req_finish(srv->reqs, NULL, NULL, why);
+    }
+}
+
+
+/* ------------------------------------------------------------ lists */
+
+static void mcp_server_list(mcp_server_t *srv, int kind, mcp_list_ctx_t *lc,
+    const char *cursor);
+
+static void
+mcp_server_settle(mcp_server_t *srv)
+{
+    if (!srv->settled) {
+        srv->settled = 1;
+        if (srv->owner.settled) {
+            srv->owner.settled(srv->owner.ctx, srv);
+        }
+    }
+}
+
+
+static void
+mcp_server_list_done(void *ctx, json_t *result, json_t *error,
+    const char *failure)
+{
+    mcp_list_ctx_t  *lc = ctx;
+    mcp_server_t    *srv = lc->srv;
+    json_t          *items, **slot;
+    const char      *cursor;
+    char             buf[160];
+
+    if (result != NULL) {
+        items = json_object_get(result, mcp_list_key[lc->kind]);
+        if (json_is_array(items)) {
+            json_array_extend(lc->acc, items);
+        }
+        cursor = json_string_value(json_object_get(result, "nextCursor"));
+        if (cursor && *cursor && ++lc->pages < MCP_LIST_MAX_PAGES) {
+            mcp_server_list(srv, lc->kind, lc, cursor);
+            return;
+        }
+        slot = lc->kind == 0 ? &srv->tools
+               : lc->kind == 1 ? &srv->prompts : &srv->resources;
+        json_decref(*slot);
+        *slot = lc->acc;
+        lc->acc = NULL;
+        mcp_log_info(srv->log, "mcp", "%s: %zu %s", srv->sconf->name,
+                     json_array_size(*slot), mcp_list_key[lc->kind]);
+        if (srv->owner.lists_changed) {
+            srv->owner.lists_changed(srv->owner.ctx, srv);
+        }
+    } else {
+        mcp_log_warn(srv->log, "mcp", "%s: %s failed: %s", srv->sconf->name,
+                     mcp_list_method[lc->kind],
+                     error ? mcp_rpc_error_text(error, buf, sizeof(buf))
+                           : failure);
+    }
+    json_decref(lc->acc);
+    free(lc);
+    if (srv->listing > 0 && --srv->listing == 0) {
+        mcp_server_settle(srv);
+    }
+}
+
+
+static void
+mcp_server_list(mcp_server_t *srv, int kind, mcp_list_ctx_t *lc,
+    const char *cursor)
+{
+    json_t  *params = cursor ? json_pack("{s:s}", "cursor", cursor) : NULL;
+
+    if (lc == NULL) {
+        lc = calloc(1, sizeof(*lc));
+        if (lc == NULL) {
+            json_decref(params);
+            return;
+        }
+        lc->srv = srv;
+        lc->kind = kind;
+        lc->acc = json_array();
+        srv->listing++;
+    }
+    mcp_server_request_any(srv, mcp_list_method[kind], params,
+                           srv->conf->connection.connection_timeout_ms,
+                           mcp_server_list_done, lc, 0);
+}
+
+
+static void
+mcp_server_list_all(mcp_server_t *srv)
+{
+    int  kind;
+
+    for (kind = 0; kind < 3; kind++) {
+        if (json_object_get(srv->capabilities, mcp_list_key[kind])) {
+            mcp_server_list(srv, kind, NULL, NULL);
+        }
+    }
+    if (srv->listing == 0) {
+        mcp_server_settle(srv);
+    }
+}
+
+
+/* ------------------------------------------------------------ messages */
+
+static void
+mcp_server_answer(mcp_server_t *srv, json_t *msg)
+{
+    const char  *method = json_string_value(json_object_get(msg, "method"));
+    json_t      *id = json_object_get(msg, "id");
+    char         text[160];
+
+    if (strcmp(method, "ping") == 0) {
+        mcp_server_send(srv, mcp_rpc_result(id, json_object()));
+    } else if (strcmp(method, "roots/list") == 0) {
+        mcp_server_send(srv, mcp_rpc_result(id, json_pack("{s:O}", "roots",
+                                                          srv->roots)));
+    } else {
+        /* never leave a server waiting: say no, clearly */
+        snprintf(text, sizeof(text), "mcpd does not support '%.80s'", method);
+        mcp_log_info(srv->log, "mcp", "%s: declined server request %s",
+                     srv->sconf->name, method);
+        mcp_server_send(srv, mcp_rpc_error(id, MCP_RPC_METHOD_NOT_FOUND,
+                                           text));
+    }
+}
+
+
+static void
+mcp_server_progress(mcp_server_t *srv, json_t *params)
+{
+    int64_t     token;
+    mcp_req_t  *r;
+
+    if (mcp_rpc_id_int(json_object_get(params, "progressToken"), &token) != 0
+        || (r = mcp_req_find(srv, token)) == NULL || r->failure[0])
+    {
+        return;
+    }
+    /* alive and working: the idle deadline starts again (hard cap holds) */
+    uv_timer_start(&r->timer, mcp_req_timer, (uint64_t) mcp_req_next_wait(r),
+                   0);
+}
+
+
+static void
+mcp_server_notified(mcp_server_t *srv, json_t *msg)
+{
+    const char  *m = json_string_value(json_object_get(msg, "method"));
+    json_t      *params = json_object_get(msg, "params");
+    char        *data;
+
+    if (strcmp(m, "notifications/progress") == 0) {
+        mcp_server_progress(srv, params);
+    } else if (strcmp(m, "notifications/tools/list_changed") == 0) {
+        mcp_server_list(srv, 0, NULL, NULL);
+    } else if (strcmp(m, "notifications/prompts/list_changed") == 0) {
+        mcp_server_list(srv, 1, NULL, NULL);
+    } else if (strcmp(m, "notifications/resources/list_changed") == 0) {
+        mcp_server_list(srv, 2, NULL, NULL);
+    } else if (strcmp(m, "notifications/message") == 0) {
+        data = json_dumps(json_object_get(params, "data"),
+                          JSON_COMPACT | JSON_ENCODE_ANY);
+        mcp_log_info(srv->log, "mcp", "%s: log %s: %.300s", srv->sconf->name,
+                     json_string_value(json_object_get(params, "level"))
+                     ? json_string_value(json_object_get(params, "level"))
+                     : "?", data ? data : "");
+        free(data);
+    } else {
+        mcp_log_debug(srv->log, "mcp", "%s: notification %s",
+                      srv->sconf->name, m);
+    }
+}
+
+
+static void
+mcp_server_on_message(void *ctx, json_t *msg)
+{
+    mcp_server_t  *srv = ctx;
+    const char    *why;
+    int64_t        id;
+    mcp_req_t     *r;
+
+    switch (mcp_rpc_classify(msg, &why)) {
+    case MCP_RPC_RESULT:
+    case MCP_RPC_ERROR:
+        if (mcp_rpc_id_int(json_object_get(msg, "id"), &id) != 0
+            || (r = mcp_req_find(srv, id)) == NULL || r->failure[0])
+        {
+            /* late answer to a request that timed out or was cancelled */
+            mcp_log_debug(srv->log, "mcp", "%s: reply to no pending request",
+                          srv->sconf->name);
+            return;
+        }
+        mcp_req_finish(r, json_object_get(msg, "result"),
+                       json_object_get(msg, "error"), NULL);
+        return;
+    case MCP_RPC_REQUEST:
+        mcp_server_answer(srv, msg);
+        return;
+    case MCP_RPC_NOTIFICATION:
+        mcp_server_notified(srv, msg);
+        return;
+    default:
+        mcp_log_warn(srv->log, "mcp", "%s: invalid JSON-RPC message: %s",
+                     srv->sconf->name, why);
+    }
+}
+
+
+static void
+mcp_server_on_closed(void *ctx, const char *why, int config_error)
+{
+    mcp_server_t  *srv = ctx;
+
+    srv->tr = NULL;    /* it frees itself */
+    mcp_server_lost(srv, why, config_error);
+}
+
+
+static void
+mcp_server_on_send_failed(void *ctx, int64_t id, const char *why)
+{
+    mcp_server_t  *srv = ctx;
+    mcp_req_t     *r = mcp_req_find(srv, id);
+    char           text[256];
+
+    if (r != NULL && !r->failure[0]) {
+        snprintf(text, sizeof(text), "%.60s: %.180s", srv->sconf->name, why);
+        mcp_req_finish(r, NULL, NULL, text);
+    }
+}
+
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void
+mcp_server_retry(uv_timer_t *t)
+{
+    mcp_server_attempt(t->data);
+}
+
+
+static void
+mcp_server_schedule_retry(mcp_server_t *srv)
+{
+    const mcp_mcp_connection_conf_t  *c = &srv->conf->connection;
+    uint64_t                          delay = (uint64_t)
+                                              c->initial_reconnect_delay_ms;
+    unsigned                          i;
+
+    for (i = 1; i < srv->attempts && delay < (uint64_t)
+                                              c->max_reconnect_delay_ms; i++)
+    {
+        delay *= 2;
+    }
+    if (delay > (uint64_t) c->max_reconnect_delay_ms) {
+        delay = (uint64_t) c->max_reconnect_delay_ms;
+    }
+    /* equal jitter: half fixed, half random, so restarts do not align */
+    delay = delay / 2 + (uint64_t) rand_r(&srv->seed) % (delay / 2 + 1);
+
+    srv->state = MCP_SRV_BACKOFF;
+    mcp_log_info(srv->log, "mcp", "%s: retrying in %.1fs (attempt %u)",
+                 srv->sconf->name, (double) delay / 1000.0, srv->attempts + 1);
+    uv_timer_start(&srv->retry_timer, mcp_server_retry, delay, 0);
+}
+
+
+/* the connection is gone (or never came): fail what waits, maybe retry */
+static void
+mcp_server_lost(mcp_server_t *srv, const char *why, int config_error)
+{
+    const mcp_mcp_connection_conf_t  *c = &srv->conf->connection;
+    char                              text[320];
+    int                               was_ready = srv->state == MCP_SRV_READY;
+
+    if (srv->state == MCP_SRV_STOPPED || srv->state == MCP_SRV_FAILED) {
+        return;
+    }
+    snprintf(srv->last_error, sizeof(srv->last_error), "%s", why);
+    uv_timer_stop(&srv->ping_timer);
+    srv->ping_out = 0;
+    if (srv->tr) {
+        mcp_transport_t  *tr = srv->tr;
+        srv->tr = NULL;
+        tr->close(tr);
+    }
+    srv->state = MCP_SRV_BACKOFF;
+    srv->listing = 0;
+
+    snprintf(text, sizeof(text), "%s: server %s (%.200s)", srv->sconf->name,
+             was_ready ? "went away" : "failed to start", why);
+    mcp_server_fail_all(srv, text);
+
+    if (was_ready) {
+        srv->stats.restarts++;
+        srv->attempts = 1;
+        mcp_log_warn(srv->log, "mcp", "%s: lost (%s); restarting",
+                     srv->sconf->name, why);
+    } else {
+        srv->stats.starts_failed++;
+        srv->attempts++;
+        mcp_log_warn(srv->log, "mcp", "%s: start failed: %s",
+                     srv->sconf->name, why);
+    }
+
+    if (config_error || (c->max_reconnect_attempts > 0
+                         && srv->attempts >= (unsigned)
+                                             c->max_reconnect_attempts))
+    {
+        srv->state = MCP_SRV_FAILED;
+        if (!config_error) {
+            snprintf(srv->last_error, sizeof(srv->last_error), "gave up "
+                     "after %u attempts; last: %.200s", srv->attempts, why);
+        }
+        mcp_log_error(srv->log, "mcp", "%s: %s; not retrying",
+                      srv->sconf->name, srv->last_error);
+    } else {
+        mcp_server_schedule_retry(srv);
+    }
+    mcp_server_settle(srv);
+}
+
+
+static void
+mcp_server_ping_done(void *ctx, json_t *result, json_t *error,
+    const char *failure)
+{
+    mcp_server_t  *srv = ctx;
+    char           why[160];
+
+    srv->ping_out = 0;
+    if (failure != NULL && srv->state == MCP_SRV_READY) {
+        /* a JSON-RPC error still proves it is alive; silence does not */
+        snprintf(why, sizeof(why), "no answer to ping within %.1fs",
+                 (double) srv->conf->connection.ping_timeout_ms / 1000.0);
+        mcp_server_lost(srv, why, 0);
+    }
+}
+
+
+static void
+mcp_server_ping(uv_timer_t *t)
+{
+    mcp_server_t  *srv = t->data;
+
+    if (srv->state != MCP_SRV_READY || srv->ping_out) {
+        return;
+    }
+    srv->ping_out = 1;
+    mcp_server_request_any(srv, "ping", NULL,
+                           srv->conf->connection.ping_timeout_ms,
+                           mcp_server_ping_done, srv, 0);
+}
+
+
+static int
+mcp_server_protocol_ok(const char *v)
+{
+    const char *const  *p;
+
+    for (p = mcp_protocols; v && *p; p++) {
+        if (strcmp(*p, v) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+static void
+mcp_server_init_done(void *ctx, json_t *result, json_t *error,
+    const char *failure)
+{
+    mcp_server_t  *srv = ctx;
+    const char    *v, *instr;
+    char           why[256], etext[160];
+
+    if (srv->state != MCP_SRV_STARTING) {
+        return;    /* failed while waiting (transport closed) */
+    }
+    if (error != NULL) {
+        snprintf(why, sizeof(why), "initialize refused: %s",
+                 mcp_rpc_error_text(error, etext, sizeof(etext)));
+        mcp_server_lost(srv, why, 0);
+        return;
+    }
+    if (failure != NULL) {
+        mcp_server_lost(srv, failure, 0);
+        return;
+    }
+    v = json_string_value(json_object_get(result, "protocolVersion"));
+    if (!mcp_server_protocol_ok(v)) {
+        snprintf(why, sizeof(why), "server speaks protocol '%.40s', mcpd "
+                 "supports 2024-11-05 to " MCP_PROTOCOL_LATEST,
+                 v ? v : "(none)");
+        mcp_server_lost(srv, why, 0);
+        return;
+    }
+
+    snprintf(srv->protocol, sizeof(srv->protocol), "%s", v);
+    json_decref(srv->server_info);
+    json_decref(srv->capabilities);
+    free(srv->instructions);
+    srv->server_info = json_incref(json_object_get(result, "serverInfo"));
+    srv->capabilities = json_incref(json_object_get(result, "capabilities"));
+    instr = json_string_value(json_object_get(result, "instructions"));
+    srv->instructions = instr ? strdup(instr) : NULL;
+
+    srv->tr->set_protocol(srv->tr, v);
+    mcp_server_send(srv, mcp_rpc_notification("notifications/initialized",
+                                              NULL));
+    srv->state = MCP_SRV_READY;
+    srv->attempts = 0;
+    srv->last_error[0] = '\0';
+    srv->ever_ready = 1;
+    srv->ready_at = uv_now(srv->loop);
+    mcp_log_info(srv->log, "mcp", "%s: ready (%s, protocol %s)",
+                 srv->sconf->name,
+                 json_string_value(json_object_get(srv->server_info, "name"))
+                 ? json_string_value(json_object_get(srv->server_info, "name"))
+                 : "?", v);
+
+    if (srv->conf->connection.ping_interval_ms > 0) {
+        uv_timer_start(&srv->ping_timer, mcp_server_ping,
+                       (uint64_t) srv->conf->connection.ping_interval_ms,
+                       (uint64_t) srv->conf->connection.ping_interval_ms);
+    }
+    mcp_server_list_all(srv);
+}
+
+
+static json_t *
+mcp_server_init_params(mcp_server_t *srv)
+{
+    json_t  *caps = json_object();
+
+    if (json_array_size(srv->roots) > 0) {
+        /* only on purpose: some servers replace their own paths with ours */
+        json_object_set_new(caps, "roots", json_pack("{s:b}", "listChanged",
+                                                     0));
+    }
+    return json_pack("{s:s,s:o,s:{s:s,s:s}}",
+                     "protocolVersion", MCP_PROTOCOL_LATEST,
+                     "capabilities", caps,
+                     "clientInfo", "name", "mcpd", "version", "0.1.0");
+}
+
+
+static void
+mcp_server_attempt(mcp_server_t *srv)
+{
+    mcp_transport_env_t   env;
+    char                  err[256];
+    int                   config_error = 0;
+
+    if (srv->stopped) {
+        return;
+    }
+    memset(&env, 0, sizeof(env));
+    env.loop = srv->loop;
+    env.conf = srv->sconf;
+    env.log = srv->log;
+    env.max_message = (size_t) srv->conf->max_message_size;
+    env.cb.ctx = srv;
+    env.cb.message = mcp_server_on_message;
+    env.cb.closed = mcp_server_on_closed;
+    env.cb.send_failed = mcp_server_on_send_failed;
+
+    srv->state = MCP_SRV_STARTING;
+    err[0] = '\0';
+    srv->tr = srv->sconf->transport == MCP_TRANSPORT_STDIO
+              ? mcp_stdio_start(&env, err, sizeof(err), &config_error)
+              : mcp_http_start(&env, err, sizeof(err), &config_error);
+    if (srv->tr == NULL) {
+        mcp_server_lost(srv, err, config_error);
+        return;
+    }
+    mcp_server_request_any(srv, "initialize", mcp_server_init_params(srv),
+                           srv->conf->connection.connection_timeout_ms,
+                           mcp_server_init_done, srv, 1);
+}
+
+
+void
+mcp_server_init(mcp_server_t *srv, uv_loop_t *loop, const mcp_mcp_conf_t *conf,
+    const mcp_server_conf_t *sconf, const mcp_log_t *log, const json_t *roots,
+    mcp_server_owner_t owner)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->conf = conf;
+    srv->sconf = sconf;
+    srv->log = log;
+    srv->roots = roots;
+    srv->owner = owner;
+    srv->state = sconf->enabled ? MCP_SRV_STOPPED : MCP_SRV_DISABLED;
+    srv->seed = (unsigned) getpid() ^ (unsigned) uv_hrtime()
+                ^ (unsigned) (uintptr_t) srv;
+    srv->tools = json_array();
+    srv->prompts = json_array();
+    srv->resources = json_array();
+    mcp_hist_reset(&srv->stats.latency_ms);
+    uv_timer_init(loop, &srv->retry_timer);
+    uv_timer_init(loop, &srv->ping_timer);
+    srv->retry_timer.data = srv->ping_timer.data = srv;
+}
+
+
+void
+mcp_server_start(mcp_server_t *srv)
+{
+    if (srv->state == MCP_SRV_DISABLED) {
+        srv->settled = 1;
+        return;
+    }
+    mcp_server_attempt(srv);
+}
+
+
+static void
+mcp_server_timer_closed(uv_handle_t *h)
+{
+    mcp_server_t  *srv = h->data;
+
+    if (--srv->handles == 0) {
+        json_decref(srv->server_info);
+        json_decref(srv->capabilities);
+        json_decref(srv->tools);
+        json_decref(srv->prompts);
+        json_decref(srv->resources);
+        free(srv->instructions);
+        srv->server_info = srv->capabilities = NULL;
+        srv->tools = srv->prompts = srv->resources = NULL;
+        srv->instructions = NULL;
+        if (srv->destroyed) {
+            srv->destroyed(srv->destroyed_ctx);
+        }
+    }
+}
+
+
+void
+mcp_server_stop(mcp_server_t *srv, void (*done)(void *ctx), void *ctx)
+{
+    mcp_transport_t  *tr = srv->tr;
+
+    srv->state = MCP_SRV_STOPPED;
+    srv->stopped = 1;
+    srv->tr = NULL;
+    mcp_server_fail_all(srv, "mcpd is stopping");
+    if (tr) {
+        tr->close(tr);
+    }
+    srv->destroyed = done;
+    srv->destroyed_ctx = ctx;
+    srv->handles = 2;
+    uv_close((uv_handle_t *) &srv->retry_timer, mcp_server_timer_closed);
+    uv_close((uv_handle_t *) &srv->ping_timer, mcp_server_timer_closed);
+}
+
+
+json_t *
+mcp_server_stats_json(const mcp_server_t *srv)
+{
+    const mcp_server_stats_t  *st = &srv->stats;
+    json_t                    *o;
+
+    o = json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+        "state", mcp_server_state_name(srv->state),
+        "transport", mcp_transport_name(srv->sconf->transport),
+        "protocol_version", srv->protocol[0] ? srv->protocol : NULL,
+        "tools", (json_int_t) json_array_size(srv->tools),
+        "prompts", (json_int_t) json_array_size(srv->prompts),
+        "resources", (json_int_t) json_array_size(srv->resources),
+        "calls", (json_int_t) st->calls,
+        "errors", (json_int_t) st->errors,
+        "timeouts", (json_int_t) st->timeouts,
+        "restarts", (json_int_t) st->restarts,
+        "failed_starts", (json_int_t) st->starts_failed,
+        "pid", (json_int_t) (srv->tr ? srv->tr->pid : 0));
+    json_object_set_new(o, "latency_ms", json_pack("{s:I,s:I}",
+        "p50", (json_int_t) mcp_hist_quantile(&st->latency_ms, 0.50),
+        "p99", (json_int_t) mcp_hist_quantile(&st->latency_ms, 0.99)));
+    if (srv->last_error[0]) {
+        json_object_set_new(o, "last_error", json_string(srv->last_error));
+    }
+    if (srv->server_info) {
+        json_object_set(o, "server_info", srv->server_info);
+    }
+    return o;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# make bench-store: append throughput and read latency of the conversation
+# store (docs/benchmarks.md, "Conversation store").
+#
+# Every run gets a fresh database under build/ (the file system the
+# repository would use), 64 conversations, ~300-byte messages with request
+# ids, 4 readers reading the newest 50 messages with a 2 ms pause.
+#   baseline  enable_pooling: false: one connection, a transaction per append
+#   pool      the default pools: readers + writers with group commit
+#   raw       one plain connection, the same statements, one big transaction
+#   raw-rows  the same with only the message INSERT (for reference)
+# STORE_BENCH_SECONDS (default 3) per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=build/tools/store_bench
+SECS=${STORE_BENCH_SECONDS:-3}
+mkdir -p build
+DIR=$(mktemp -d build/store-bench.XXXXXX)
+trap 'rm -rf "$DIR"' EXIT
+
+declare -A R
+
+run() {     # key, then store_bench arguments
+    local key=$1 line
+    shift
+    rm -f "$DIR/$key.db"*
+    line=$("$BIN" --db "$DIR/$key.db" --seconds "$SECS" "$@")
+    R[$key]=$line
+    printf '%-14s %s\n' "$key" "${line#RESULT }"
+}
+
+field() {   # key, field name
+    local f
+    for f in ${R[$1]}; do
+        case $f in "$2="*) echo "${f#*=}"; return ;; esac
+    done
+    echo 0
+}
+
+echo "# store bench: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+     "sqlite $(sqlite3 --version | cut -d' ' -f1), $SECS s per run"
+for sync in normal full; do
+    for c in 1 16 64; do
+        run "base-$sync-$c" --mode baseline --callers "$c" --readers 4 --sync "$sync"
+        run "pool-$sync-$c" --mode pool --callers "$c" --readers 4 --sync "$sync"
+    done
+done
+run raw --mode raw
+run raw-rows --mode raw-rows
+
+busy=0
+for k in "${!R[@]}"; do
+    busy=$((busy + $(field "$k" busy_errors)))
+done
+
+pool=$(field pool-normal-64 appends_per_s)
+base=$(field base-normal-64 appends_per_s)
+raw=$(field raw appends_per_s)
+fpool=$(field pool-full-64 appends_per_s)
+fbase=$(field base-full-64 appends_per_s)
+ratio=$(awk -v a="$pool" -v b="$base" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+fratio=$(awk -v a="$fpool" -v b="$fbase" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+of_raw=$(awk -v a="$pool" -v b="$raw" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+echo "# pool/raw at 64 callers: $of_raw"
+echo "BENCH store appends_per_s=$pool baseline_per_s=$base ratio=$ratio" \
+     "raw_limit_per_s=$raw full_ratio=$fratio busy_errors=$busy" \
+     "read_p99_ms=$(field pool-normal-64 read_p99_ms)"

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""A deliberately misbehaving MCP stdio server for the host's tests.
+
+    bad_server.py garbage   non-JSON lines on stdout around valid replies
+    bad_server.py noinit    reads requests, never answers initialize
+    bad_server.py exit      says why on stderr, exits 3 at once
+    bad_server.py big       a tool whose result is 10 MB of text
+    bad_server.py hang      answers initialize, then nothing (not even ping)
+
+Every mode that answers is otherwise a correct minimal server with one tool.
+"""
+
+import json
+import sys
+import time
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "garbage"
+
+
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def garbage(text):
+    if MODE == "garbage":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def handle(msg):
+    method, mid = msg.get("method"), msg.get("id")
+    if mid is None:
+        return
+    if method == "initialize":
+        if MODE == "noinit":
+            return
+        garbage("Server v1.0 starting... {not json")
+        send({"jsonrpc": "2.0", "id": mid, "result": {
+            "protocolVersion": msg["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "bad-" + MODE, "version": "0"}}})
+        return
+    if MODE == "hang":
+        return
+    if method == "tools/list":
+        garbage("listing tools!")
+        send({"jsonrpc": "2.0", "id": mid, "result": {"tools": [
+            {"name": "big", "description": "10 MB of text",
+             "inputSchema": {"type": "object"}},
+            {"name": "echo", "description": "echo",
+             "inputSchema": {"type": "object",
+                             "properties": {"text": {"type": "string"}}}}]}})
+    elif method == "tools/call":
+        name = msg["params"]["name"]
+        if name == "big":
+            text = "HEAD" + ("x" * (10 * 1024 * 1024)) + "TAIL"
+        else:
+            text = msg["params"].get("arguments", {}).get("text", "")
+        garbage("]]] more garbage")
+        send({"jsonrpc": "2.0", "id": mid,
+              "result": {"content": [{"type": "text", "text": text}]}})
+    elif method == "ping":
+        send({"jsonrpc": "2.0", "id": mid, "result": {}})
+    else:
+        send({"jsonrpc": "2.0", "id": mid,
+              "error": {"code": -32601, "message": "no " + str(method)}})
+
+
+def main():
+    if MODE == "exit":
+        sys.stderr.write("fatal: cannot open database /nonexistent\n")
+        sys.exit(3)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            handle(json.loads(line))
+        except Exception as e:  # keep going: a test double must not die
+            sys.stderr.write("bad_server: %r\n" % e)
+    time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
