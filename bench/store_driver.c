@@ -191,7 +191,7 @@ main(int argc, char **argv)
         pc = conf.persistence;
     } else {
         mcp_repo_conf_defaults(&rc, &pc);
-        rc.path = "events.db";
+        rc.path = "run/events.db";
     }
     if (db) {
         rc.path = (char *) db;

@@ -38,7 +38,7 @@ test_defaults(void)
 
     CHECK(t_bind("daemon: {}\n", &conf, &err) == 0);
     mcp_repo_conf_defaults(&rc, &pc);
-    CHECK_EQ_STR(conf.chat.service.repository.path, "events.db");
+    CHECK_EQ_STR(conf.chat.service.repository.path, "run/events.db");
     CHECK_EQ_INT(conf.chat.service.repository.synchronous, rc.synchronous);
     CHECK_EQ_INT(conf.chat.service.repository.busy_timeout, rc.busy_timeout);
     CHECK(memcmp(&conf.chat.service.repository.pool, &rc.pool,

@@ -129,6 +129,8 @@ def mcpd_defaults(rundir):
             "shutdown_timeout": "5s",
         },
         "logging": {"level": "info", "format": "text"},
+        "chat": {"service": {"repository": {
+            "path": os.path.join(rundir, "events.db")}}},
     }
 
 

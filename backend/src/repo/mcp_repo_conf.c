@@ -43,8 +43,8 @@ static const mcp_cfg_field_t  mcp_repo_pool_fields[] = {
 #define REPO(m)  offsetof(mcp_repo_conf_t, m)
 
 const mcp_cfg_field_t  mcp_repo_conf_fields[] = {
-    { "path", MCP_CFG_T_STRING, REPO(path), "events.db", 0, 0, NULL, NULL,
-      NULL, NULL, "the SQLite database file (created if missing)" },
+    { "path", MCP_CFG_T_STRING, REPO(path), "run/events.db", 0, 0, NULL,
+      NULL, NULL, NULL, "the SQLite database file (created if missing)" },
     { "synchronous", MCP_CFG_T_ENUM, REPO(synchronous), "normal", 0, 0,
       mcp_sync_values, NULL, NULL, NULL,
       "normal: durable across crashes; full: also across power loss" },
