@@ -26,8 +26,7 @@ DEB_PKGS    := build-essential clang libclang-rt-14-dev nginx nginx-dev \
                libuv1-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev \
                libyaml-dev libhiredis-dev redis-server sqlite3 jq curl \
                python3 python3-pytest python3-websockets python3-fastapi \
-               python3-uvicorn libprotocol-websocket-perl nodejs npm \
-               chromium valgrind
+               python3-uvicorn libprotocol-websocket-perl chromium valgrind
 
 WARN        := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES    := -Ibackend/src -Ibackend/src/link -Ingx_mcp_module
@@ -84,6 +83,10 @@ deps:
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# Node may come from elsewhere than Debian (then Debian's npm conflicts
+	@# with it): install Debian's only when there is no node at all
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 
 npm-deps: t/node_modules/.stamp
 

@@ -6,6 +6,7 @@
  *   ngx_mcp_handshake.c  RFC 6455 handshake, Origin check, admission queue
  *   ngx_mcp_ws.c         the upgraded connection: frames, timers, send queue
  *   ngx_mcp_link.c       the link to mcpd (HELLO, OPEN, MESSAGE, CLOSE, ...)
+ *   ngx_mcp_open.c       the OPEN attributes of a session
  *   ngx_mcp_status.c     the mcp_status handler (JSON and Prometheus)
  *   mcp_ws_frame.[ch], mcp_utf8.[ch], mcp_reqid.[ch]: pure C, unit-tested
  */
@@ -232,6 +233,9 @@ void ngx_mcp_link_close(ngx_mcp_conn_t *ctx, uint16_t code,
     const char *reason, size_t reason_len);
 void ngx_mcp_link_flow(ngx_mcp_conn_t *ctx, ngx_uint_t pause);
 ngx_int_t ngx_mcp_link_stats_request(uint64_t *tag);
+
+/* ngx_mcp_open.c */
+ngx_int_t ngx_mcp_link_build_open(ngx_mcp_conn_t *ctx);
 ngx_uint_t ngx_mcp_link_up(void);
 
 /* ngx_mcp_status.c */

@@ -4,7 +4,8 @@
  * chunked), real SSE, one libuv loop, fast enough never to be the
  * bottleneck of a benchmark.
  *
- *   llm_mock [--port N]           prints "PORT <n>" once listening
+ *   llm_mock [--port N] [--no-log]  prints "PORT <n>" once listening;
+ *                                   --no-log keeps no request log (bench)
  *
  * POST /.../chat/completions  answers according to a scenario, taken from
  *   1. the next reply queued with POST /_mock/queue (FIFO), else
@@ -74,6 +75,18 @@ static uv_loop_t  *loop;
 static json_t     *queue;        /* replies queued by the tests */
 static json_t     *reqlog;
 static uint64_t    t0;
+static int         no_log;       /* --no-log: for benchmarks */
+
+/* rendered answers of the default scenario, by model/stream/usage: a
+   benchmark must measure the client, not our JSON encoding */
+typedef struct {
+    char    *key;
+    char    *data;
+    size_t   len;
+} mock_cached_t;
+
+static mock_cached_t  cache[16];
+static size_t         ncache;
 
 /* ------------------------------------------------------------ output */
 
@@ -606,6 +619,52 @@ mock_headers(const char *h, const char *end)
     return o;
 }
 
+/* Play the default text answer from the cache (filling it on first use). */
+static int
+mock_cached(mock_conn_t *c, const char *model, int stream, int usage)
+{
+    char       key[300];
+    script_t   s = { 0 };
+    size_t     i, len = 0;
+    char      *all;
+
+    if (strcmp(model, "mock-text") != 0 && strncmp(model, "mock-", 5) == 0) {
+        return 0;
+    }
+    snprintf(key, sizeof(key), "%s|%d|%d", model, stream, usage);
+    for (i = 0; i < ncache; i++) {
+        if (strcmp(cache[i].key, key) == 0) {
+            break;
+        }
+    }
+    if (i == ncache) {
+        if (ncache == sizeof(cache) / sizeof(cache[0])) {
+            return 0;
+        }
+        script_text(&s, NULL, model, stream, usage);
+        for (i = 0; i < s.n; i++) {
+            len += s.steps[i].len;
+        }
+        all = malloc(len);
+        len = 0;
+        for (i = 0; i < s.n; i++) {
+            memcpy(all + len, s.steps[i].data, s.steps[i].len);
+            len += s.steps[i].len;
+            free(s.steps[i].data);
+        }
+        free(s.steps);
+        cache[ncache].key = strdup(key);
+        cache[ncache].data = all;
+        cache[ncache].len = len;
+        i = ncache++;
+    }
+
+    all = malloc(cache[i].len);
+    memcpy(all, cache[i].data, cache[i].len);
+    mock_write(c, all, cache[i].len);
+    return 1;
+}
+
 static void
 mock_chat(mock_conn_t *c, json_t *headers, json_t *body)
 {
@@ -619,6 +678,12 @@ mock_chat(mock_conn_t *c, json_t *headers, json_t *body)
 
     if (model == NULL) {
         model = "mock";
+    }
+    if (json_array_size(queue) == 0
+        && json_object_get(headers, "x-mock-scenario") == NULL
+        && mock_cached(c, model, stream, usage))
+    {
+        return;
     }
     if (json_array_size(queue) > 0) {
         params = json_incref(json_array_get(queue, 0));
@@ -644,7 +709,7 @@ mock_chat(mock_conn_t *c, json_t *headers, json_t *body)
 static void
 mock_log(const char *method, const char *path, json_t *headers, json_t *body)
 {
-    if (json_array_size(reqlog) >= MOCK_MAX_LOG) {
+    if (no_log || json_array_size(reqlog) >= MOCK_MAX_LOG) {
         return;
     }
     json_array_append_new(reqlog, json_pack("{s:s, s:s, s:I, s:O, s:O?}",
@@ -819,8 +884,10 @@ main(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--no-log") == 0) {
+            no_log = 1;
         } else {
-            fprintf(stderr, "usage: llm_mock [--port N]\n");
+            fprintf(stderr, "usage: llm_mock [--port N] [--no-log]\n");
             return 2;
         }
     }

@@ -165,6 +165,7 @@ http_open_socket(void *clientp, curlsocktype purpose,
     fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
     if (fd != CURL_SOCKET_BAD) {
         p->conns_open++;
+        p->conns_opened++;
     }
     return fd;
 }

@@ -62,6 +62,7 @@ struct mcp_llm_provider_s {
 
     /* stats */
     int64_t                         conns_open;
+    uint64_t                        conns_opened;
     uint64_t                        requests;
     uint64_t                        completed;
     uint64_t                        retries;

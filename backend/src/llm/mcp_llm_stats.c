@@ -46,7 +46,7 @@ stats_provider(mcp_llm_provider_t *p)
 
     return json_pack(
         "{s:s, s:s, s:s, s:s,"
-        " s:{s:I, s:I, s:I, s:I},"
+        " s:{s:I, s:I, s:I, s:I, s:I},"
         " s:I, s:I, s:I, s:I,"
         " s:{s:I, s:I, s:I, s:I},"
         " s:I, s:I, s:I, s:I, s:o,"
@@ -59,6 +59,7 @@ stats_provider(mcp_llm_provider_t *p)
         "connections",
         "open", (json_int_t) p->conns_open,
         "idle", (json_int_t) idle,
+        "opened", (json_int_t) p->conns_opened,
         "max", (json_int_t) h->max_connections,
         "max_keepalive", (json_int_t) h->max_keepalive,
         "in_flight", (json_int_t) p->inflight,
