@@ -15,9 +15,12 @@
  * p99_ms (latency: request start to the end of the response).
  */
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/mcp_conf.h"
 #include "llm/mcp_llm.h"
@@ -214,6 +217,20 @@ raw_complete(raw_conn_t *rc)
     return rc->len >= hlen + clen;
 }
 
+/* ACK at once: a server that writes headers and body separately without
+ * TCP_NODELAY (Nagle) would otherwise wait for our delayed ACK (~40 ms),
+ * and we would be measuring that, not the server */
+static void
+raw_quickack(raw_conn_t *rc)
+{
+    uv_os_fd_t  fd;
+    int         one = 1;
+
+    if (uv_fileno((uv_handle_t *) &rc->tcp, &fd) == 0) {
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+    }
+}
+
 static void
 raw_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
@@ -244,6 +261,7 @@ raw_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     rc->len += (size_t) n;
+    raw_quickack(rc);
     if (!rc->active || !raw_complete(rc)) {
         return;
     }

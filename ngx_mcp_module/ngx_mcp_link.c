@@ -19,6 +19,8 @@
 #define NGX_MCP_BACKOFF_MIN     100
 #define NGX_MCP_BACKOFF_MAX     5000
 #define NGX_MCP_CONNECT_TIMEOUT 2000
+/* link buffers above this are freed once empty */
+#define NGX_MCP_LINK_KEEP       (1024 * 1024)
 
 static void ngx_mcp_link_connect(ngx_mcp_worker_t *wk);
 static void ngx_mcp_link_reconnect_handler(ngx_event_t *ev);
@@ -281,6 +283,12 @@ ngx_mcp_link_write_handler(ngx_event_t *wev)
 
     if (wk->out_pos == wk->out_len) {
         wk->out_pos = wk->out_len = 0;
+
+        if (wk->out_cap > NGX_MCP_LINK_KEEP) {
+            ngx_free(wk->out);
+            wk->out = NULL;
+            wk->out_cap = 0;
+        }
     }
 
     ngx_mcp_main_conf()->sh->workers[ngx_process_slot].link_out_bytes =
@@ -361,6 +369,15 @@ ngx_mcp_link_read_handler(ngx_event_t *rev)
         if (off) {
             ngx_memmove(wk->in, wk->in + off, wk->in_len - off);
             wk->in_len -= off;
+        }
+
+        /* a big frame passed: do not keep its buffer for ever */
+        if (wk->in_len == 0 && wk->in_cap > NGX_MCP_LINK_KEEP) {
+            ngx_free(wk->in);
+            wk->in = NULL;
+            wk->in_cap = 0;
+            need = 0;
+            continue;
         }
 
         /* make room for a frame bigger than the buffer */

@@ -471,3 +471,14 @@ def test_abort_counts_1006(edge):
             break
         time.sleep(0.05)
     assert edge.health()["websocket_stats"]["closed"]["1006"] > before
+
+
+def test_9_multi_megabyte_through_the_link(make_stack):
+    """9.1 style: messages of several MB go through the link (whose buffers
+    grow for them and shrink afterwards) and the connection goes on."""
+    s = make_stack()
+    s.start()
+    with WSClient.connect(s.port) as c:
+        for n in (2_000_000, 5_000_000, 10):
+            c.send_frame(OP_TEXT, ping_msg("mb%d" % n, n))
+            assert_pong(c, "mb%d" % n, timeout=20)

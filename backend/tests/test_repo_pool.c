@@ -237,6 +237,8 @@ test_64_writers_no_busy(void)
     wr = json_object_get(st, "writers");
     CHECK_EQ_INT(json_integer_value(json_object_get(st, "busy_errors")), 0);
     CHECK(json_real_value(json_object_get(wr, "rows_per_commit")) > 1.0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(
+        json_object_get(st, "checkpoint"), "errors")), 0);
     json_decref(st);
     t_res_clear(&r);
     t_env_close_repo(&env);
@@ -371,7 +373,108 @@ test_stats_document(void)
 }
 
 
+/* another process holding the write lock: waited out, or a clear EBUSY */
+static void
+test_external_lock(void)
+{
+    t_res_t   r;
+    sqlite3  *other;
+    json_t   *st, *wr;
+
+    memset(&r, 0, sizeof(r));
+    t_env_init(&env);
+    env.rc.busy_timeout = 60;
+    CHECK(t_env_open(&env) != NULL);
+    CHECK(t_open_conv(&env, &r, "p", "c") == 0);
+    CHECK(sqlite3_open(env.path, &other) == SQLITE_OK);
+
+    /* held 100 ms: inside 3 attempts of 60 ms, the append succeeds */
+    CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+          == SQLITE_OK);
+    t_res_clear(&r);
+    {
+        mcp_repo_append_t  a;
+
+        memset(&a, 0, sizeof(a));
+        a.msg.conversation_id = "c";
+        a.msg.type = MCP_MSG_USER;
+        a.msg.content = "waited";
+        a.msg.content_len = 6;
+        CHECK(mcp_repo_append(env.repo, &a, t_cb, &r) == 0);
+        t_sleep_loop(&env.loop, 100);
+        CHECK(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+        CHECK(t_wait(&env.loop, &r.done) == 0);
+        CHECK_EQ_INT(r.status, MCP_REPO_OK);
+
+        /* held for good: EBUSY after the retries, said clearly */
+        CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+              == SQLITE_OK);
+        t_res_clear(&r);
+        CHECK(mcp_repo_append(env.repo, &a, t_cb, &r) == 0);
+        CHECK(t_wait(&env.loop, &r.done) == 0);
+        CHECK_EQ_INT(r.status, MCP_REPO_EBUSY);
+        CHECK(strstr(r.error, "not stored") != NULL);
+        CHECK(strstr(r.error, "locked") != NULL);
+        sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_close(other);
+
+    st = mcp_repo_stats(env.repo);
+    wr = json_object_get(st, "writers");
+    CHECK(json_integer_value(json_object_get(wr, "busy_retries")) >= 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(wr, "busy_errors")), 1);
+    json_decref(st);
+
+    /* and the repository goes on */
+    CHECK(t_append(&env, &r, "c", MCP_MSG_USER, "after", 5, NULL, 1, 0) == 0);
+    CHECK_EQ_INT(r.status, MCP_REPO_OK);
+    t_res_clear(&r);
+    t_env_done(&env);
+}
+
+
+/* WAL pages past the threshold wake the background checkpointer */
+static void
+test_checkpointer(void)
+{
+    static char  big[16384];
+    t_res_t      r;
+    json_t      *st, *ck;
+    struct stat  sb;
+    uint64_t     start;
+    int64_t      runs = 0;
+    int          i;
+
+    memset(&r, 0, sizeof(r));
+    memset(big, 'k', sizeof(big));
+    t_env_init(&env);
+    CHECK(t_env_open(&env) != NULL);
+    CHECK(t_open_conv(&env, &r, "p", "c") == 0);
+    for (i = 0; i < 300; i++) {
+        CHECK(t_append(&env, &r, "c", MCP_MSG_TOOL_RESULT, big, sizeof(big),
+                       NULL, 1, 0) == 0);
+    }
+    start = uv_hrtime();
+    while (runs < 1 && uv_hrtime() - start < 5000000000ull) {
+        usleep(10000);
+        st = mcp_repo_stats(env.repo);
+        ck = json_object_get(st, "checkpoint");
+        runs = json_integer_value(json_object_get(ck, "runs"));
+        CHECK_EQ_INT(json_integer_value(json_object_get(ck, "errors")), 0);
+        CHECK(json_is_true(json_object_get(ck, "background")));
+        json_decref(st);
+    }
+    CHECK(runs >= 1);
+    /* the pages reached the database file while mcpd ran */
+    CHECK(stat(env.path, &sb) == 0 && sb.st_size > 1024 * 1024);
+    t_res_clear(&r);
+    t_env_done(&env);
+}
+
+
 UNIT_MAIN("repo_pool",
+    UNIT_TEST(test_checkpointer),
+    UNIT_TEST(test_external_lock),
     UNIT_TEST(test_reader_timeout),
     UNIT_TEST(test_writer_timeout),
     UNIT_TEST(test_health_check_replaces),

@@ -192,6 +192,11 @@
       state.ws = null;
       clearInterval(state.pingTimer);
       dropUnresendable();
+      state.pending.forEach(function (req) {
+        if (req.turn) {
+          req.turn.setStatus("Connection lost \u2013 resumes when it is back", true);
+        }
+      });
       if (!state.unloading) {
         scheduleReconnect(ev.code, ev.reason);
       }
@@ -964,6 +969,12 @@
   });
 
   window.addEventListener("online", retryNow);
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) {          /* back from the back/forward cache */
+      state.unloading = false;
+      connect();
+    }
+  });
   window.addEventListener("pagehide", function () {
     state.unloading = true;
     if (state.ws) {
