@@ -331,6 +331,15 @@ def test_page_markdown_is_safe(make_stack, page):
     assert "<u>u</u>" in r["inline"]["text"]
     assert r["list"]["tags"] == ["ul", "li", "li", "ol", "li", "li"]
     assert r["quote"]["tags"] == ["blockquote", "p", "h3"]
+
+    # narrow screens: the conversations slide in from a menu button
+    assert page.count("#toggle-sidebar:visible") == 0
+    page.call("viewport", width=400, height=760)
+    page.wait_for("#sidebar", state="hidden")
+    assert page.attr("#toggle-sidebar", "aria-expanded") == "false"
+    page.click("#toggle-sidebar")
+    page.wait_for("#sidebar")
+    assert page.attr("#toggle-sidebar", "aria-expanded") == "true"
     assert page.console_errors() == []
 
 

@@ -1,5 +1,6 @@
 /*
- * Fuzz the MCP message path: newline framing with an input-chosen split,
+ * Fuzz the MCP message path: newline framing and SSE parsing with an
+ * input-chosen split,
  * classification, and every converter a message from a server reaches
  * (tool -> OpenAI, tool result -> model text with a small cap).
  */
@@ -8,6 +9,7 @@
 #include "mcp/mcp_names.h"
 #include "mcp/mcp_result.h"
 #include "mcp/mcp_schema.h"
+#include "mcp/mcp_sse.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +69,14 @@ fuzz_line(void *ctx, const char *line, size_t len, int oversize)
     json_decref(msg);
 }
 
+/* the same bytes as an HTTP response stream: SSE events carry messages */
+static void
+fuzz_sse_event(void *ctx, const char *event, const char *data, size_t len)
+{
+    fuzz_line(ctx, data, len, 0);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -84,6 +94,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mcp_framer_feed(&f, (const char *) data + 1 + split, size - 1 - split,
                     fuzz_line, cache);
     mcp_framer_free(&f);
+
+    {
+        mcp_sse_t  sse;
+
+        mcp_sse_init(&sse, 4096, fuzz_sse_event, cache);
+        mcp_sse_feed(&sse, (const char *) data + 1, split);
+        mcp_sse_feed(&sse, (const char *) data + 1 + split, size - 1 - split);
+        mcp_sse_free(&sse);
+    }
     mcp_lru_destroy(cache);
     return 0;
 }

@@ -969,6 +969,12 @@
   });
 
   window.addEventListener("online", retryNow);
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) {          /* back from the back/forward cache */
+      state.unloading = false;
+      connect();
+    }
+  });
   window.addEventListener("pagehide", function () {
     state.unloading = true;
     if (state.ws) {

@@ -277,8 +277,10 @@ mcp_cli_shell_request(mcp_cli_t *c, json_t *msg, const char *op)
         return;
     }
     if (strcmp(op, "prompt") == 0) {
-        params = json_pack("{s:O?,s:O?}", "name", json_object_get(msg, "name"),
-                           "arguments", json_object_get(msg, "args"));
+        params = json_pack("{s:O?}", "name", json_object_get(msg, "name"));
+        if (json_is_object(json_object_get(msg, "args"))) {
+            json_object_set(params, "arguments", json_object_get(msg, "args"));
+        }
         op = "prompts/get";
     } else if (strcmp(op, "read") == 0) {
         params = json_pack("{s:O?}", "uri", json_object_get(msg, "uri"));

@@ -40,6 +40,7 @@ typedef struct {
     unsigned             garbage;
     char               **envp;
     char                 why[128];
+    char                 name[132];    /* the owner's conf may go first */
     char                 rbuf[65536];
 } mcp_stdio_t;
 
@@ -155,7 +156,7 @@ mcp_stdio_exit(uv_process_t *p, int64_t status, int sig)
                  s->t.pid, (long long) status);
     }
     if (!s->closing && !s->dead) {
-        mcp_log_warn(s->env.log, "mcp", "%s: %s", s->env.conf->name, s->why);
+        mcp_log_warn(s->env.log, "mcp", "%s: %s", s->name, s->why);
     }
     mcp_stdio_close_handle((uv_handle_t *) &s->in);
     mcp_stdio_close_handle((uv_handle_t *) p);
@@ -188,7 +189,7 @@ mcp_stdio_on_line(void *ctx, const char *line, size_t len, int oversize)
     }
     if (oversize) {
         mcp_log_warn(s->env.log, "mcp", "%s: dropped a %zu-byte message "
-                     "(mcp.max_message_size is %zu)", s->env.conf->name, len,
+                     "(mcp.max_message_size is %zu)", s->name, len,
                      s->env.max_message);
         return;
     }
@@ -197,7 +198,7 @@ mcp_stdio_on_line(void *ctx, const char *line, size_t len, int oversize)
         /* servers print banners on stdout: say so, but only a few times */
         if (++s->garbage <= MCP_GARBAGE_LOG_MAX) {
             mcp_log_warn(s->env.log, "mcp", "%s: not JSON-RPC on stdout "
-                         "(%s): %.120s%s", s->env.conf->name, err, line,
+                         "(%s): %.120s%s", s->name, err, line,
                          s->garbage == MCP_GARBAGE_LOG_MAX
                          ? " (further lines not logged)" : "");
         }
@@ -218,7 +219,7 @@ mcp_stdio_eof_grace(uv_timer_t *timer)
     }
     /* stdout gone while alive: it cannot answer anymore */
     mcp_log_warn(s->env.log, "mcp", "%s: closed its stdout",
-                 s->env.conf->name);
+                 s->name);
     mcp_stdio_report(s, "closed its stdout");
     mcp_stdio_shutdown(s, 1);
 }
@@ -252,10 +253,10 @@ mcp_stdio_on_err_line(void *ctx, const char *line, size_t len, int oversize)
 
     if (oversize) {
         mcp_log_info(s->env.log, "mcp", "%s: stderr: (%zu-byte line dropped)",
-                     s->env.conf->name, len);
+                     s->name, len);
         return;
     }
-    mcp_log_info(s->env.log, "mcp", "%s: stderr: %.*s", s->env.conf->name,
+    mcp_log_info(s->env.log, "mcp", "%s: stderr: %.*s", s->name,
                  (int) len, line);
 }
 
@@ -380,6 +381,7 @@ mcp_stdio_start(const mcp_transport_env_t *env, char *err, size_t err_size,
         return NULL;
     }
     s->env = *env;
+    snprintf(s->name, sizeof(s->name), "%.128s", env->conf->name);
     s->t.kind = "stdio";
     s->t.send = mcp_stdio_send;
     s->t.set_protocol = mcp_stdio_set_protocol;
@@ -432,6 +434,7 @@ mcp_stdio_start(const mcp_transport_env_t *env, char *err, size_t err_size,
     }
     s->handles++;    /* the process handle */
     s->t.pid = s->proc.pid;
+    s->env.conf = NULL;    /* not needed past the spawn */
 
     uv_read_start((uv_stream_t *) &s->out, mcp_stdio_alloc,
                   mcp_stdio_read_out);
