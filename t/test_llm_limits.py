@@ -120,17 +120,28 @@ def test_breaker_open_without_fallback_fails_clearly(tmp_path, mock):
     assert len(mock.requests()) == 1
 
 
-def test_half_open_probe_closes_the_breaker(tmp_path, mock):
+def test_half_open_probe_closes_or_reopens_the_breaker(tmp_path, mock):
     conf = one(tmp_path, mock, max_retries=0, breaker_failures=1,
                breaker_cooldown="300ms")
-    mock.queue({"scenario": "status", "status": 503})
-    r = call(conf, "mock", "--count", "1")
-    assert r.ends()[0]["code"] == "server_error"
-    # a separate process starts closed; in one process: fail, wait, probe
-    mock.queue({"scenario": "status", "status": 503})
-    r = call(conf, "mock", "--count", "3", "--concurrency", "1")
-    codes = [r.ends()[i].get("code", "ok") for i in range(3)]
-    assert codes[0] == "server_error" and codes[1] == "circuit_open"
+    # one request every 100 ms: the first fails and opens the breaker,
+    # those in the next 300 ms are refused, the first after that is the
+    # probe: it fails (re-opens), the next probe succeeds (closes), and
+    # from then on everything goes through
+    mock.queue({"scenario": "status", "status": 503},
+               {"scenario": "status", "status": 503})
+    r = call(conf, "mock", "--count", "12", "--interval", "100")
+    ends = r.ends()
+    codes = [ends[i].get("code", ends[i]["event"]) for i in range(12)]
+    assert codes[0] == "server_error" and codes[1] == "circuit_open", codes
+    assert codes.count("server_error") == 2, codes
+    second = codes.index("server_error", 1)
+    assert all(c == "circuit_open" for c in codes[1:second]), codes
+    first_ok = codes.index("done")
+    assert all(c == "circuit_open" for c in codes[second + 1:first_ok])
+    assert all(c == "done" for c in codes[first_ok:]) and codes[-1] == "done"
+    st = r.stats("mock")["breaker"]
+    assert st["state"] == "closed" and st["opens"] == 2
+    assert len(mock.requests()) == 2 + codes.count("done")
 
 
 def test_rpm_burst_is_delayed_then_queue_full(tmp_path, mock):
@@ -248,3 +259,19 @@ def test_config_errors_have_locations(tmp_path, conf_text, where, what):
     err = p.stderr.decode() + p.stdout.decode()
     assert p.returncode != 0
     assert path + where in err and what in err, err
+
+
+def test_connect_error_is_retried_then_reported(tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                       # nothing listens there now
+    conf = write_conf(tmp_path, {"down": provider(
+        "http://127.0.0.1:%d/v1" % port, max_retries=2, breaker_failures=3)})
+    r = call(conf, "down", "--count", "2")
+    ends = r.ends()
+    assert ends[0]["code"] == "connect_error" and ends[0]["attempts"] == 3
+    # three consecutive failures opened the breaker
+    assert ends[1]["code"] == "circuit_open"
+    assert r.stats("down")["breaker"]["state"] == "open"

@@ -122,13 +122,27 @@ def test_reset_before_first_byte_is_retried(tmp_path, mock):
 
 
 def test_read_timeout_on_a_stall(tmp_path, mock):
-    conf = conf_for(tmp_path, mock, read_timeout="400ms", max_retries=0)
+    # connect + write timeouts far longer than the stall's start: the
+    # read_timeout must take over once the request is sent
+    conf = conf_for(tmp_path, mock, read_timeout="400ms", max_retries=0,
+                    connect_timeout="10s", write_timeout="10s")
     mock.queue({"scenario": "stall", "stall_ms": 20000})
     r = call(conf, "mock", "--stream")
     end = r.ends()[0]
     assert end["code"] == "timeout" and "read_timeout" in end["message"]
     assert r.text() == "partial"
     assert r.elapsed < 5
+
+
+def test_read_timeout_before_first_byte_is_retried(tmp_path, mock):
+    conf = conf_for(tmp_path, mock, read_timeout="300ms", max_retries=1,
+                    connect_timeout="10s", write_timeout="10s")
+    mock.queue({"scenario": "text", "first_byte_ms": 3000})
+    r = call(conf, "mock", "--stream")
+    assert r.rc == 0, r.out
+    assert r.ends()[0]["attempts"] == 2
+    assert r.elapsed < 3
+    assert r.stats("mock")["errors"] == {}
 
 
 def test_slow_trickle_within_read_timeout_succeeds(tmp_path, mock):

@@ -172,3 +172,41 @@ def test_health_prometheus(stack):
     assert 'mcp_websocket_rejected_total{reason="queue_full"}' in metrics
     assert any(k.startswith("mcp_backend_link_up{") for k in metrics)
     assert "principal" not in text and "sid" not in text
+
+
+def test_graceful_stop_sends_1001(make_stack):
+    s = make_stack()
+    s.start()
+    clients = [WSClient.connect(s.port) for _ in range(3)]
+    for c in clients:
+        assert ping(c)["status"] == "complete"
+    s.nginx.send_signal(signal.SIGQUIT)
+    for c in clients:
+        code, reason = c.expect_close(timeout=10)
+        assert code == 1001 and "restarting" in reason
+        assert c.wait_eof(5)
+    s.nginx.wait(10)
+    assert "[alert]" not in s.error_log()
+
+
+def test_reload_answers_queued_upgrades_503(make_stack):
+    s = make_stack(nginx_location={"mcp_max_connections": "1",
+                                   "mcp_connection_queue_timeout": "30s"})
+    s.start()
+    a = WSClient.connect(s.port)
+    req, _ = WSClient.handshake_request()
+    import socket as _s
+    q = _s.create_connection(("127.0.0.1", s.port), timeout=10)
+    q.sendall(req)
+    wait_until(lambda: ws_stats(s)["queued"] == 1, 5, what="queued")
+    s.write_nginx_conf()
+    s.nginx.send_signal(signal.SIGHUP)
+    status, headers, _ = WSClient._read_response(q, 10)
+    assert status == 503 and "retry-after" in headers
+    code, _ = a.expect_close(timeout=10)
+    assert code == 1001
+    q.close()
+    a.shutdown()
+    wait_until(lambda: ws_stats(s)["active"] == 0
+               and ws_stats(s)["queued"] == 0, 15, what="all released")
+    assert ws_stats(s)["rejected"]["shutdown"] == 1

@@ -27,6 +27,8 @@ struct cli_s {
     unsigned             finished;
     unsigned             failed;
     int64_t              cancel_after_ms;   /* -1: never */
+    uint64_t             interval_ms;       /* between starts */
+    uv_timer_t           interval_timer;
     int                  quiet_text;
     int                  stats;
     uint64_t             t0;
@@ -42,6 +44,7 @@ static const char  cli_usage[] =
     "  --tools JSON        an OpenAI tools array\n"
     "  --max-tokens N      override the provider's max_tokens\n"
     "  --cancel-after MS   cancel each request MS ms after it starts\n"
+    "  --interval MS       start one request every MS ms (sequentially)\n"
     "  --quiet-text        do not print text deltas (counts only)\n"
     "  --no-stats          do not print llm_client_stats at the end\n"
     "Events are JSON lines: text, tool_call, usage, done, error, cancelled,\n"
@@ -199,8 +202,29 @@ cli_start_one(cli_t *cli)
 }
 
 static void
+cli_on_interval(uv_timer_t *t)
+{
+    cli_t  *cli = t->data;
+
+    if (cli->started < cli->count) {
+        cli_start_one(cli);
+    }
+    if (cli->started == cli->count) {
+        uv_timer_stop(t);
+    }
+}
+
+static void
 cli_start_more(cli_t *cli)
 {
+    if (cli->interval_ms) {
+        if (cli->started == 0) {
+            cli_start_one(cli);
+            uv_timer_start(&cli->interval_timer, cli_on_interval,
+                           cli->interval_ms, cli->interval_ms);
+        }
+        return;
+    }
     while (cli->started < cli->count && cli->running < cli->concurrency) {
         cli_start_one(cli);
     }
@@ -243,6 +267,8 @@ cli_parse(cli_t *cli, int argc, char **argv, json_error_t *jerr)
             cli->concurrency = (unsigned) strtoul(argv[++i], NULL, 10);
         } else if (i + 1 < argc && strcmp(argv[i], "--max-tokens") == 0) {
             cli->call.max_tokens = strtoll(argv[++i], NULL, 10);
+        } else if (i + 1 < argc && strcmp(argv[i], "--interval") == 0) {
+            cli->interval_ms = strtoull(argv[++i], NULL, 10);
         } else if (i + 1 < argc && strcmp(argv[i], "--cancel-after") == 0) {
             cli->cancel_after_ms = strtoll(argv[++i], NULL, 10);
         } else if (i + 1 < argc && strcmp(argv[i], "--tools") == 0) {
@@ -300,6 +326,8 @@ mcp_llm_cli(uv_loop_t *loop, const mcp_llm_conf_t *conf,
         uv_timer_init(cli.loop, &cli.reqs[i].cancel_timer);
         cli.reqs[i].cancel_timer.data = &cli.reqs[i];
     }
+    uv_timer_init(cli.loop, &cli.interval_timer);
+    cli.interval_timer.data = &cli;
     cli.t0 = uv_now(cli.loop);
     if (cli.reqs) {
         cli_start_more(&cli);
@@ -315,6 +343,7 @@ mcp_llm_cli(uv_loop_t *loop, const mcp_llm_conf_t *conf,
     for (i = 0; cli.reqs && i < cli.count; i++) {
         uv_close((uv_handle_t *) &cli.reqs[i].cancel_timer, NULL);
     }
+    uv_close((uv_handle_t *) &cli.interval_timer, NULL);
     mcp_llm_close(cli.llm, cli_closed, &closed);
     /* the daemon may own other handles on this loop: run only until ours
        are closed */

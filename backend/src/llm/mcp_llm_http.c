@@ -339,9 +339,12 @@ http_read_body(char *buf, size_t size, size_t nitems, void *userp)
     memcpy(buf, r->body + r->body_off, n);
     r->body_off += n;
     if (r->body_off == r->body_len && !r->body_sent) {
-        /* from now on the limit is read_timeout */
+        /* from now on the limit is read_timeout: re-arm, the timer may
+           still be set for the longer connect + write phase */
         r->body_sent = 1;
         r->last_io_ms = uv_now(r->llm->loop);
+        uv_timer_start(&r->timer, http_on_io_timer,
+                       (uint64_t) r->p->conf->http_client.read_timeout_ms, 0);
     }
     return n;
 }
