@@ -26,7 +26,8 @@ DEB_PKGS    := build-essential clang libclang-rt-14-dev nginx nginx-dev \
                libuv1-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev \
                libyaml-dev libhiredis-dev redis-server sqlite3 jq curl \
                python3 python3-pytest python3-websockets python3-fastapi \
-               python3-uvicorn libprotocol-websocket-perl chromium valgrind
+               python3-yaml python3-uvicorn libprotocol-websocket-perl \
+               chromium valgrind
 
 WARN        := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES    := -Ibackend/src -Ibackend/src/link -Ingx_mcp_module

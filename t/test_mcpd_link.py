@@ -79,7 +79,7 @@ BAD_INPUTS = [
     (json.dumps({"action": "ping", "request_id": "x" * 129}).encode(), None,
      "invalid_request"),
     (b"{\"action\": \"fly\", \"request_id\": \"r5\"}", "r5", "unknown_action"),
-    (b"{\"action\": \"chat\", \"request_id\": \"r6\"}", "r6", "unknown_action"),
+    (b"{\"action\": \"chat\", \"request_id\": \"r6\"}", "r6", "invalid_request"),  # chat: payload is required
 ]
 
 

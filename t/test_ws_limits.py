@@ -233,3 +233,33 @@ def test_send_queue_overflow_1008(make_stack):
     assert code == 1008 and "send buffer" in reason
     c.shutdown()
     wait_until(lambda: ws_stats(s)["active"] == 0, 10, what="released")
+
+
+def test_slot_freed_in_one_worker_admits_waiter_of_another(make_stack):
+    """The queue spans workers: arrange (by retrying, the kernel picks the
+    worker) that both open sockets live in one worker and the waiter in
+    the other, free one, and the waiter is admitted."""
+    s = make_stack(nginx_location={"mcp_max_connections": "2",
+                                   "mcp_connection_queue_timeout": "10s"})
+    s.start()
+    for attempt in range(30):
+        a = WSClient.connect(s.port)
+        b = WSClient.connect(s.port)
+        q = start_handshake(s.port)
+        wait_until(lambda: ws_stats(s)["queued"] == 1, 5, what="queued")
+        workers = s.health()["backend"]["workers"]
+        qw = [w for w in workers if w["queued"] == 1][0]
+        if qw["active"] == 0:
+            a.close(1000)
+            a.expect_close(echo=False)
+            status, _, _ = read_status(q, timeout=5)
+            assert status == 101
+            q.close()
+            b.shutdown()
+            return
+        for c in (a, b):
+            c.abort()
+        q.close()
+        wait_until(lambda: ws_stats(s)["active"] == 0
+                   and ws_stats(s)["queued"] == 0, 5, what="reset")
+    pytest.skip("the kernel never put the waiter in the other worker")

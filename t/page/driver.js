@@ -67,6 +67,10 @@ const commands = {
     await page.setViewportSize({ width: c.width, height: c.height });
     return true;
   },
+  async media(c) {
+    await page.emulateMedia({ colorScheme: c.colorScheme || null, reducedMotion: c.reducedMotion || null });
+    return true;
+  },
   async waitFor(c) {
     await page.waitForSelector(c.selector, { state: c.state || 'visible', timeout: c.timeout });
     return true;

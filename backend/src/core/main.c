@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/mcp_chat.h"
 #include "core/mcp_daemon.h"
 #include "repo/mcp_repo_daemon.h"
 #include "llm/mcp_llm_daemon.h"
@@ -40,6 +41,7 @@ static const mcp_subsystem_t  mcp_subsystems[] = {
     { "repository", mcp_repo_daemon_init },
     { "llm", mcp_llm_daemon_init },
     { "mcp", mcp_host_subsystem_init },
+    { "chat", mcp_chat_daemon_init },
     { NULL, NULL }
 };
 

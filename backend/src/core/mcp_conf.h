@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/mcp_config.h"
+#include "chat/mcp_chat_conf.h"
 #include "repo/mcp_repo_conf.h"
 #include "llm/mcp_llm_conf.h"
 #include "mcp/mcp_host_conf.h"
@@ -36,7 +37,7 @@ typedef struct {
     mcp_daemon_conf_t    daemon;
     mcp_logging_conf_t   logging;
     /* subsystem sections go here, one member each */
-    mcp_chat_conf_t      chat;          /* repo/ (chat.service.repository) */
+    mcp_chat_conf_t      chat;          /* chat/ (repository: repo/) */
     mcp_persist_conf_t   persistence;   /* repo/ */
     mcp_llm_conf_t       llm;
     mcp_mcp_conf_t       mcp;           /* mcp/ (MCP host) */

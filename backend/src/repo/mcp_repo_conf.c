@@ -80,21 +80,6 @@ const mcp_cfg_field_t  mcp_persist_conf_fields[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
 };
 
-const mcp_cfg_field_t  mcp_chat_service_conf_fields[] = {
-    { "repository", MCP_CFG_T_SECTION,
-      offsetof(mcp_chat_service_conf_t, repository), NULL, 0, 0, NULL,
-      mcp_repo_conf_fields, NULL, NULL, "the conversation store (SQLite)" },
-    { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
-};
-
-const mcp_cfg_field_t  mcp_chat_conf_fields[] = {
-    { "service", MCP_CFG_T_SECTION, offsetof(mcp_chat_conf_t, service), NULL,
-      0, 0, NULL, mcp_chat_service_conf_fields, NULL, NULL,
-      "the chat service" },
-    { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
-};
-
-
 void
 mcp_repo_conf_defaults(mcp_repo_conf_t *rc, mcp_persist_conf_t *pc)
 {

@@ -57,20 +57,8 @@ extern const mcp_cfg_field_t  mcp_persist_conf_fields[];
 void mcp_repo_conf_defaults(mcp_repo_conf_t *rc, mcp_persist_conf_t *pc);
 
 
-/*
- * chat and chat.service hold only the repository until the chat service
- * (a later issue) takes these two tables over; it keeps the "repository"
- * line pointing at mcp_repo_conf_fields.
- */
-typedef struct {
-    mcp_repo_conf_t   repository;
-} mcp_chat_service_conf_t;
-
-typedef struct {
-    mcp_chat_service_conf_t   service;
-} mcp_chat_conf_t;
-
-extern const mcp_cfg_field_t  mcp_chat_service_conf_fields[];
-extern const mcp_cfg_field_t  mcp_chat_conf_fields[];
+/* chat and chat.service (whose "repository" entry points at
+   mcp_repo_conf_fields) are declared by the chat service:
+   chat/mcp_chat_conf.h */
 
 #endif /* MCP_REPO_CONF_H */

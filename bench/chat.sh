@@ -1,0 +1,11 @@
+#!/bin/bash
+# make bench-chat: chat turns/s and time to first chunk at 1,000 concurrent
+# conversations through nginx + module + mcpd with the LLM mock answering
+# instantly and persistence on (then off, for comparison).  Ends with
+#   BENCH chat turns_per_s=X ttfc_p50_ms=X ttfc_p99_ms=X overhead_p99_ms=X
+# CONNS and BENCH_SECONDS override the defaults (1000, 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+exec /usr/bin/python3 bench/chat_bench.py --conns "${CONNS:-1000}" \
+    --seconds "${BENCH_SECONDS:-10}"

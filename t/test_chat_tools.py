@@ -1,0 +1,124 @@
+"""The whole loop with real MCP tools (server-everything from
+t/node_modules) and the offline demo provider that `make run` uses without
+an API key: a tool call and its result streamed, parallel calls, the
+tool-hop limit, list_tools, and the demo being honest about what it is."""
+
+import asyncio
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from chat_client import ChatClient, conv_of, text_of  # noqa: E402
+from stack import ROOT, Stack, wait_until  # noqa: E402
+
+EVERYTHING = os.path.join(ROOT, "t", "node_modules", "@modelcontextprotocol",
+                          "server-everything", "dist", "index.js")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(EVERYTHING),
+                                reason="npm packages not installed "
+                                       "(make npm-deps)")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    d = tmp_path_factory.mktemp("chat_tools")
+    servers = d / "servers.json"
+    servers.write_text(json.dumps({"mcpServers": {"everything": {
+        "command": "node", "args": [EVERYTHING, "stdio"]}}}))
+    s = Stack(d, mcpd_yaml={
+        "mcp": {"config_file": str(servers)},
+        "chat": {"service": {"provider": "offline", "offline_delay": "0ms",
+                             "max_tool_hops": 2}}})
+    s.start()
+    wait_until(lambda: s.health()["chat_stats"] is not None
+               and tools_ready(s), timeout=30, what="everything's tools")
+    yield s
+    s.stop()
+
+
+def tools_ready(s):
+    async def main():
+        async with ChatClient(s.ws_url) as c:
+            return await c.call("list_tools")
+    tools = run(main())["chunk"]["metadata"]["tools"]
+    return len(tools) >= 5
+
+
+def by_type(frames, t):
+    return [f["chunk"] for f in frames if f["chunk"].get("type") == t]
+
+
+def test_list_tools_names_server_and_schema(stack):
+    async def main():
+        async with ChatClient(stack.ws_url) as c:
+            return await c.call("list_tools")
+    tools = run(main())["chunk"]["metadata"]["tools"]
+    names = {t["name"]: t for t in tools}
+    assert "echo" in names
+    assert names["echo"]["server"] == "everything"
+    assert names["echo"]["description"]
+    assert names["echo"]["parameters"]["type"] == "object"
+
+
+def test_add_two_numbers_calls_get_sum_and_reports_the_result(stack):
+    async def main():
+        async with ChatClient(stack.ws_url) as c:
+            f = await c.chat("please add 2 and 3")
+            h = await c.call("history", {"conversation_id": conv_of(f)})
+            return f, h
+    f, h = run(main())
+    assert f[-1]["status"] == "complete", f[-1]
+    call = by_type(f, "tool_call")[0]
+    assert call["data"]["tool"] in ("get-sum", "add", "everything__get-sum")
+    assert call["data"]["arguments"] == {"a": 2, "b": 3}
+    res = by_type(f, "tool_result")[0]
+    assert res["data"]["status"] == "ok" and res["data"]["size"] > 0
+    assert res["data"]["truncated"] is False
+    text = text_of(f)
+    assert "offline demo provider" in text          # honest, every reply
+    assert "5" in text.split("The tool answered:")[-1]
+    assert f[-1]["chunk"]["metadata"]["hops"] == 1
+    assert f[-1]["chunk"]["metadata"]["offline"] is True
+    roles = [m["role"] for m in h["chunk"]["metadata"]["messages"]]
+    assert roles == ["user", "assistant", "tool_call", "tool_result",
+                     "assistant"]
+
+
+def test_a_turns_tools_run_in_parallel(stack):
+    async def main():
+        async with ChatClient(stack.ws_url) as c:
+            return await c.chat("offline:parallel")
+    f = run(main())
+    assert f[-1]["status"] == "complete"
+    calls = by_type(f, "tool_call")
+    results = by_type(f, "tool_result")
+    assert len(calls) == 2 and len(results) == 2
+    # both calls are announced before either result: they were started
+    # together, not one after the other
+    kinds = [x["chunk"].get("type") for x in f]
+    assert max(i for i, k in enumerate(kinds) if k == "tool_call") < \
+        min(i for i, k in enumerate(kinds) if k == "tool_result")
+    assert all(r["data"]["status"] == "ok" for r in results)
+
+
+def test_tool_hop_limit_with_real_tools(stack):
+    async def main():
+        async with ChatClient(stack.ws_url) as c:
+            return await c.chat("offline:loop")
+    f = run(main())
+    assert f[-1]["status"] == "error"
+    assert f[-1]["chunk"]["code"] == "tool_limit_reached"
+    assert len(by_type(f, "tool_result")) == 2      # max_tool_hops 2
+
+
+def test_status_says_offline(stack):
+    st = stack.health()["chat_stats"]
+    assert st["provider"]["offline"] is True
+    assert st["tools"]["ok"] >= 1
