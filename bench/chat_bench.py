@@ -36,9 +36,9 @@ def one_run(tmp, mock, conns, seconds, persist):
         "llm": {"active": "mock", "providers": {"mock": {
             "base_url": mock.base_url, "model": "mock-text",
             "api_key_env": "",
-            "http_client": {"http2": False, "max_connections": 256,
-                            "max_keepalive": 256,
-                            "concurrent_requests": 2000,
+            "http_client": {"http2": False, "max_connections": 1000,
+                            "max_keepalive": 1000,
+                            "concurrent_requests": 1000,
                             "queue_size": 10000,
                             "requests_per_minute": 10000000}}}},
         "chat": {"service": {
@@ -59,7 +59,20 @@ def one_run(tmp, mock, conns, seconds, persist):
         sys.stderr.write(out.stderr[-2000:])
         line = [l for l in out.stdout.splitlines()
                 if l.startswith("RESULT")][-1]
-        st = s.health().get("chat_stats", {})
+        h = s.health()
+        st = h.get("chat_stats", {})
+        llm = h.get("llm_client_stats", {}).get("providers", {}).get("mock", {})
+        sys.stderr.write("  llm mock provider: %s\n" % {
+            k: llm.get(k) for k in ("latency_ms", "ttft_ms", "in_flight",
+                                    "queued", "retries", "errors", "pool")})
+        try:
+            for name, pid in (("mcpd", s.mcpd.proc.pid),):
+                with open("/proc/%d/stat" % pid) as f:
+                    parts = f.read().split(")")[1].split()
+                sys.stderr.write("  %s cpu: user %.2fs sys %.2fs\n" % (
+                    name, int(parts[11]) / 100.0, int(parts[12]) / 100.0))
+        except OSError:
+            pass
     finally:
         s.stop()
     return parse(line), line, st

@@ -521,6 +521,7 @@ mcp_chat_opened(const mcp_repo_result_t *res, void *data)
         mcp_chat_cancel_done(r);
     } else {
         r->conv = strdup(res->conversation_id);
+        r->fresh = res->created;
         if (r->conv == NULL) {
             mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
                           "out of memory");

@@ -76,6 +76,7 @@ struct mcp_chat_s {
 typedef struct {
     int               refs;
     int               cached;     /* the LRU holds it (reset on eviction) */
+    char             *principal;  /* whose conversation it is */
     mcp_chat_hist_t   h;
 } mcp_chat_conv_t;
 
@@ -130,6 +131,7 @@ struct mcp_chat_req_s {
     char                  *key;             /* principal conv rid: running */
     char                  *lane;            /* principal conv: order lane */
     int                    opened;          /* conversation checked */
+    int                    fresh;           /* created for this request */
     char                  *text;
     int                    stream;
 

@@ -33,6 +33,7 @@ mcp_chat_conv_unref(mcp_chat_conv_t *cv)
 {
     if (--cv->refs == 0) {
         mcp_chat_hist_clear(&cv->h);
+        free(cv->principal);
         free(cv);
     }
 }

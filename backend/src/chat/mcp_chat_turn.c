@@ -168,7 +168,8 @@ mcp_chat_hist_loaded(const mcp_repo_result_t *res, void *data)
     }
     mcp_chat_hist_repair(&cv->h);
     r->ctx = cv;
-    if (c->contexts) {
+    cv->principal = strdup(r->principal);
+    if (c->contexts && cv->principal) {
         cv->refs++;
         cv->cached = 1;
         if (mcp_lru_put(c->contexts, r->conv, strlen(r->conv), cv) != 0) {
@@ -184,15 +185,19 @@ mcp_chat_hist_loaded(const mcp_repo_result_t *res, void *data)
 static void
 mcp_chat_load(mcp_chat_req_t *r)
 {
-    mcp_chat_t       *c = r->chat;
-    mcp_chat_conv_t  *cv;
-    int64_t           budget;
+    mcp_chat_t         *c = r->chat;
+    mcp_repo_result_t   none;
+    int64_t             budget;
 
-    cv = c->contexts ? mcp_lru_get(c->contexts, r->conv, strlen(r->conv)) : NULL;
-    if (cv != NULL) {
-        cv->refs++;
-        r->ctx = cv;
-        mcp_chat_model_turn(r);
+    if (r->ctx != NULL) {
+        mcp_chat_model_turn(r);         /* found in the cache at the start */
+        return;
+    }
+    if (r->fresh) {
+        /* a conversation created for this request has no history */
+        memset(&none, 0, sizeof(none));
+        mcp_chat_req_ref(r);
+        mcp_chat_hist_loaded(&none, r);
         return;
     }
 
@@ -275,6 +280,21 @@ mcp_chat_turn_begin(mcp_chat_req_t *r)
 
     if (r->finished) {
         return;
+    }
+    /* a conversation whose context is cached was opened by this principal
+       before: no need to ask the repository again (one write less per
+       turn); the LRU lookup counts the turn as a hit or a miss */
+    if (r->ctx == NULL && c->contexts) {
+        mcp_chat_conv_t  *cv = mcp_lru_get(c->contexts, r->conv,
+                                           strlen(r->conv));
+
+        if (cv != NULL && cv->principal
+            && strcmp(cv->principal, r->principal) == 0)
+        {
+            cv->refs++;
+            r->ctx = cv;
+            r->opened = 1;
+        }
     }
     if (!r->opened) {
         /* a conversation the client named: is it this principal's? (an

@@ -157,11 +157,9 @@ mcp_host_call_on(mcp_host_t *h, const char *server, const char *tool,
     c->done = done;
     c->ctx = ctx;
     /* the model's arguments go as they are: the server validates them */
-    params = json_pack("{s:s,s:O}", "name", tool, "arguments",
-                       json_is_object(args) ? args : json_object());
-    if (args != NULL && !json_is_object(args)) {
-        json_decref(json_object_get(params, "arguments"));
-    }
+    params = json_pack("{s:s,s:o}", "name", tool, "arguments",
+                       json_is_object(args) ? json_incref((json_t *) args)
+                                            : json_object());
     c->req = mcp_server_request(srv, "tools/call", params, 0,
                                 mcp_host_call_done, c);
     if (c->req == NULL) {
