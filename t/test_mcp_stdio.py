@@ -142,13 +142,14 @@ def test_progress_extends_deadline_and_timeout_fails_only_the_call(tmp_path):
         assert r["isError"] is False, r
         assert "completed" in r["text"]
 
-        # 4 s in one step: no progress in time, so the call times out ...
+        # 8 s in one step: no progress in time, so the call times out
+        # (long before the work would have ended) ...
         t0 = time.monotonic()
         r = sh.call("everything", "trigger-long-running-operation",
-                    {"duration": 4, "steps": 1})
+                    {"duration": 8, "steps": 1})
         assert r["isError"] is True
         assert "timed out" in r["text"]
-        assert time.monotonic() - t0 < 3.5
+        assert time.monotonic() - t0 < 7
         # ... and only the call: the server stays up and answers
         r = sh.call("everything", "get-sum", {"a": 1, "b": 2})
         assert r["isError"] is False and "3" in r["text"]
@@ -157,7 +158,6 @@ def test_progress_extends_deadline_and_timeout_fails_only_the_call(tmp_path):
         assert st["timeouts"] == 1
         assert st["restarts"] == 0
         assert st["calls"] == 3
-    assert "notifications/cancelled" not in sh.log() or True
 
 
 def test_server_requests_answered(tmp_path):

@@ -305,9 +305,12 @@ def test_refuses_socket_of_live_mcpd(make_mcpd, mcpd):
     other.write_conf()
     import subprocess
     r = subprocess.run([other.bin, "-c", other.conf_path],
-                       capture_output=True, text=True, timeout=10)
+                       capture_output=True, text=True, timeout=10,
+                       cwd=other.dir)
     assert r.returncode == 1
     assert "another mcpd is listening on %s" % mcpd.socket in r.stderr
+    # refused before any subsystem started: it touched none of its files
+    assert os.listdir(other.dir) == ["mcpd.yaml"]
     with Link(mcpd.socket) as l:
         l.hello()
 
@@ -376,3 +379,15 @@ def test_json_log_format(make_mcpd):
                          for x in lines)
     assert any(x["sub"] == "link" for x in lines)
     assert "SECRET" not in m.log()
+
+
+def test_subsystem_failure_at_start_exits_1_and_cleans_up(make_mcpd):
+    import subprocess
+    m = make_mcpd({"chat": {"service": {"repository": {
+        "path": "/nonexistent-dir/x/events.db"}}}})
+    m.write_conf()
+    r = subprocess.run([m.bin, "-c", m.conf_path], capture_output=True,
+                       text=True, timeout=20, cwd=m.dir)
+    assert r.returncode == 1
+    assert "[core] repository: " in r.stderr
+    assert not os.path.exists(m.socket)

@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 import urllib.error
@@ -175,13 +176,18 @@ class Mcpd:
         return self
 
     def _ready(self):
+        """Ready = answers HELLO: the socket is bound before subsystems
+        start, so a bare connect() would succeed too early."""
         if self.proc.poll() is not None:
             raise Fatal("mcpd exited with %s: %s"
-                               % (self.proc.returncode, self.log()))
+                        % (self.proc.returncode, self.log()))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(0.5)
             s.connect(self.socket)
-        return True
+            s.sendall(struct.pack(">IBBHQ", 12, 1, 0, 0, 0)
+                      + struct.pack(">HHII", 1, 1, os.getpid(), 0))
+            hdr = s.recv(16)
+            return len(hdr) >= 5 and hdr[4] == 1
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -364,12 +370,22 @@ class Stack:
                    % (self.port, self.error_log_path))
 
     def _nginx_ready(self):
+        """Ready = /health answers and, while mcpd runs, every worker's
+        link to it is up (so a first message is never backend_unavailable
+        because a worker had not connected yet)."""
         if self.nginx.poll() is not None:
             raise Fatal("nginx exited with %s: %s"
-                               % (self.nginx.returncode, self.error_log()))
+                        % (self.nginx.returncode, self.error_log()))
         with urllib.request.urlopen(self.http_url + HEALTH_PATH,
                                     timeout=1) as r:
-            return r.status == 200
+            if r.status != 200:
+                return False
+            h = json.loads(r.read())
+        if not self.mcpd.alive():
+            return True
+        workers = h.get("backend", {}).get("workers", [])
+        return (len(workers) >= self.workers
+                and all(w.get("link") == "up" for w in workers))
 
     def kill_mcpd(self, sig=signal.SIGKILL, timeout=10.0):
         """Signal mcpd and wait until it has exited; returns its status."""

@@ -189,10 +189,15 @@ main(int argc, char **argv)
 
     if (cmd != NULL) {
         rc = cmd->main(&d, argc - optind, argv + optind);
+    } else if (mcp_daemon_listen(&d, socket_path) != 0) {
+        rc = 1;
     } else if (mcpd_init_subsystems(&d) != 0) {
+        /* subsystems that did start registered stop hooks: run them */
+        mcp_daemon_stop(&d);
+        mcp_daemon_close_all(&d);
         rc = 1;
     } else {
-        rc = mcp_daemon_run(&d, socket_path);
+        rc = mcp_daemon_run(&d);
     }
 
     mcp_daemon_cleanup(&d);

@@ -100,6 +100,7 @@ struct mcp_daemon_s {
     uv_signal_t               sigint;
     uv_timer_t                stop_timer;
     int                       exit_code;
+    int                       signals_on;
 };
 
 int mcp_daemon_init(mcp_daemon_t *d, uv_loop_t *loop, const mcp_conf_t *conf,
@@ -123,10 +124,18 @@ const mcp_daemon_action_t *mcp_daemon_find_action(const mcp_daemon_t *d,
 json_t *mcp_daemon_stats_json(mcp_daemon_t *d);
 
 /*
- * Listen on socket_path (NULL: daemon.socket), install signal handlers, run
- * the loop until stopped.  Returns the exit status for main().
+ * Bind the link socket (socket_path NULL: daemon.socket), removing a stale
+ * file and refusing one another mcpd answers on.  Done before subsystems
+ * start, so a second mcpd never touches the first one's files.  0 or -1
+ * (logged).  Nothing is accepted until mcp_daemon_run().
  */
-int mcp_daemon_run(mcp_daemon_t *d, const char *socket_path);
+int mcp_daemon_listen(mcp_daemon_t *d, const char *socket_path);
+/* Install signal handlers and run the loop until stopped; the exit status
+   for main(). */
+int mcp_daemon_run(mcp_daemon_t *d);
+/* Close the listener (removing the socket file) and every handle left on
+   the loop; used at the end of run and when startup fails. */
+void mcp_daemon_close_all(mcp_daemon_t *d);
 
 /* Begin a graceful stop (what SIGTERM does). */
 void mcp_daemon_stop(mcp_daemon_t *d);

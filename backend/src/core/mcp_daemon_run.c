@@ -60,8 +60,11 @@ mcp_daemon_stop(mcp_daemon_t *d)
         ((mcp_daemon_hook_pt) d->on_stop[i].fn)(d, d->on_stop[i].ctx);
     }
 
-    uv_close((uv_handle_t *) &d->sigterm, NULL);
-    uv_close((uv_handle_t *) &d->sigint, NULL);
+    if (d->signals_on) {
+        d->signals_on = 0;
+        uv_close((uv_handle_t *) &d->sigterm, NULL);
+        uv_close((uv_handle_t *) &d->sigint, NULL);
+    }
 }
 
 
@@ -86,40 +89,68 @@ mcp_daemon_close_walk(uv_handle_t *h, void *arg)
 
 
 int
-mcp_daemon_run(mcp_daemon_t *d, const char *socket_path)
+mcp_daemon_listen(mcp_daemon_t *d, const char *socket_path)
 {
-    mcp_link_server_t  srv;
-    mcp_err_t          err;
+    mcp_link_server_t  *srv;
+    mcp_err_t           err;
 
     if (socket_path == NULL) {
         socket_path = d->conf->daemon.socket;
     }
 
-    if (mcp_link_server_start(&srv, d, socket_path, &err) != 0) {
-        mcp_log_error(&d->log, "core", "%s", err.msg);
-        return 1;
+    srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        mcp_log_error(&d->log, "core", "out of memory");
+        return -1;
     }
 
+    if (mcp_link_server_start(srv, d, socket_path, &err) != 0) {
+        mcp_log_error(&d->log, "core", "%s", err.msg);
+        free(srv);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+mcp_daemon_run(mcp_daemon_t *d)
+{
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     d->sigterm.data = d;
     d->sigint.data = d;
     uv_signal_start(&d->sigterm, mcp_daemon_on_signal, SIGTERM);
     uv_signal_start(&d->sigint, mcp_daemon_on_signal, SIGINT);
+    d->signals_on = 1;
 
     mcp_log_info(&d->log, "core", "mcpd %s ready (pid %d)", MCPD_VERSION,
                  (int) getpid());
 
     uv_run(d->loop, UV_RUN_DEFAULT);
 
+    mcp_daemon_close_all(d);
+    mcp_log_info(&d->log, "core", "stopped");
+    return d->exit_code;
+}
+
+
+void
+mcp_daemon_close_all(mcp_daemon_t *d)
+{
     /* the stop timer, and after a timeout whatever is left open: close
        every handle so the loop can be closed and memory checkers stay
        quiet */
+    if (d->links != NULL && !d->links->stopping) {
+        mcp_link_server_stop(d->links);
+    }
     uv_walk(d->loop, mcp_daemon_close_walk, NULL);
     uv_run(d->loop, UV_RUN_DEFAULT);
 
-    mcp_link_server_free(&srv);
-    d->links = NULL;
-    mcp_log_info(&d->log, "core", "stopped");
-    return d->exit_code;
+    if (d->links != NULL) {
+        mcp_link_server_free(d->links);
+        free(d->links);
+        d->links = NULL;
+    }
 }

@@ -98,7 +98,10 @@ mcp_dispatch_message(mcp_session_t *s, const char *text, size_t len)
         goto done;
     }
 
+    /* the handler may close the session; keep it valid until we return */
+    mcp_session_ref(s);
     a->handler(s, rid, msg, a->ctx);
+    mcp_session_unref(s);
 
 done:
     json_decref(msg);

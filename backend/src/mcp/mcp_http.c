@@ -53,6 +53,7 @@ struct mcp_http_req_s {
     char               *buf;         /* JSON body */
     size_t              len, cap;
     unsigned            resumes;
+    int                 standalone;  /* the GET stream for server messages */
     char                err[CURL_ERROR_SIZE];
 };
 
@@ -82,6 +83,7 @@ struct mcp_http_s {
     int                  closing;
     int                  dead;
     int                  torn_down;
+    unsigned             stream_failures;
     char                 name[132];  /* copies: the owner's conf may go */
     char                *url;
     struct curl_slist   *extra;      /* configured headers */
@@ -517,12 +519,71 @@ mcp_http_session_gone(mcp_http_req_t *r)
 }
 
 
+/* open (or reopen after delay_ms) the standalone GET stream */
+static void
+mcp_http_open_stream(mcp_http_t *h, const char *last_id, int64_t delay_ms)
+{
+    mcp_http_req_t  *r = mcp_http_req_new(h, MCP_HTTP_GET, NULL, -1, last_id);
+
+    if (r == NULL) {
+        return;
+    }
+    r->standalone = 1;
+    if (last_id) {
+        snprintf(r->sse.last_id, sizeof(r->sse.last_id), "%s", last_id);
+    }
+    if (delay_ms <= 0) {
+        mcp_http_enqueue(h, r);
+        return;
+    }
+    r->next = h->resume;
+    h->resume = r;
+    uv_timer_start(&h->resume_timer, mcp_http_resume_fire, (uint64_t) delay_ms,
+                   0);
+}
+
+
+static void
+mcp_http_stream_done(mcp_http_t *h, mcp_http_req_t *r, CURLcode rc)
+{
+    int64_t  delay = r->sse.retry_ms >= 0 ? r->sse.retry_ms
+                                          : MCP_HTTP_DEFAULT_RETRY_MS;
+
+    if (rc == CURLE_OK && mcp_http_session_gone(r)) {
+        mcp_http_report(h, "session expired (GET stream)");
+        return;
+    }
+    if (rc == CURLE_OK && (r->status == 405 || r->status / 100 == 4)) {
+        /* optional in the spec: list changes then come with requests */
+        mcp_log_info(h->env.log, "mcp", "%s: no server-message stream "
+                     "(HTTP %ld)", h->name, r->status);
+        return;
+    }
+    if (rc == CURLE_OK && r->status / 100 == 2 && r->is_sse) {
+        h->stream_failures = 0;
+    } else if (++h->stream_failures > MCP_HTTP_MAX_RESUMES) {
+        mcp_log_warn(h->env.log, "mcp", "%s: server-message stream keeps "
+                     "failing; not reopening it", h->name);
+        return;
+    }
+    mcp_http_open_stream(h, r->sse.last_id[0] ? r->sse.last_id : NULL,
+                         delay * (1 + h->stream_failures));
+}
+
+
 static void
 mcp_http_done(mcp_http_t *h, mcp_http_req_t *r, CURLcode rc)
 {
     char  why[320];
 
     if (h->closing || h->dead || r->kind == MCP_HTTP_DELETE) {
+        return;
+    }
+    if (r->standalone) {
+        if (r->buf) {
+            r->buf[r->len] = '\0';
+        }
+        mcp_http_stream_done(h, r, rc);
         return;
     }
     if (rc != CURLE_OK) {
@@ -730,6 +791,10 @@ mcp_http_set_protocol(mcp_transport_t *t, const char *version)
     mcp_http_t  *h = (mcp_http_t *) t;
 
     snprintf(h->protocol, sizeof(h->protocol), "%s", version);
+    if (h->session[0] && !h->closing && !h->dead) {
+        /* a session: the server may talk on its own (list_changed, ...) */
+        mcp_http_open_stream(h, NULL, 0);
+    }
 }
 
 

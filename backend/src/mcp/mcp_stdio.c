@@ -240,7 +240,7 @@ mcp_stdio_read_out(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         if (!s->exited && !s->closing && !s->dead) {
             /* usually the child is dying: give its exit status a moment
                to arrive, it says more than "closed its stdout" */
-            uv_timer_start(&s->kill_timer, mcp_stdio_eof_grace, 300, 0);
+            uv_timer_start(&s->kill_timer, mcp_stdio_eof_grace, 1000, 0);
         }
     }
 }
