@@ -122,3 +122,46 @@ def test_status_says_offline(stack):
     st = stack.health()["chat_stats"]
     assert st["provider"]["offline"] is True
     assert st["tools"]["ok"] >= 1
+
+
+def test_mcp_prompt_and_resource_join_the_system_prompt(make_stack,
+                                                        tmp_path):
+    from test_llm_util import Mock
+    mock = Mock()
+    try:
+        servers = tmp_path / "servers.json"
+        servers.write_text(json.dumps({"mcpServers": {"everything": {
+            "command": "node", "args": [EVERYTHING, "stdio"]}}}))
+        uri = "demo://resource/static/document/features.md"
+        s = make_stack(mcpd_yaml={
+            "mcp": {"config_file": str(servers)},
+            "llm": {"active": "mock", "providers": {"mock": {
+                "base_url": mock.base_url, "model": "mock-text",
+                "api_key_env": "", "http_client": {"http2": False}}}},
+            "chat": {"service": {
+                "provider": "llm", "system_prompt": "BASE PROMPT",
+                "context": {"mcp_prompt": "everything/simple-prompt",
+                            "mcp_resources": [uri]}}}})
+        s.start()
+        wait_until(lambda: "MCP item" in s.mcpd_log(), timeout=30,
+                   what="the system prompt to be built")
+        mock.queue({"scenario": "text", "text": "ok"})
+
+        async def main():
+            async with ChatClient(s.ws_url) as c:
+                return await c.chat("hi")
+        f = run(main())
+        assert f[-1]["status"] == "complete"
+        body = [r for r in mock.requests()
+                if r["path"].endswith("/chat/completions")][-1]["body"]
+        body = json.loads(body) if isinstance(body, str) else body
+        system = body["messages"][0]
+        assert system["role"] == "system"
+        assert system["content"].startswith("BASE PROMPT\n\n")
+        assert "[resource %s]" % uri in system["content"]
+        assert len(system["content"]) > 200
+        # the MCP tools are offered to the model
+        names = [t["function"]["name"] for t in body.get("tools", [])]
+        assert "echo" in names
+    finally:
+        mock.stop()

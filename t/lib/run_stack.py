@@ -45,7 +45,8 @@ def nginx_conf(port, host):
                   text)
     text = text.replace("unix:run/", "unix:%s/" % RUN)
     text = re.sub(r"(\s)run/", r"\1%s/" % RUN, text)
-    text = re.sub(r"root www;", "root %s;" % os.path.join(ROOT, "www"), text)
+    text = text.replace("root conf/www;",
+                        "root %s;" % os.path.join(ROOT, "conf", "www"))
     if os.geteuid() == 0:
         # workers must reach the files of a root-owned checkout
         text = text.replace("worker_processes", "user root;\nworker_processes",
@@ -60,6 +61,21 @@ def wait_http(url, proc, timeout):
         with urllib.request.urlopen(url, timeout=1) as r:
             return r.status == 200
     wait_until(ok, timeout, what=url)
+
+
+def start_mcpd():
+    """mcpd with conf/mcpd.yaml, in its own session; waits until its socket
+    is there."""
+    proc = subprocess.Popen([MCPD_BIN, "-c", "conf/mcpd.yaml"], cwd=ROOT,
+                            start_new_session=True)
+    sock = os.path.join(RUN, "mcpd.sock")
+
+    def up():
+        if proc.poll() is not None:
+            raise Fatal("mcpd exited with %s" % proc.returncode)
+        return os.path.exists(sock)
+    wait_until(up, 30, what="mcpd")
+    return proc
 
 
 def stop(proc, sig, timeout):
@@ -97,15 +113,7 @@ def main():
     base = "http://%s:%d" % (args.host, args.port)
     try:
         # own sessions: a Ctrl-C reaches us only, and we stop them in order
-        mcpd = subprocess.Popen([MCPD_BIN, "-c", "conf/mcpd.yaml"], cwd=ROOT,
-                                start_new_session=True)
-        sock = os.path.join(RUN, "mcpd.sock")
-
-        def mcpd_up():
-            if mcpd.poll() is not None:
-                raise Fatal("mcpd exited with %s" % mcpd.returncode)
-            return os.path.exists(sock)
-        wait_until(mcpd_up, 10, what="mcpd")
+        mcpd = start_mcpd()
         r = subprocess.run([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
                             "-e", os.path.join(RUN, "error.log"), "-t", "-q"])
         if r.returncode != 0:
@@ -117,16 +125,33 @@ def main():
         wait_http(base + "/health", nginx, 15)
         print()
         print("mcp-edge is running:")
-        print("  page       %s/" % base)
+        print("  chat page  %s/" % base)
         print("  WebSocket  ws://%s:%d/ws/chat" % (args.host, args.port))
         print("  status     %s/health" % base)
         print("  logs       run/error.log (nginx), mcpd on this terminal")
         print("Ctrl-C stops both.")
         sys.stdout.flush()
-        while mcpd.poll() is None and nginx.poll() is None:
+        quick_exits = 0
+        mcpd_since = time.monotonic()
+        while nginx.poll() is None:
             time.sleep(0.5)
-        print("run_stack: %s exited unexpectedly"
-              % ("mcpd" if mcpd.poll() is not None else "nginx"),
+            if mcpd.poll() is None:
+                continue
+            # mcpd went away (killed to try it out, or crashed): nginx keeps
+            # the clients connected; bring mcpd back like a supervisor would
+            quick_exits = quick_exits + 1 \
+                if time.monotonic() - mcpd_since < 10 else 0
+            if quick_exits > 3:
+                print("run_stack: mcpd keeps failing, giving up",
+                      file=sys.stderr)
+                return 1
+            print("run_stack: mcpd exited with %s; restarting it in 3s "
+                  "(clients stay connected meanwhile)" % mcpd.returncode,
+                  file=sys.stderr)
+            time.sleep(3)
+            mcpd = start_mcpd()
+            mcpd_since = time.monotonic()
+        print("run_stack: nginx exited unexpectedly (see run/error.log)",
               file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Stop):

@@ -36,7 +36,8 @@ static const mcp_cfg_field_t  mcp_chat_context_fields[] = {
       "assembled contexts kept in memory (LRU); 0: read history each turn" },
     { "mcp_prompt", MCP_CFG_T_STRING, CTX(mcp_prompt), NULL, 0, 0, NULL,
       NULL, NULL, NULL,
-      "an MCP prompt (server/name) whose text joins the system prompt" },
+      "an MCP prompt (server/name, no required arguments) whose text joins "
+      "the system prompt" },
     { "mcp_resources", MCP_CFG_T_STRING_LIST, CTX(mcp_resources), NULL, 0, 0,
       NULL, NULL, NULL, NULL,
       "MCP resource URIs whose text joins the system prompt" },

@@ -29,9 +29,9 @@ typedef struct {
     int64_t   max_tokens;           /* the prompt budget */
     int64_t   reserve_tokens;       /* left for the answer */
     int64_t   cache_conversations;  /* assembled contexts kept (LRU) */
-    char     *mcp_prompt;           /* MCP prompt appended to the system
-                                       prompt ("server/name"), or NULL */
-    mcp_cfg_strings_t  mcp_resources;   /* MCP resource URIs appended */
+    char     *mcp_prompt;           /* "server/name" joined to the system
+                                       prompt, or NULL */
+    mcp_cfg_strings_t  mcp_resources;   /* resource URIs joined to it */
 } mcp_chat_context_conf_t;
 
 typedef struct {

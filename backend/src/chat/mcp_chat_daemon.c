@@ -175,6 +175,7 @@ mcp_chat_free(mcp_chat_t *c)
         }
         free(c->provider);
     }
+    mcp_chat_sys_free(c);
     free(c->system);
     free(c);
 }
@@ -206,6 +207,9 @@ mcp_chat_stop(mcp_daemon_t *d, void *ctx)
         next = r->next;
         mcp_chat_req_unref(r);
     }
+    uv_timer_stop(&c->sys_timer);
+    uv_close((uv_handle_t *) &c->sys_timer, NULL);  /* before sweep: its
+                                                       close frees c */
     uv_timer_stop(&c->sweep);
     uv_close((uv_handle_t *) &c->sweep, mcp_chat_timer_closed);
 }
@@ -359,6 +363,11 @@ mcp_chat_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         return -1;
     }
 
+    if (mcp_chat_sys_init(c) != 0) {
+        mcp_err_set(err, NULL, "chat: out of memory");
+        mcp_chat_free(c);
+        return -1;
+    }
     uv_timer_init(d->loop, &c->sweep);
     c->sweep.data = c;
     uv_timer_start(&c->sweep, mcp_chat_sweep, MCP_CHAT_SWEEP_MS,
@@ -366,6 +375,7 @@ mcp_chat_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
     uv_unref((uv_handle_t *) &c->sweep);
 
     if (mcp_chat_register(c, err) != 0) {
+        uv_close((uv_handle_t *) &c->sys_timer, NULL);
         uv_close((uv_handle_t *) &c->sweep, mcp_chat_timer_closed);
         return -1;
     }

@@ -31,6 +31,18 @@
 
 typedef struct mcp_chat_req_s  mcp_chat_req_t;
 
+/* an MCP prompt or resource whose text joins the system prompt */
+typedef struct {
+    struct mcp_chat_s  *chat;
+    int                 prompt;     /* 1: prompts/get, 0: resources/read */
+    char               *server;     /* prompt: its server */
+    char               *name;       /* prompt name or resource URI */
+    int                 asked;
+    int                 done;
+    void               *req;
+    char               *text;       /* NULL: not (yet) available */
+} mcp_chat_sys_item_t;
+
 enum {
     MCP_CHAT_E_INVALID = 0, MCP_CHAT_E_RATE, MCP_CHAT_E_UNAVAILABLE,
     MCP_CHAT_E_PROVIDER, MCP_CHAT_E_TOOL_LIMIT, MCP_CHAT_E_BUSY,
@@ -56,6 +68,12 @@ struct mcp_chat_s {
     const mcp_chat_tools_t         *tools;      /* NULL: no MCP host */
     mcp_chat_tools_t                mcp_tools;
     char                           *system;     /* the built prompt */
+    char                           *sys_base;   /* before MCP items */
+    mcp_chat_sys_item_t            *sys;
+    size_t                          nsys;
+    size_t                          sys_pending;
+    uint64_t                        sys_since;
+    uv_timer_t                      sys_timer;
 
     uv_timer_t                      sweep;
     int                             stopping;
@@ -218,6 +236,10 @@ void mcp_chat_store_json(mcp_chat_req_t *r, mcp_msg_type_e type, json_t *msg,
 char *mcp_chat_usage_json(mcp_chat_req_t *r, const char *finish);
 void mcp_chat_store_final(mcp_chat_req_t *r, const char *finish);
 void mcp_chat_replay(mcp_chat_req_t *r, const mcp_repo_result_t *res);
+
+/* mcp_chat_sysprompt.c */
+int mcp_chat_sys_init(mcp_chat_t *c);
+void mcp_chat_sys_free(mcp_chat_t *c);
 
 /* mcp_chat_actions.c */
 void mcp_chat_handle_cancel(mcp_session_t *s, const char *rid, json_t *msg,

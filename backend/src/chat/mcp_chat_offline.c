@@ -69,6 +69,17 @@ mcp_offline_tool(json_t *tools, const char *const *want)
 }
 
 
+/* 2, not 2.0, when the user wrote an integer */
+static json_t *
+mcp_offline_number(double v)
+{
+    if (v == (double) (long long) v && v > -1e15 && v < 1e15) {
+        return json_integer((json_int_t) v);
+    }
+    return json_real(v);
+}
+
+
 /* the first two numbers in s */
 static int
 mcp_offline_numbers(const char *s, double *a, double *b)
@@ -186,9 +197,9 @@ mcp_offline_script(mcp_offline_call_t *c, json_t *msgs, json_t *tools)
     if (strcmp(mcp_offline_str(last, "role"), "tool") == 0
         && strstr(text, "offline:loop") == NULL)
     {
+        /* the notice opened this reply already, in its first turn */
         said = mcp_offline_after_tools(msgs);
-        c->text = said ? mcp_offline_join(MCP_CHAT_OFFLINE_NOTICE, said)
-                       : NULL;
+        c->text = said ? mcp_offline_join(" ", said) : NULL;
         free(said);
         return;
     }
@@ -225,8 +236,9 @@ mcp_offline_script(mcp_offline_call_t *c, json_t *msgs, json_t *tools)
     if (mcp_offline_numbers(text, &a, &b) && (tool = mcp_offline_tool(tools,
                                                                       sum)))
     {
-        mcp_offline_add_call(c, tool, json_pack("{s:f, s:f}", "a", a, "b", b),
-                             0);
+        mcp_offline_add_call(c, tool, json_pack("{s:o, s:o}",
+                             "a", mcp_offline_number(a),
+                             "b", mcp_offline_number(b)), 0);
         c->text = strdup(MCP_CHAT_OFFLINE_NOTICE "Let me add those with a "
                          "tool.");
         return;

@@ -22,6 +22,7 @@
 #include "repo/mcp_repo_daemon.h"
 #include "llm/mcp_llm_daemon.h"
 #include "mcp/mcp_host_daemon.h"
+#include "redis/mcp_redis_daemon.h"
 
 #define MCPD_DEFAULT_CONF  "conf/mcpd.yaml"
 
@@ -40,6 +41,7 @@ typedef struct {
 static const mcp_subsystem_t  mcp_subsystems[] = {
     { "repository", mcp_repo_daemon_init },
     { "llm", mcp_llm_daemon_init },
+    { "redis", mcp_redis_daemon_init },
     { "mcp", mcp_host_subsystem_init },
     { "chat", mcp_chat_daemon_init },
     { NULL, NULL }

@@ -59,6 +59,9 @@ const mcp_cfg_field_t  mcp_conf_fields[] = {
       "LLM providers" },
     { "mcp", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, mcp), NULL,
       0, 0, NULL, mcp_mcp_conf_fields, NULL, NULL, "the MCP host" },
+    { "redis", MCP_CFG_T_SECTION, offsetof(mcp_conf_t, redis), NULL,
+      0, 0, NULL, mcp_redis_conf_fields, NULL, NULL,
+      "shared state across instances (optional)" },
     MCP_FIELD_END
 };
 

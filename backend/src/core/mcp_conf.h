@@ -19,6 +19,7 @@
 #include "repo/mcp_repo_conf.h"
 #include "llm/mcp_llm_conf.h"
 #include "mcp/mcp_host_conf.h"
+#include "redis/mcp_redis_conf.h"
 
 typedef struct {
     char     *socket;               /* daemon.socket */
@@ -41,6 +42,7 @@ typedef struct {
     mcp_persist_conf_t   persistence;   /* repo/ */
     mcp_llm_conf_t       llm;
     mcp_mcp_conf_t       mcp;           /* mcp/ (MCP host) */
+    mcp_redis_conf_t     redis;         /* redis/ (optional) */
 } mcp_conf_t;
 
 extern const mcp_cfg_field_t  mcp_daemon_conf_fields[];

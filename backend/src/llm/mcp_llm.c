@@ -294,6 +294,55 @@ llm_expire_one(mcp_llm_provider_t *p, uint64_t now)
     return 1;
 }
 
+/* The fleet-wide gate after the local limiter admitted r: the wait in ms
+   (local reservation given back), or 0 to send. */
+static int64_t
+llm_gate_acquire(mcp_llm_provider_t *p, mcp_llm_req_t *r, int64_t now)
+{
+    const mcp_llm_http_conf_t  *h = &p->conf->http_client;
+    mcp_llm_gate_t             *g = &p->llm->gate;
+    int64_t                     wait;
+
+    r->gated = 0;
+    if (g->acquire == NULL) {
+        return 0;
+    }
+    wait = g->acquire(g->ctx, p->name, h->requests_per_minute,
+                      h->tokens_per_minute, r->reserved);
+    if (wait > 0) {
+        mcp_llm_ratelimit_settle(&p->rl, now, r->reserved, 0, 1);
+        r->reserved = 0;
+        return wait;
+    }
+    r->gated = wait == 0;
+    return 0;
+}
+
+void
+mcp_llm_set_gate(mcp_llm_t *llm, const mcp_llm_gate_t *gate)
+{
+    if (gate != NULL) {
+        llm->gate = *gate;
+    } else {
+        memset(&llm->gate, 0, sizeof(llm->gate));
+    }
+}
+
+void
+mcp_llm_kick(mcp_llm_t *llm, const char *provider)
+{
+    size_t  i;
+
+    if (llm->closing) {
+        return;
+    }
+    for (i = 0; i < llm->nproviders; i++) {
+        if (strcmp(llm->providers[i].name, provider) == 0) {
+            mcp_llm_schedule_pump(&llm->providers[i], 0);
+        }
+    }
+}
+
 void
 mcp_llm_pump(mcp_llm_provider_t *p)
 {
@@ -322,6 +371,11 @@ mcp_llm_pump(mcp_llm_provider_t *p)
         if (wait > 0) {
             break;
         }
+        wait = llm_gate_acquire(p, r, (int64_t) now);
+        if (wait > 0) {
+            break;
+        }
+        wait = 0;
         llm_dequeue(p, r);
         llm_send(r);
         now = uv_now(p->llm->loop);
@@ -638,6 +692,12 @@ mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err)
 
     used = r->st.usage.present ? r->st.usage.total_tokens : r->reserved;
     mcp_llm_ratelimit_settle(&p->rl, (int64_t) now, r->reserved, used, 0);
+    if (r->gated && r->llm->gate.settle != NULL) {
+        r->llm->gate.settle(r->llm->gate.ctx, p->name,
+                            p->conf->http_client.tokens_per_minute,
+                            r->reserved, used);
+    }
+    r->gated = 0;
     r->reserved = 0;
     if (r->st.usage.present) {
         p->tokens_in += r->st.usage.prompt_tokens;

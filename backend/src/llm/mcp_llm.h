@@ -90,6 +90,27 @@ mcp_llm_req_t *mcp_llm_start(mcp_llm_t *llm, const mcp_llm_call_t *call,
 /* Abort at any point; the transfer stops now and no callback follows. */
 void mcp_llm_cancel(mcp_llm_req_t *r);
 
+/*
+ * Optional fleet-wide admission (redis/ installs one; hook added for it).
+ * acquire() is asked after the local limiter admitted the head of a
+ * provider's queue: 0 admitted by the shared window; > 0 wait that many ms
+ * (the local reservation is given back; the gate calls mcp_llm_kick()
+ * when it knows more); < 0 no shared state: the local limiter decides.
+ * settle() reports a gate-admitted request's real token use.
+ */
+typedef struct {
+    int64_t  (*acquire)(void *ctx, const char *provider, int64_t rpm,
+                        int64_t tpm, int64_t tokens);
+    void     (*settle)(void *ctx, const char *provider, int64_t tpm,
+                       int64_t reserved, int64_t used);
+    void      *ctx;
+} mcp_llm_gate_t;
+
+/* Install (or with NULL remove) the gate. */
+void mcp_llm_set_gate(mcp_llm_t *llm, const mcp_llm_gate_t *gate);
+/* Re-run admission for a provider's queue now (from the gate). */
+void mcp_llm_kick(mcp_llm_t *llm, const char *provider);
+
 /* llm_client_stats (new reference); ctx is the mcp_llm_t. */
 json_t *mcp_llm_stats(void *llm);
 

@@ -88,6 +88,7 @@ struct mcp_llm_s {
     void                    (*closed)(void *ctx);
     void                     *closed_ctx;
     mcp_llm_req_t            *live;             /* every live request */
+    mcp_llm_gate_t            gate;             /* fleet-wide (redis/) */
 };
 
 struct mcp_llm_req_s {
@@ -105,6 +106,7 @@ struct mcp_llm_req_s {
     size_t                    body_off;
     int64_t                   est_tokens;
     int64_t                   reserved;
+    int                       gated;            /* admitted by the gate */
 
     mcp_llm_req_state_e       state;
     mcp_llm_req_t            *q_prev;           /* provider queue */

@@ -1,0 +1,88 @@
+/* Redis as an mcpd subsystem: see mcp_redis_daemon.h. */
+
+#include <stdlib.h>
+
+#include "llm/mcp_llm_daemon.h"
+#include "redis/mcp_redis.h"
+#include "redis/mcp_redis_daemon.h"
+#include "redis/mcp_redis_limit.h"
+
+typedef struct {
+    mcp_redis_t        redis;
+    mcp_redis_limit_t  lim;
+    int                closing;     /* parts still closing */
+} mcp_redis_sub_t;
+
+static json_t *
+redis_sub_stats(void *ctx)
+{
+    mcp_redis_sub_t  *s = ctx;
+    json_t           *o = mcp_redis_stats(&s->redis);
+
+    if (o != NULL) {
+        mcp_redis_limit_stats(&s->lim, o);
+    }
+    return o;
+}
+
+static void
+redis_sub_part_closed(mcp_redis_sub_t *s)
+{
+    if (--s->closing == 0) {
+        mcp_redis_free(&s->redis);
+        free(s);
+    }
+}
+
+static void
+redis_sub_lim_closed(uv_handle_t *h)
+{
+    mcp_redis_limit_t  *lim = h->data;
+
+    redis_sub_part_closed((mcp_redis_sub_t *) ((char *) lim
+                          - offsetof(mcp_redis_sub_t, lim)));
+}
+
+static void
+redis_sub_conn_closed(void *ctx)
+{
+    redis_sub_part_closed(ctx);
+}
+
+static void
+redis_sub_stop(mcp_daemon_t *d, void *ctx)
+{
+    mcp_redis_sub_t  *s = ctx;
+
+    s->closing = 2;
+    mcp_redis_limit_close(&s->lim, redis_sub_lim_closed);
+    mcp_redis_close(&s->redis, redis_sub_conn_closed, s);
+}
+
+int
+mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
+{
+    const mcp_redis_conf_t  *conf = &d->conf->redis;
+    mcp_redis_sub_t         *s;
+
+    if (conf->address == NULL || conf->address[0] == '\0') {
+        return 0;                   /* off: nothing changes */
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || mcp_redis_init(&s->redis, d->loop, conf, &d->log) != 0) {
+        free(s);
+        mcp_err_set(err, NULL, "redis: out of memory");
+        return -1;
+    }
+    if (mcp_redis_limit_init(&s->lim, &s->redis, mcp_llm_daemon_get(d)) != 0
+        || mcp_daemon_add_stats(d, "redis", redis_sub_stats, s) != 0
+        || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0)
+    {
+        mcp_err_set(err, NULL, "redis: cannot register with the daemon");
+        return -1;
+    }
+    mcp_log_info(&d->log, "redis", "instance %s, redis at %s",
+                 s->redis.instance, conf->address);
+    mcp_redis_start(&s->redis);
+    return 0;
+}

@@ -1,0 +1,307 @@
+"""Redis-shared state across instances (backend/src/redis/): two real mcpd
+sharing one real redis-server and the C LLM mock, driven over the link as
+two nginx workers would.  The provider's RPM holds for the fleet, not per
+instance; Redis killed and restarted under load: no crash, no lost stored
+message, `degraded` with a reason while down, shared limits back within
+seconds of its return."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from linkclient import MESSAGE, Link  # noqa: E402
+from stack import Mcpd, free_port, wait_until  # noqa: E402
+from test_llm_util import Mock  # noqa: E402
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(REDIS_SERVER),
+                                reason="redis-server not installed")
+
+
+class Redis:
+    """One redis-server on a free loopback port, in its own directory; it
+    can be killed and started again on the same port."""
+
+    def __init__(self, rundir):
+        self.dir = str(rundir)
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", self.dir, "--save", "", "--appendonly", "no",
+             "--logfile", os.path.join(self.dir, "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_until(self.ping, 10, what="redis-server to answer PING")
+        return self
+
+    def ping(self):
+        try:
+            return self.command("PING") == b"+PONG"
+        except OSError:
+            return False
+
+    def command(self, *args):
+        """One command, first reply line (enough for these tests)."""
+        req = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            req += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port), 2) as s:
+            s.sendall(req)
+            return s.recv(65536).split(b"\r\n")[0]
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+
+@pytest.fixture
+def redis(tmp_path):
+    os.makedirs(tmp_path / "redis")
+    r = Redis(tmp_path / "redis").start()
+    yield r
+    r.kill()
+
+
+@pytest.fixture
+def mock():
+    m = Mock()
+    yield m
+    m.stop()
+
+
+def instance_yaml(name, redis, mock, **http):
+    client = {"http2": False, "max_retries": 0, "backoff_factor": 0.05,
+              "connect_timeout": 2, "read_timeout": 10, "write_timeout": 2,
+              "breaker_failures": 0}
+    client.update(http)
+    return {
+        "llm": {"active": "mock", "providers": {"mock": {
+            "base_url": mock.base_url, "model": "mock-text",
+            "api_key_env": "", "http_client": client}}},
+        "chat": {"service": {"provider": "llm"}},
+        "redis": {"address": redis.address, "instance_id": name,
+                  "key_prefix": "t:", "heartbeat_interval": "200ms",
+                  "heartbeat_ttl": "2s", "connect_timeout": "500ms",
+                  "command_timeout": "250ms", "reconnect_min": "50ms",
+                  "reconnect_max": "500ms"},
+    }
+
+
+class Instance:
+    """One mcpd and one link to it (as one nginx worker)."""
+
+    def __init__(self, rundir, yaml):
+        self.mcpd = Mcpd(str(rundir), yaml)
+        self.link = None
+        self.sid = 0
+        self.lock = threading.Lock()
+
+    def start(self):
+        self.mcpd.start()
+        self.link = Link(self.mcpd.socket, timeout=15)
+        self.link.hello()
+        return self
+
+    def stop(self):
+        if self.link:
+            self.link.close()
+        return self.mcpd.stop()
+
+    def stats(self):
+        with self.lock:
+            return self.link.stats(timeout=5)
+
+    def redis_stats(self):
+        return self.stats()["redis"]
+
+    def open(self):
+        with self.lock:
+            self.sid += 1
+            self.link.open(self.sid)
+            return self.sid
+
+    def send(self, sid, action, rid, payload):
+        with self.lock:
+            self.link.message(sid, {"action": action, "request_id": rid,
+                                    "payload": payload})
+
+    def final(self, sid, rid, timeout=20):
+        """The frames of rid up to its complete/error."""
+        frames = []
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                f = self.link.recv(MESSAGE, sid,
+                                   max(0.1, deadline - time.monotonic()))
+            obj = json.loads(f[3])
+            if obj.get("request_id") != rid:
+                continue
+            frames.append(obj)
+            if obj["status"] in ("complete", "error"):
+                return frames
+
+    def chat(self, text, rid, conv=None):
+        sid = self.open()
+        payload = {"text": text, "streaming": False}
+        if conv:
+            payload["conversation_id"] = conv
+        self.send(sid, "chat", rid, payload)
+        return self.final(sid, rid)
+
+    def history(self, conv):
+        sid = self.open()
+        self.send(sid, "history", "h-" + conv, {"conversation_id": conv,
+                                                 "limit": 500})
+        return self.final(sid, "h-" + conv)[-1]["chunk"]["metadata"]["messages"]
+
+
+@pytest.fixture
+def pair(tmp_path, redis, mock):
+    """Two instances sharing redis and the mock; yields a factory so a test
+    can choose the provider's limits."""
+    made = []
+
+    def make(**http):
+        for name in ("a", "b"):
+            inst = Instance(tmp_path / name,
+                            instance_yaml(name, redis, mock, **http))
+            made.append(inst.start())
+        wait_until(lambda: all(i.redis_stats()["state"] == "up"
+                               for i in made), 10, what="redis up on both")
+        return made
+    yield make
+    for inst in made:
+        inst.stop()
+
+
+def chats(mock):
+    return [r for r in mock.requests()
+            if r.get("path", "").endswith("/chat/completions")]
+
+
+def test_off_by_default_leaves_no_trace(tmp_path, mock):
+    m = Mcpd(str(tmp_path / "plain"), {})
+    m.start()
+    try:
+        with Link(m.socket) as link:
+            link.hello()
+            assert "redis" not in link.stats()
+    finally:
+        assert m.stop() == 0
+
+
+def test_fleet_rpm_holds_across_two_instances(pair, mock):
+    """RPM 4 shared by two instances: 10 chats (5 through each) reach the
+    provider at most 4 times in the window, not 4 per instance."""
+    a, b = pair(requests_per_minute=4, queue_timeout="3s")
+    results = {}
+
+    def run(inst, i):
+        results[(inst.mcpd.conf["redis"]["instance_id"], i)] = \
+            inst.chat("hello %d" % i, "rpm-%d" % i)[-1]
+
+    threads = [threading.Thread(target=run, args=(inst, i))
+               for i in range(5) for inst in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 10
+    done = [r for r in results.values() if r["status"] == "complete"]
+    # the shared window admitted exactly its 4; the rest waited in the
+    # queue and failed with a clear error instead of exceeding the limit
+    assert len(chats(mock)) == 4
+    assert len(done) == 4
+    assert all(r["status"] == "error" for r in results.values()
+               if r["status"] != "complete")
+    admits = sum(i.redis_stats()["rate_limits"]["mock"]["shared_admits"]
+                 for i in (a, b))
+    assert admits == 4
+    st = a.redis_stats()
+    assert st["instances_alive"] == 2 and st["fallbacks"] == 0
+
+
+def test_redis_killed_and_restarted_under_load(pair, mock, redis):
+    """Chats keep flowing through both instances while Redis is down (local
+    limits, status degraded with a reason); nothing stored is lost; when it
+    returns both go back to the shared window by themselves."""
+    a, b = pair(requests_per_minute=100000)
+    done = []
+    errors = []
+    stop = threading.Event()
+
+    def load(inst, tag):
+        n = 0
+        while not stop.is_set() and n < 200:
+            n += 1
+            rid = "%s-%d" % (tag, n)
+            f = inst.chat("load %s" % rid, rid)
+            if f[-1]["status"] == "complete":
+                done.append((inst,
+                             f[0]["chunk"]["metadata"]["conversation_id"],
+                             rid))
+            else:
+                errors.append(f[-1])
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=load, args=(inst, tag))
+               for inst, tag in ((a, "a"), (b, "b"))]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        redis.kill()
+        for inst in (a, b):
+            wait_until(lambda: inst.redis_stats()["state"] == "degraded",
+                       5, what="degraded status")
+        st = a.redis_stats()
+        assert st["shared"] is False and "reason" in st and st["reason"]
+        before = len(done)
+        wait_until(lambda: len(done) >= before + 4, 10,
+                   what="chats to go on while Redis is down")
+        fallbacks = a.redis_stats()["fallbacks"]
+        assert fallbacks > 0
+
+        redis.start()
+        for inst in (a, b):
+            wait_until(lambda: inst.redis_stats()["state"] == "up", 8,
+                       what="back to shared after Redis returned")
+        shared = [i.redis_stats()["rate_limits"]["mock"]["shared_admits"]
+                  for i in (a, b)]
+        wait_until(lambda: all(
+            i.redis_stats()["rate_limits"]["mock"]["shared_admits"] > s
+            for i, s in zip((a, b), shared)), 8,
+            what="shared admissions again")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+
+    assert not errors, errors[:3]
+    assert a.mcpd.alive() and b.mcpd.alive()
+    # every answered chat is stored where it ran: its user message and
+    # the answer, with the request id
+    for inst, conv, rid in done[:: max(1, len(done) // 10)]:
+        msgs = inst.history(conv)
+        roles = [m["role"] for m in msgs if m.get("request_id") == rid]
+        assert roles == ["user", "assistant"], (rid, msgs)
+    for inst in (a, b):
+        assert inst.stop() == 0
