@@ -123,3 +123,16 @@ def test_disabled_and_comments(tmp_path):
     rc, doc, err = run_cli(cfg, "list")
     assert rc == 0, err
     assert doc["servers"] == [] and doc["openai_tools"] == []
+
+
+def test_pagination_and_odd_names(tmp_path):
+    cfg = HostConfig(tmp_path, servers={"paged": bad("paged")})
+    rc, doc, err = run_cli(cfg, "list")
+    assert rc == 0, err
+    s = doc["servers"][0]
+    names = [t["name"] for t in s["tools"]]
+    # every page was read, in order
+    assert names == ["t0", "t1", "t2", "t3", "t4", "files.read", "x" * 100]
+    m = {e["tool"]: e["exposed"] for e in doc["tool_names"]}
+    assert m["files.read"] == "files_read"
+    assert len(m["x" * 100]) == 64 and m["x" * 100].startswith("x" * 55)

@@ -305,3 +305,33 @@ def test_redis_killed_and_restarted_under_load(pair, mock, redis):
         assert roles == ["user", "assistant"], (rid, msgs)
     for inst in (a, b):
         assert inst.stop() == 0
+
+
+def test_duplicate_request_id_through_both_instances_runs_once(pair, mock):
+    """The same request id sent to both instances (a client retrying after
+    its first instance seemed gone) reaches the model once: the second
+    instance answers duplicate_request naming the owner; the owner itself
+    replays it from its store."""
+    a, b = pair()
+    first = a.chat("only once please", "dup-1")
+    assert first[-1]["status"] == "complete", first
+    conv = first[0]["chunk"]["metadata"]["conversation_id"]
+    n = len(chats(mock))
+    assert n == 1
+
+    other = b.chat("only once please", "dup-1", conv=conv)
+    assert other[-1]["status"] == "error"
+    assert other[-1]["chunk"]["code"] == "duplicate_request"
+    assert other[-1]["chunk"]["metadata"]["instance"] == "a"
+    # also without the conversation id (a new conversation's retry)
+    b2 = b.chat("again", "dup-2")
+    assert b2[-1]["status"] == "complete"
+    a2 = a.chat("again", "dup-2")
+    assert a2[-1]["chunk"]["code"] == "duplicate_request"
+
+    again = a.chat("only once please", "dup-1", conv=conv)
+    assert again[-1]["status"] == "complete"
+    assert again[-1]["chunk"]["metadata"].get("cached") is True
+    assert len(chats(mock)) == 2          # dup-1 and dup-2, once each
+    assert b.redis_stats()["dedupe"]["duplicates"] == 1
+    assert a.redis_stats()["dedupe"]["repeats"] == 1

@@ -170,7 +170,7 @@ class Mcpd:
         self.proc = subprocess.Popen(
             [self.bin, "-c", self.conf_path] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
-            cwd=self.dir)
+            cwd=self.dir, start_new_session=True)
         wait_until(self._ready, timeout, what="mcpd to listen on %s (log: %s)"
                    % (self.socket, self.log_path))
         return self
@@ -215,6 +215,13 @@ class Mcpd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        # whatever mcpd started (MCP servers) and left behind, e.g. after a
+        # SIGKILL in a test, is in its process group: none may outlive the
+        # test
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         if self.logf:
             self.logf.close()
             self.logf = None

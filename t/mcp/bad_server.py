@@ -6,6 +6,8 @@
     bad_server.py exit      says why on stderr, exits 3 at once
     bad_server.py big       a tool whose result is 10 MB of text
     bad_server.py hang      answers initialize, then nothing (not even ping)
+    bad_server.py paged     a correct server listing 7 tools over 4 pages,
+                            tool names with dots and a 100-character name
 
 Every mode that answers is otherwise a correct minimal server with one tool.
 """
@@ -43,7 +45,16 @@ def handle(msg):
         return
     if MODE == "hang":
         return
-    if method == "tools/list":
+    if method == "tools/list" and MODE == "paged":
+        names = ["t%d" % i for i in range(5)] + ["files.read",
+                                                 "x" * 100]
+        start = int((msg.get("params") or {}).get("cursor") or 0)
+        page = {"tools": [{"name": n, "inputSchema": {"type": "object"}}
+                          for n in names[start:start + 2]]}
+        if start + 2 < len(names):
+            page["nextCursor"] = str(start + 2)
+        send({"jsonrpc": "2.0", "id": mid, "result": page})
+    elif method == "tools/list":
         garbage("listing tools!")
         send({"jsonrpc": "2.0", "id": mid, "result": {"tools": [
             {"name": "big", "description": "10 MB of text",

@@ -41,9 +41,9 @@ typedef struct {
 static const mcp_subsystem_t  mcp_subsystems[] = {
     { "repository", mcp_repo_daemon_init },
     { "llm", mcp_llm_daemon_init },
-    { "redis", mcp_redis_daemon_init },
     { "mcp", mcp_host_subsystem_init },
     { "chat", mcp_chat_daemon_init },
+    { "redis", mcp_redis_daemon_init },     /* after chat: wraps "chat" */
     { NULL, NULL }
 };
 

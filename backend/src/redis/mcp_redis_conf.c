@@ -41,11 +41,5 @@ const mcp_cfg_field_t  mcp_redis_conf_fields[] = {
     { "dedupe_ttl", MCP_CFG_T_DURATION, R(dedupe_ttl_ms), "10m", 1000,
       86400000, NULL, NULL, NULL, NULL,
       "how long a request id stays claimed cluster-wide" },
-    { "lock_lease", MCP_CFG_T_DURATION, R(lock_lease_ms), "30s", 100,
-      3600000, NULL, NULL, NULL, NULL,
-      "a conversation lock expires unless renewed within this" },
-    { "cluster_max_connections", MCP_CFG_T_INT, R(cluster_max_connections),
-      "0", 0, 100000000, NULL, NULL, NULL, NULL,
-      "open WebSockets across all instances; beyond it OPEN gets 1013" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
 };

@@ -5,11 +5,13 @@
 #include "llm/mcp_llm_daemon.h"
 #include "redis/mcp_redis.h"
 #include "redis/mcp_redis_daemon.h"
+#include "redis/mcp_redis_dedupe.h"
 #include "redis/mcp_redis_limit.h"
 
 typedef struct {
     mcp_redis_t        redis;
     mcp_redis_limit_t  lim;
+    mcp_redis_dedupe_t dedupe;
     int                closing;     /* parts still closing */
 } mcp_redis_sub_t;
 
@@ -21,6 +23,7 @@ redis_sub_stats(void *ctx)
 
     if (o != NULL) {
         mcp_redis_limit_stats(&s->lim, o);
+        mcp_redis_dedupe_stats(&s->dedupe, o);
     }
     return o;
 }
@@ -75,6 +78,7 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         return -1;
     }
     if (mcp_redis_limit_init(&s->lim, &s->redis, mcp_llm_daemon_get(d)) != 0
+        || mcp_redis_dedupe_init(&s->dedupe, d, &s->redis) != 0
         || mcp_daemon_add_stats(d, "redis", redis_sub_stats, s) != 0
         || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0)
     {
