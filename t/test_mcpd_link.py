@@ -201,8 +201,8 @@ def test_malformed_flow_drops_link(mcpd):
 def test_stats_reply(link):
     link.open(1)
     ping(link, 1)
-    st = link.stats(tag=42)
-    m = st["mcpd"]
+    m = wait_until(lambda: (lambda m: m["links"] == 1 and m)(
+        link.stats(tag=42)["mcpd"]), 5, what="one link")
     assert m["version"]
     assert m["pid"] > 0
     assert m["uptime"] >= 0
@@ -233,8 +233,10 @@ def test_two_links_at_once(mcpd):
         b.message(1, {"action": "ping", "request_id": "b"})
         assert b.reply(1) == pong("b")
         assert a.reply(1) == pong("a")
-        st = a.stats()["mcpd"]
-        assert st["links"] == 2 and st["sessions"] == 2
+        # (the harness' readiness probe may briefly count as a third)
+        st = wait_until(lambda: (lambda m: m["links"] == 2 and m)(
+            a.stats()["mcpd"]), 5, what="two links")
+        assert st["sessions"] == 2
 
 
 @pytest.mark.parametrize("garbage", [
@@ -391,3 +393,27 @@ def test_subsystem_failure_at_start_exits_1_and_cleans_up(make_mcpd):
     assert r.returncode == 1
     assert "[core] repository: " in r.stderr
     assert not os.path.exists(m.socket)
+
+
+def test_max_links_refuses_the_extra_link(make_mcpd):
+    m = make_mcpd({"daemon": {"max_links": 2}}).start()
+    with Link(m.socket) as a:
+        a.hello()
+        # the harness' readiness probe may still be counted: let it go
+        wait_until(lambda: a.stats()["mcpd"]["links"] == 1, 5,
+                   what="probe link to close")
+        b = Link(m.socket)
+        b.hello()
+        with Link(m.socket) as c:
+            with pytest.raises((LinkClosed, OSError)):
+                c.hello()
+        a.open(1)
+        assert ping(a, 1) == pong("p")
+        b.close()
+    assert "daemon.max_links reached" in m.log()
+
+
+def test_request_id_of_128_bytes_is_accepted(link):
+    link.open(1)
+    rid = "r" * 128
+    assert ping(link, 1, rid) == pong(rid)
