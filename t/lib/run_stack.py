@@ -2,6 +2,7 @@
 """`make run`: mcpd + nginx in the foreground, from conf/, files under run/.
 
     PORT=8080 python3 t/lib/run_stack.py
+    PORT=8080 python3 t/lib/run_stack.py --cluster   (`make run-cluster`)
 
 Starts build/mcpd with conf/mcpd.yaml, then nginx with conf/nginx.conf
 (rewritten into run/nginx.conf: the port, absolute paths, `user root;` when
@@ -95,12 +96,12 @@ def main():
                     default=int(os.environ.get("PORT", "8080")))
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--cluster", action="store_true",
-                    help="several instances behind a balancer (not yet)")
+                    help="redis-server, two instances (nginx + mcpd) and a "
+                    "load-balancing nginx on PORT")
     args = ap.parse_args()
 
     if args.cluster:
-        print("run_stack: --cluster is not implemented yet", file=sys.stderr)
-        return 2
+        return cluster_main(args)
 
     for d in ("", "tmp"):
         os.makedirs(os.path.join(RUN, d), exist_ok=True)
@@ -165,6 +166,152 @@ def main():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop(nginx, signal.SIGQUIT, 15)
         stop(mcpd, signal.SIGTERM, 15)
+
+
+# ------------------------------------------------------------ --cluster
+# (redis helper's part) the scaled-out setup of conf/examples/cluster/ on
+# one machine: files under run/cluster/, every port but PORT picked free.
+
+CLUSTER = os.path.join(RUN, "cluster")
+CLUSTER_EXAMPLE = os.path.join(ROOT, "conf", "examples", "cluster")
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def cluster_redis():
+    """redis-server on a free loopback port, data in run/cluster/redis."""
+    from stack import free_port
+    rdir = os.path.join(CLUSTER, "redis")
+    os.makedirs(rdir, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
+         "--dir", rdir, "--save", "", "--appendonly", "no",
+         "--logfile", os.path.join(rdir, "redis.log")],
+        stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def up():
+        import socket
+        if proc.poll() is not None:
+            raise Fatal("redis-server exited (see run/cluster/redis/)")
+        with socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+    wait_until(up, 10, what="redis-server")
+    return proc, port
+
+
+def cluster_instance(n, redis_port, host):
+    """Instance n: mcpd (conf/mcpd.yaml + the example's redis block) and
+    nginx (conf/nginx.conf) on a free port, files in run/cluster/i<n>."""
+    import yaml
+    from stack import free_port
+    idir = os.path.join(CLUSTER, "i%d" % n)
+    os.makedirs(os.path.join(idir, "tmp"), exist_ok=True)
+    with open(os.path.join(ROOT, "conf", "mcpd.yaml")) as f:
+        conf = yaml.safe_load(f) or {}
+    with open(os.path.join(CLUSTER_EXAMPLE, "mcpd.yaml")) as f:
+        conf["redis"] = yaml.safe_load(f)["redis"]
+    sock = os.path.join(idir, "mcpd.sock")
+    conf.setdefault("daemon", {})["socket"] = sock
+    conf.setdefault("chat", {}).setdefault("service", {}).setdefault(
+        "repository", {})["path"] = os.path.join(idir, "events.db")
+    mcp = conf.get("mcp") or {}
+    if not os.path.isabs(mcp.get("config_file", "servers.json")):
+        # relative to the config file, which now lives in run/cluster/i<n>
+        mcp["config_file"] = os.path.join(ROOT, "conf",
+                                          mcp.get("config_file",
+                                                  "servers.json"))
+        conf["mcp"] = mcp
+    conf["redis"]["address"] = "127.0.0.1:%d" % redis_port
+    conf["redis"]["instance_id"] = "edge-%d" % n
+    mpath = os.path.join(idir, "mcpd.yaml")
+    with open(mpath, "w") as f:
+        yaml.safe_dump(conf, f, sort_keys=False)
+    mcpd = subprocess.Popen([MCPD_BIN, "-c", mpath], cwd=ROOT,
+                            start_new_session=True)
+
+    def up():
+        if mcpd.poll() is not None:
+            raise Fatal("mcpd %d exited with %s" % (n, mcpd.returncode))
+        return os.path.exists(sock)
+    wait_until(up, 30, what="mcpd %d" % n)
+
+    port = free_port()
+    text = nginx_conf(port, host).replace(RUN + "/", idir + "/")
+    text = text.replace("worker_processes auto;", "worker_processes 1;")
+    npath = os.path.join(idir, "nginx.conf")
+    with open(npath, "w") as f:
+        f.write(text)
+    nginx = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", npath,
+                              "-e", os.path.join(idir, "error.log"),
+                              "-g", "daemon off;"],
+                             cwd=ROOT, start_new_session=True)
+    wait_http("http://%s:%d/health" % (host, port), nginx, 15)
+    return mcpd, nginx, port
+
+
+def cluster_balancer(port, host, ports):
+    with open(os.path.join(CLUSTER_EXAMPLE, "nginx-balancer.conf")) as f:
+        text = f.read()
+    text = text.replace("listen 127.0.0.1:8080", "listen %s:%d" % (host, port))
+    text = text.replace("server 127.0.0.1:8081", "server %s:%d" % (host, ports[0]))
+    text = text.replace("server 127.0.0.1:8082", "server %s:%d" % (host, ports[1]))
+    text = text.replace("run/cluster/", CLUSTER + "/")
+    if os.geteuid() == 0:
+        text = text.replace("worker_processes", "user root;\nworker_processes",
+                            1)
+    path = os.path.join(CLUSTER, "balancer.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    proc = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", path,
+                             "-e", os.path.join(CLUSTER, "balancer-error.log"),
+                             "-g", "daemon off;"],
+                            cwd=ROOT, start_new_session=True)
+    wait_http("http://%s:%d/health" % (host, port), proc, 15)
+    return proc
+
+
+def cluster_main(args):
+    os.makedirs(os.path.join(CLUSTER, "tmp"), exist_ok=True)
+    signal.signal(signal.SIGTERM, on_term)
+    procs = []          # (proc, stop signal), stopped in reverse order
+    try:
+        redis, redis_port = cluster_redis()
+        procs.append((redis, signal.SIGTERM))
+        ports = []
+        for n in (1, 2):
+            mcpd, nginx, port = cluster_instance(n, redis_port, args.host)
+            procs += [(mcpd, signal.SIGTERM), (nginx, signal.SIGQUIT)]
+            ports.append(port)
+        procs.append((cluster_balancer(args.port, args.host, ports),
+                      signal.SIGQUIT))
+        base = "http://%s:%d" % (args.host, args.port)
+        print()
+        print("mcp-edge cluster is running (conf/examples/cluster/):")
+        print("  balancer   %s/  (chat page), ws://%s:%d/ws/chat"
+              % (base, args.host, args.port))
+        print("  status     %s/health  (jq .redis: shared or degraded)" % base)
+        print("  instances  %s  (nginx + mcpd edge-1, edge-2)"
+              % ", ".join("http://%s:%d" % (args.host, p) for p in ports))
+        print("  redis      127.0.0.1:%d" % redis_port)
+        print("  files      run/cluster/")
+        print("Ctrl-C stops all.")
+        sys.stdout.flush()
+        while all(p.poll() is None for p, _ in procs):
+            time.sleep(0.5)
+        print("run_stack: a process of the cluster exited; stopping all",
+              file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Stop):
+        print("\nstopping...", file=sys.stderr)
+        return 0
+    except (TimeoutError, Fatal) as e:
+        print("run_stack: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for proc, sig in reversed(procs):
+            stop(proc, sig, 15)
 
 
 if __name__ == "__main__":
