@@ -66,6 +66,10 @@ daemon:
 logging:
   level: warn
   format: text
+chat:
+  service:
+    repository:
+      path: $RUN/events.db
 YAML
 
 # mcpd runs in $RUN: whatever files it creates stay there

@@ -376,8 +376,13 @@ ngx_mcp_status_prometheus(u_char *p, ngx_mcp_sh_t *sh)
         "mcp_websocket_queue_max %uA\n"
         "# TYPE mcp_websocket_accepted_total counter\n"
         "mcp_websocket_accepted_total %uA\n"
+        "# TYPE mcp_websocket_queued_total counter\n"
+        "mcp_websocket_queued_total %uA\n"
+        "# TYPE mcp_websocket_pings_sent_total counter\n"
+        "mcp_websocket_pings_sent_total %uA\n"
         "# TYPE mcp_websocket_rejected_total counter\n",
-        sh->active, sh->max, sh->queued, sh->queue_max, sh->accepted);
+        sh->active, sh->max, sh->queued, sh->queue_max, sh->accepted,
+        sh->queued_total, sh->pings_sent);
 
     for (i = 0; i < NGX_MCP_REJ_MAX; i++) {
         p = ngx_sprintf(p, "mcp_websocket_rejected_total{reason=\"%s\"} %uA\n",
