@@ -6,8 +6,9 @@ shows every error frame with its code (the chat action is not served yet,
 and backend_unavailable while mcpd is down), retries with the same
 request_id, reconnects after the socket drops (idle timeout, nginx reload)
 and re-sends an unanswered chat with the same request_id, all without a
-console error.  The full scenario of issue 6 is written below and skipped
-until the chat service answers `chat`.
+console error; Stop cancels a streaming reply (the offline provider).
+The full scenario of issue 6 (tool call, history after reload) is written
+below and skipped: it needs MCP servers in the test stack.
 
 Set PAGE_SHOTS=DIR to keep screenshots of each test.
 """
@@ -361,11 +362,12 @@ def test_page_markdown_is_safe(make_stack, page):
     assert page.console_errors() == []
 
 
-@pytest.mark.skip(reason="needs the chat service (issue 6)")
 def test_page_cancel_scenario(make_stack, page, tmp_path):
     """Issue 6: Stop while a reply streams sends `cancel` for it; the reply
-    ends with the `cancelled` error and the composer is free again.  Give
-    make_stack the LLM mock with a slow stream."""
+    ends with the `cancelled` error and the composer is free again.  Runs
+    against the default stack's built-in offline provider, whose reply
+    streams word by word; give it the LLM mock with a slow stream if that
+    ever answers in one go."""
     stack = page_stack(make_stack)
     page.goto(stack.http_url + "/")
     page.wait_for(OPEN)
