@@ -165,3 +165,41 @@ def test_mcp_prompt_and_resource_join_the_system_prompt(make_stack,
         assert "echo" in names
     finally:
         mock.stop()
+
+
+def running_tools(s):
+    return s.health()["chat_stats"]["tools"]["running"]
+
+
+def test_cancel_and_disconnect_stop_a_running_tool(stack):
+    async def main():
+        # cancel: the 30 s operation stops now; the call stays in history
+        # without a result, and the conversation goes on
+        async with ChatClient(stack.ws_url) as c:
+            rid = await c.start_chat("offline:long")
+            while (await c.first(rid))["chunk"].get("type") != "tool_call":
+                pass
+            wait_until(lambda: running_tools(stack) == 1, timeout=5,
+                       what="the tool to run")
+            x = await c.call("cancel", {"target": rid})
+            assert x["chunk"]["metadata"]["cancelled"] is True
+            end = await c.until_end(rid, timeout=5)
+            assert end[-1]["chunk"]["code"] == "cancelled"
+            wait_until(lambda: running_tools(stack) == 0, timeout=1.0,
+                       what="the tool call to stop")
+            conv = end[-1]["chunk"]["conversation_id"]
+            f = await c.chat("echo still here", conv=conv)
+            assert f[-1]["status"] == "complete"
+        # disconnect: the same within a second of the socket going away
+        d = ChatClient(stack.ws_url)
+        await d.__aenter__()
+        rid = await d.start_chat("offline:long")
+        while (await d.first(rid))["chunk"].get("type") != "tool_call":
+            pass
+        wait_until(lambda: running_tools(stack) == 1, timeout=5,
+                   what="the tool to run")
+        await d.abort()
+        wait_until(lambda: running_tools(stack) == 0, timeout=1.0,
+                   what="the tool call to stop after a disconnect")
+        assert stack.health()["chat_stats"]["requests"]["active"] == 0
+    run(main())

@@ -70,7 +70,7 @@ mcp_chat_stats(void *ctx)
     }
 
     o = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o,"
-                  " s:I, s:{s:I, s:I, s:I, s:I},"
+                  " s:I, s:{s:I, s:I, s:I, s:I, s:I},"
                   " s:{s:I, s:I, s:I}, s:o, s:{s:s, s:I, s:I},"
                   " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}}",
         "provider", prov,
@@ -86,6 +86,7 @@ mcp_chat_stats(void *ctx)
         "errors", errs,
         "conversations_active", (json_int_t) mcp_chat_order_active(c->order),
         "tools",
+          "running", (json_int_t) c->tools_running,
           "hops", (json_int_t) c->tool_hops,
           "ok", (json_int_t) c->tool_calls[0],
           "error", (json_int_t) c->tool_calls[1],

@@ -82,6 +82,7 @@ struct mcp_chat_s {
     uint64_t                        started, completed, replayed, attached;
     uint64_t                        cancelled, disconnected, tool_hops;
     uint64_t                        tool_calls[3];  /* ok, error, timeout */
+    uint64_t                        tools_running;
     uint64_t                        errors[MCP_CHAT_E__COUNT];
     mcp_hist_t                      ttfc;       /* first chunk, ms */
     mcp_hist_t                      duration;   /* whole request, ms */

@@ -178,6 +178,8 @@ mcp_offline_script(mcp_offline_call_t *c, json_t *msgs, json_t *tools)
 {
     static const char *const  sum[] = { "get-sum", "get_sum", "add", NULL };
     static const char *const  echo[] = { "echo", NULL };
+    static const char *const  longop[] = { "trigger-long-running-operation",
+                                           "longRunningOperation", NULL };
     json_t       *last = json_array_get(msgs, json_array_size(msgs) - 1);
     const char   *text = "", *tool;
     char          buf[1200], *said;
@@ -216,6 +218,14 @@ mcp_offline_script(mcp_offline_call_t *c, json_t *msgs, json_t *tools)
         mcp_offline_add_call(c, tool, json_pack("{s:s}", "message", "again"),
                              0);
         c->text = strdup("");
+        return;
+    }
+    if (strstr(text, "offline:long") && (tool = mcp_offline_tool(tools,
+                                                                 longop)))
+    {
+        mcp_offline_add_call(c, tool, json_pack("{s:i, s:i}", "duration", 30,
+                                                "steps", 30), 0);
+        c->text = strdup(MCP_CHAT_OFFLINE_NOTICE "Starting a long operation.");
         return;
     }
     if (strstr(text, "offline:parallel")

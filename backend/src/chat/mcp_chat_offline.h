@@ -10,7 +10,8 @@
  * docs/operations.md: "offline:slow" (one word per 100 ms, for a long
  * reply), "offline:loop" (always calls a tool: tool_limit_reached),
  * "offline:fail" (a provider_error), "offline:parallel" (two tool calls in
- * one turn).
+ * one turn), "offline:long" (server-everything's 30 s long-running
+ * operation, to see cancel and disconnect stop a tool).
  */
 
 #ifndef MCP_CHAT_OFFLINE_H

@@ -390,6 +390,7 @@ mcp_chat_tool_cb(void *data, const mcp_chat_tool_end_t *end)
     mcp_chat_tcall_t  *t = data;
     mcp_chat_req_t    *r = t->req;
 
+    r->chat->tools_running--;
     mcp_chat_tool_result(t, end);
     mcp_chat_req_unref(r);
 }
@@ -457,6 +458,7 @@ mcp_chat_run_tools(mcp_chat_req_t *r)
                                    mcp_chat_tool_cb, t, &fail)
                   : NULL;
         if (t->call != NULL) {
+            c->tools_running++;
             mcp_chat_req_ref(r);
             continue;
         }
@@ -697,6 +699,7 @@ mcp_chat_turn_stop(mcp_chat_req_t *r)
         if (r->tcalls[i].call) {
             c->tools->cancel(r->tcalls[i].call);
             r->tcalls[i].call = NULL;
+            c->tools_running--;
             mcp_chat_req_unref(r);
         }
     }
