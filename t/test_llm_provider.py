@@ -168,6 +168,17 @@ def test_cancel_stops_the_transfer(tmp_path, mock):
     assert st["errors"].get("cancelled") == 1
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_cancel_from_inside_a_callback(tmp_path, mock, stream):
+    conf = conf_for(tmp_path, mock)
+    args = ["--cancel-on-text", "--count", "20", "--concurrency", "4"]
+    r = call(conf, "mock", *(args + (["--stream"] if stream else [])))
+    assert len(r.of("cancelled")) == 20
+    assert not r.of("done") and not r.of("error")
+    st = r.stats("mock")
+    assert st["in_flight"] == 0 and st["errors"].get("cancelled") == 20
+
+
 def test_cancel_while_queued(tmp_path, mock):
     conf = conf_for(tmp_path, mock, concurrent_requests=1)
     mock.queue({"scenario": "trickle", "delay_ms": 300, "text": "a b c"},

@@ -23,12 +23,13 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "core/mcp_daemon.h"
 #include "core/mcp_log.h"
 #include "llm/mcp_llm_conf.h"
 #include "llm/mcp_llm_toolcall.h"
 #include "llm/mcp_llm_types.h"
 
-#define MCP_LLM_USER_AGENT  "mcp-edge/0.1.0"
+#define MCP_LLM_USER_AGENT  "mcp-edge/" MCPD_VERSION
 
 typedef struct mcp_llm_s           mcp_llm_t;
 typedef struct mcp_llm_provider_s  mcp_llm_provider_t;

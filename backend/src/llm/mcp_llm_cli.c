@@ -30,6 +30,7 @@ struct cli_s {
     uint64_t             interval_ms;       /* between starts */
     uv_timer_t           interval_timer;
     int                  quiet_text;
+    int                  cancel_on_text;
     int                  stats;
     uint64_t             t0;
     cli_req_t           *reqs;
@@ -46,6 +47,7 @@ static const char  cli_usage[] =
     "  --cancel-after MS   cancel each request MS ms after it starts\n"
     "  --interval MS       start one request every MS ms (sequentially)\n"
     "  --quiet-text        do not print text deltas (counts only)\n"
+    "  --cancel-on-text    cancel each request from its first text callback\n"
     "  --no-stats          do not print llm_client_stats at the end\n"
     "Events are JSON lines: text, tool_call, usage, done, error, cancelled,\n"
     "stats.\n";
@@ -70,12 +72,22 @@ cli_t_ms(cli_t *cli)
 }
 
 static void cli_start_more(cli_t *cli);
+static void cli_req_over(cli_req_t *cr);
 
 static void
 cli_on_text(mcp_llm_req_t *r, void *data, const char *text, size_t len)
 {
     cli_req_t  *cr = data;
 
+    if (cr->cli->cancel_on_text) {
+        /* cancelling from inside the layer's own callback */
+        mcp_llm_cancel(r);
+        cli_emit(json_pack("{s:s, s:i, s:I}", "event", "cancelled",
+                           "req", cr->index, "t_ms", cli_t_ms(cr->cli)));
+        cr->cli->failed++;
+        cli_req_over(cr);
+        return;
+    }
     if (cr->cli->quiet_text) {
         return;
     }
@@ -257,6 +269,8 @@ cli_parse(cli_t *cli, int argc, char **argv, json_error_t *jerr)
     for (i = 4; i < argc; i++) {
         if (strcmp(argv[i], "--stream") == 0) {
             cli->call.stream = 1;
+        } else if (strcmp(argv[i], "--cancel-on-text") == 0) {
+            cli->cancel_on_text = 1;
         } else if (strcmp(argv[i], "--quiet-text") == 0) {
             cli->quiet_text = 1;
         } else if (strcmp(argv[i], "--no-stats") == 0) {

@@ -646,6 +646,11 @@ http_check_done(mcp_llm_provider_t *p)
             continue;             /* on the deferred list; freed there */
         }
         e = http_classify(r, m->data.result);
+        if (r->cancelled) {
+            /* the caller cancelled from a callback run by the classification
+               (a non-streaming body, the last event): already released */
+            continue;
+        }
         mcp_llm_http_abort(r);
         mcp_llm_attempt_done(r, e);
     }
