@@ -334,6 +334,10 @@ mcp_chat_cancel_done(mcp_chat_req_t *r)
     if (r->finished) {
         return;
     }
+    if (r->told) {
+        mcp_chat_finish(r);
+        return;
+    }
     r->chat->errors[MCP_CHAT_E_CANCELLED]++;
     chunk = json_pack("{s:s, s:s}", "error",
                       r->cancel == 2 ? "the client went away"

@@ -198,16 +198,29 @@ static void
 mcp_chat_stop(mcp_daemon_t *d, void *ctx)
 {
     mcp_chat_t      *c = ctx;
-    mcp_chat_req_t  *r, *next;
+    mcp_chat_req_t  *r, **all;
+    size_t           n = 0, i;
 
     c->stopping = 1;
-    for (r = c->reqs; r; r = next) {
-        next = r->next;
+    /* collect first: a cancel may end a request and unlink it */
+    all = c->nreqs ? malloc(c->nreqs * sizeof(*all)) : NULL;
+    for (r = c->reqs; r && all && n < c->nreqs; r = r->next) {
         mcp_chat_req_ref(r);
-        mcp_chat_req_cancel(r, 2);
-        next = r->next;
-        mcp_chat_req_unref(r);
+        all[n++] = r;
     }
+    for (i = 0; i < n; i++) {
+        /* tell the client now, while the link is still up; what was
+           produced is stored as for a disconnect */
+        if (!all[i]->finished && !all[i]->told) {
+            all[i]->told = 1;
+            mcp_chat_emit(all[i], "error", json_pack("{s:s, s:s}", "error",
+                          "mcpd is shutting down; send the request again",
+                          "code", "backend_unavailable"));
+        }
+        mcp_chat_req_cancel(all[i], 2);
+        mcp_chat_req_unref(all[i]);
+    }
+    free(all);
     uv_timer_stop(&c->sys_timer);
     uv_close((uv_handle_t *) &c->sys_timer, NULL);  /* before sweep: its
                                                        close frees c */

@@ -189,6 +189,7 @@ struct mcp_chat_req_s {
     int                    held_limit;
     int                    held_order;
     int                    finished;
+    int                    told;            /* its last frame is sent */
     int                    err_kind;        /* failure once stored */
     const char            *err_code;
     char                  *err_msg;
