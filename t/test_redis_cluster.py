@@ -215,8 +215,9 @@ def test_fleet_rpm_holds_across_two_instances(pair, mock):
     results = {}
 
     def run(inst, i):
-        results[(inst.mcpd.conf["redis"]["instance_id"], i)] = \
-            inst.chat("hello %d" % i, "rpm-%d" % i)[-1]
+        name = inst.mcpd.conf["redis"]["instance_id"]
+        results[(name, i)] = \
+            inst.chat("hello %d" % i, "rpm-%s-%d" % (name, i))[-1]
 
     threads = [threading.Thread(target=run, args=(inst, i))
                for i in range(5) for inst in (a, b)]
@@ -230,10 +231,12 @@ def test_fleet_rpm_holds_across_two_instances(pair, mock):
     # queue and failed with a clear error instead of exceeding the limit
     assert len(chats(mock)) == 4
     assert len(done) == 4
-    assert all(r["status"] == "error" for r in results.values()
-               if r["status"] != "complete")
-    admits = sum(i.redis_stats()["rate_limits"]["mock"]["shared_admits"]
-                 for i in (a, b))
+    failed = [r for r in results.values() if r["status"] != "complete"]
+    assert all(r["status"] == "error"
+               and r["chunk"]["code"] != "duplicate_request" for r in failed)
+    rl = [i.redis_stats()["rate_limits"]["mock"] for i in (a, b)]
+    assert all(x["shared_waits"] > 0 or x["shared_admits"] > 0 for x in rl)
+    admits = sum(x["shared_admits"] for x in rl)
     assert admits == 4
     st = a.redis_stats()
     assert st["instances_alive"] == 2 and st["fallbacks"] == 0
@@ -335,3 +338,46 @@ def test_duplicate_request_id_through_both_instances_runs_once(pair, mock):
     assert len(chats(mock)) == 2          # dup-1 and dup-2, once each
     assert b.redis_stats()["dedupe"]["duplicates"] == 1
     assert a.redis_stats()["dedupe"]["repeats"] == 1
+
+
+def test_cluster_cap_holds_across_instances(tmp_path, redis, mock):
+    """cluster_max_connections 3 over two instances: the 4th socket, on
+    either instance, is closed with 1013; one closing makes room again."""
+    from linkclient import CLOSE
+    made = []
+    try:
+        for name in ("a", "b"):
+            y = instance_yaml(name, redis, mock)
+            y["redis"]["cluster_max_connections"] = 3
+            made.append(Instance(tmp_path / name, y).start())
+        a, b = made
+        wait_until(lambda: all(i.redis_stats()["instances_alive"] == 2
+                               for i in made), 10, what="both heartbeats")
+        s1, s2 = a.open(), a.open()
+        s3 = b.open()
+        wait_until(lambda: a.redis_stats()["connections"]["open_here"] == 2
+                   and b.redis_stats()["connections"]["open_here"] == 1, 5,
+                   what="counts")
+        s4 = b.open()
+        with b.lock:
+            f = b.link.recv(CLOSE, s4, 5)
+        assert int.from_bytes(f[3][:2], "big") == 1013
+        assert b"capacity" in f[3][2:]
+        assert b.redis_stats()["connections"]["rejected"] == 1
+        # the admitted ones still work
+        a.send(s2, "chat", "cap-1", {"text": "still here"})
+        assert a.final(s2, "cap-1")[-1]["status"] == "complete"
+        with a.lock:
+            a.link.close_session(s1)
+        wait_until(lambda: a.redis_stats()["connections"]["open_here"] == 1,
+                   5, what="close counted")
+        s5 = b.open()
+        time.sleep(0.5)
+        with b.lock:
+            with pytest.raises(TimeoutError):
+                b.link.recv(CLOSE, s5, 0.5)
+        assert b.redis_stats()["connections"]["open_here"] == 2
+        del s3
+    finally:
+        for inst in made:
+            inst.stop()

@@ -43,6 +43,9 @@ mcp_daemon_cleanup(mcp_daemon_t *d)
     free(d->actions);
     free(d->on_stop);
     free(d->on_close);
+    free(d->on_open);
+    d->on_open = NULL;
+    d->non_open = 0;
     d->stats = NULL;
     d->actions = NULL;
     d->on_stop = NULL;
@@ -156,6 +159,14 @@ mcp_daemon_on_session_close(mcp_daemon_t *d, mcp_session_hook_pt fn,
 {
     return mcp_daemon_add_hook(&d->on_close, &d->non_close, (void *) fn,
                                ctx);
+}
+
+
+int
+mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
+    void *ctx)
+{
+    return mcp_daemon_add_hook(&d->on_open, &d->non_open, (void *) fn, ctx);
 }
 
 

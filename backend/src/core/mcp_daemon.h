@@ -87,6 +87,8 @@ struct mcp_daemon_s {
     size_t                    non_stop;
     mcp_daemon_hook_t        *on_close;
     size_t                    non_close;
+    mcp_daemon_hook_t        *on_open;      /* added for redis/ */
+    size_t                    non_open;
 
     /* counters for the "mcpd" stats object */
     uint64_t                  nlinks;
@@ -114,6 +116,9 @@ int mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
     mcp_action_pt handler, void *ctx);
 int mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
 int mcp_daemon_on_session_close(mcp_daemon_t *d, mcp_session_hook_pt fn,
+    void *ctx);
+/* added (redis/: cluster-wide connection count): after a session opened */
+int mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx);
 
 /* The registered handler for an action, or NULL. */

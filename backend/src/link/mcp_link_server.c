@@ -292,13 +292,19 @@ mcp_link_on_stats(mcp_link_t *l, const mcp_link_frame_t *f)
 static int
 mcp_link_on_open(mcp_link_t *l, const mcp_link_frame_t *f)
 {
-    mcp_err_t  err;
+    mcp_daemon_t   *d = l->srv->d;
+    mcp_session_t  *s;
+    mcp_err_t       err;
+    size_t          i;
 
-    if (mcp_session_open(l, f->sid, (f->flags & MCP_LINK_F_REPLAY) != 0,
-                         f->payload, f->len, &err) == NULL)
-    {
+    s = mcp_session_open(l, f->sid, (f->flags & MCP_LINK_F_REPLAY) != 0,
+                         f->payload, f->len, &err);
+    if (s == NULL) {
         mcp_link_protocol_error(l, err.msg);
         return -1;
+    }
+    for (i = 0; i < d->non_open; i++) {
+        ((mcp_session_hook_pt) d->on_open[i].fn)(s, d->on_open[i].ctx);
     }
     return 0;
 }

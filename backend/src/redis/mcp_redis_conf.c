@@ -41,5 +41,9 @@ const mcp_cfg_field_t  mcp_redis_conf_fields[] = {
     { "dedupe_ttl", MCP_CFG_T_DURATION, R(dedupe_ttl_ms), "10m", 1000,
       86400000, NULL, NULL, NULL, NULL,
       "how long a request id stays claimed cluster-wide" },
+    { "cluster_max_connections", MCP_CFG_T_INT, R(cluster_max_connections),
+      "0", 0, 100000000, NULL, NULL, NULL, NULL,
+      "open WebSockets across all instances (0: no cap); beyond it mcpd "
+      "closes the new one with 1013" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
 };

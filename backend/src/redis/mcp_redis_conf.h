@@ -24,7 +24,8 @@ typedef struct {
     int64_t   reconnect_max_ms;
     int64_t   heartbeat_interval_ms;
     int64_t   heartbeat_ttl_ms;
-    int64_t   dedupe_ttl_ms;        /* request-id claims and stored answers */
+    int64_t   dedupe_ttl_ms;        /* request-id claims */
+    int64_t   cluster_max_connections; /* 0: no cluster-wide cap */
 } mcp_redis_conf_t;
 
 extern const mcp_cfg_field_t  mcp_redis_conf_fields[];

@@ -6,12 +6,14 @@
 #include "redis/mcp_redis.h"
 #include "redis/mcp_redis_daemon.h"
 #include "redis/mcp_redis_dedupe.h"
+#include "redis/mcp_redis_conns.h"
 #include "redis/mcp_redis_limit.h"
 
 typedef struct {
     mcp_redis_t        redis;
     mcp_redis_limit_t  lim;
     mcp_redis_dedupe_t dedupe;
+    mcp_redis_conns_t  conns;
     int                closing;     /* parts still closing */
 } mcp_redis_sub_t;
 
@@ -24,6 +26,7 @@ redis_sub_stats(void *ctx)
     if (o != NULL) {
         mcp_redis_limit_stats(&s->lim, o);
         mcp_redis_dedupe_stats(&s->dedupe, o);
+        mcp_redis_conns_stats(&s->conns, o);
     }
     return o;
 }
@@ -31,10 +34,10 @@ redis_sub_stats(void *ctx)
 static void
 redis_sub_part_closed(mcp_redis_sub_t *s)
 {
-    if (--s->closing == 0) {
-        mcp_redis_free(&s->redis);
-        free(s);
-    }
+    /* the struct stays: session-close hooks may still run while the
+       daemon drains (they find Redis closed and do nothing); the process
+       ends right after */
+    --s->closing;
 }
 
 static void
@@ -79,6 +82,7 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
     }
     if (mcp_redis_limit_init(&s->lim, &s->redis, mcp_llm_daemon_get(d)) != 0
         || mcp_redis_dedupe_init(&s->dedupe, d, &s->redis) != 0
+        || mcp_redis_conns_init(&s->conns, d, &s->redis) != 0
         || mcp_daemon_add_stats(d, "redis", redis_sub_stats, s) != 0
         || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0)
     {
