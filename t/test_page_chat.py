@@ -121,6 +121,24 @@ def test_page_loads_connects_and_shows_error_frames(make_stack, page,
         assert lfin["chunk"]["code"] in page.text("#conv-notice")
     shot(page, tmp_path, "page-error-frame")
 
+    # opening a conversation (by its link) asks for its history; whatever
+    # the answer, an error frame is shown with its code
+    page.goto(stack.http_url + "/#c=c-test")
+    page.wait_for('#conv-title:text("Conversation")')
+    hist = wait_until(lambda: page.sent("history") or None, 10,
+                      what="the history request")
+    assert hist[0]["payload"] == {"conversation_id": "c-test", "limit": 50}
+    hf = final_frame(page, hist[0]["request_id"])
+    if hf["status"] == "error":
+        sel = '.error-box.global[data-code="%s"]' % hf["chunk"]["code"]
+        page.wait_for(sel)
+        assert hf["chunk"]["code"] in page.text(sel)
+    # "New chat" leaves it: empty view, no conversation in the URL
+    page.click("#new-conv")
+    assert page.text("#conv-title") == "New conversation"
+    assert page.eval("location.hash") == ""
+    assert page.count(".error-box") == 0
+
     # mcpd gone: the module answers backend_unavailable, the socket stays
     stack.kill_mcpd(signal.SIGKILL)
     req2 = send(page, "are you there?")
