@@ -1,7 +1,7 @@
 /*
- * The provider layer's internals, shared by mcp_llm.c (requests, queue,
- * retries, fallback), mcp_llm_http.c (libcurl on libuv) and
- * mcp_llm_stats.c.  Not for other subsystems: use mcp_llm.h.
+ * The provider layer's internals, shared by mcp_llm.c (requests, queue),
+ * mcp_llm_retry.c (retries, fallback), mcp_llm_http.c (libcurl on libuv)
+ * and mcp_llm_stats.c.  Not for other subsystems: use mcp_llm.h.
  */
 
 #ifndef MCP_LLM_INT_H
@@ -145,8 +145,19 @@ void mcp_llm_http_close(mcp_llm_provider_t *p);
 int mcp_llm_http_send(mcp_llm_req_t *r);
 void mcp_llm_http_abort(mcp_llm_req_t *r);   /* remove the transfer now */
 
-/* mcp_llm.c: an attempt ended (err MCP_LLM_OK or why it failed) */
+/* mcp_llm_retry.c: an attempt ended (err MCP_LLM_OK or why it failed) */
 void mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err);
+
+/* mcp_llm.c, shared with mcp_llm_retry.c */
+#define LLM_SUB  "llm"
+
+double llm_random(mcp_llm_t *llm);
+void llm_enqueue(mcp_llm_provider_t *p, mcp_llm_req_t *r);
+void llm_finish(mcp_llm_req_t *r, mcp_llm_err_e err, const char *msg);
+mcp_llm_err_e llm_admit(mcp_llm_req_t *r, mcp_llm_provider_t *p,
+    const char **msg);
+
+/* mcp_llm.c */
 void mcp_llm_pump(mcp_llm_provider_t *p);
 void mcp_llm_schedule_pump(mcp_llm_provider_t *p, uint64_t delay_ms);
 void mcp_llm_handle_closed(uv_handle_t *h);
