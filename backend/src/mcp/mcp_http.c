@@ -10,7 +10,8 @@
  *    servers send) means the session expired: the transport reports itself
  *    closed and the server object initializes a new one;
  *  - an SSE stream that ends before the result resumes with a GET carrying
- *    Last-Event-ID after the server's "retry" delay (SEP-1699);
+ *    Last-Event-ID after the server's "retry" delay (SEP-1699); that and
+ *    the standalone GET stream are in mcp_http_stream.c;
  *  - close() sends DELETE for the session and frees everything once curl
  *    is done with it.
  *
@@ -18,76 +19,15 @@
  * queued and run from a zero-delay libuv timer.
  */
 
+#include "mcp/mcp_http_int.h"
 #include "mcp/mcp_jsonrpc.h"
-#include "mcp/mcp_sse.h"
-#include "mcp/mcp_transport.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define MCP_HTTP_DEFAULT_RETRY_MS  1000
-#define MCP_HTTP_MAX_RESUMES       5
 #define MCP_HTTP_DELETE_TIMEOUT_MS 2000
-
-typedef struct mcp_http_s      mcp_http_t;
-typedef struct mcp_http_req_s  mcp_http_req_t;
-
-typedef enum { MCP_HTTP_POST, MCP_HTTP_GET, MCP_HTTP_DELETE } mcp_http_kind_e;
-
-struct mcp_http_req_s {
-    mcp_http_req_t     *next;
-    mcp_http_t         *h;
-    int                 kind;
-    CURL               *easy;
-    struct curl_slist  *hdrs;
-    char               *body;
-    int64_t             id;          /* JSON-RPC id carried, or -1 */
-    int                 answered;    /* its response arrived */
-    int                 is_sse;
-    int                 sniffed;
-    long                status;
-    mcp_sse_t           sse;
-    char               *buf;         /* JSON body */
-    size_t              len, cap;
-    unsigned            resumes;
-    int                 standalone;  /* the GET stream for server messages */
-    char                err[CURL_ERROR_SIZE];
-};
-
-typedef struct mcp_http_sock_s  mcp_http_sock_t;
-
-struct mcp_http_sock_s {
-    uv_poll_t         poll;
-    mcp_http_t       *h;
-    curl_socket_t     fd;
-    mcp_http_sock_t  *next;
-};
-
-struct mcp_http_s {
-    mcp_transport_t      t;
-    mcp_transport_env_t  env;
-    CURLM               *multi;
-    uv_timer_t           timer;      /* curl's timeout */
-    uv_timer_t           kick;       /* deferred work, outside curl */
-    mcp_http_req_t      *queued;     /* to add to the multi */
-    mcp_http_req_t      *active;
-    mcp_http_req_t      *resume;     /* waiting for their retry delay */
-    uv_timer_t           resume_timer;
-    char                 session[256];
-    char                 protocol[32];
-    int                  handles;    /* open uv handles */
-    mcp_http_sock_t     *socks;      /* polled sockets */
-    int                  closing;
-    int                  dead;
-    int                  torn_down;
-    unsigned             stream_failures;
-    char                 name[132];  /* copies: the owner's conf may go */
-    char                *url;
-    struct curl_slist   *extra;      /* configured headers */
-};
 
 static void mcp_http_kick(mcp_http_t *h);
 
@@ -127,7 +67,7 @@ mcp_http_sock_closed(uv_handle_t *hd)
 }
 
 
-static void
+void
 mcp_http_report(mcp_http_t *h, const char *why)
 {
     if (h->dead || h->closing) {
@@ -140,7 +80,7 @@ mcp_http_report(mcp_http_t *h, const char *why)
 }
 
 
-static void
+void
 mcp_http_req_free(mcp_http_req_t *r)
 {
     if (r->easy) {
@@ -273,7 +213,7 @@ mcp_http_header(char *line, size_t size, size_t n, void *ud)
 }
 
 
-static mcp_http_req_t *
+mcp_http_req_t *
 mcp_http_req_new(mcp_http_t *h, int kind, char *body, int64_t id,
     const char *last_event_id)
 {
@@ -336,7 +276,7 @@ mcp_http_req_new(mcp_http_t *h, int kind, char *body, int64_t id,
 }
 
 
-static void
+void
 mcp_http_enqueue(mcp_http_t *h, mcp_http_req_t *r)
 {
     mcp_http_req_t  **pp = &h->queued;
@@ -455,121 +395,6 @@ mcp_http_on_timeout(CURLM *m, long ms, void *up)
 
 
 /* ------------------------------------------------------------ outcomes */
-
-static void
-mcp_http_resume_fire(uv_timer_t *t)
-{
-    mcp_http_t      *h = t->data;
-    mcp_http_req_t  *r;
-
-    while ((r = h->resume) != NULL) {
-        h->resume = r->next;
-        r->next = NULL;
-        if (h->closing || h->dead) {
-            mcp_http_req_free(r);
-            continue;
-        }
-        mcp_http_enqueue(h, r);
-    }
-}
-
-
-/* the POST's stream ended without its result: GET it with Last-Event-ID */
-static int
-mcp_http_schedule_resume(mcp_http_t *h, mcp_http_req_t *done)
-{
-    mcp_http_req_t  *r;
-    int64_t          delay = done->sse.retry_ms >= 0 ? done->sse.retry_ms
-                                                     : MCP_HTTP_DEFAULT_RETRY_MS;
-
-    if (done->resumes >= MCP_HTTP_MAX_RESUMES || !done->sse.last_id[0]) {
-        return -1;
-    }
-    r = mcp_http_req_new(h, MCP_HTTP_GET, NULL, done->id, done->sse.last_id);
-    if (r == NULL) {
-        return -1;
-    }
-    r->resumes = done->resumes + 1;
-    r->sse.retry_ms = done->sse.retry_ms;
-    snprintf(r->sse.last_id, sizeof(r->sse.last_id), "%s", done->sse.last_id);
-    r->next = h->resume;
-    h->resume = r;
-    mcp_log_info(h->env.log, "mcp", "%s: stream ended before the reply to "
-                 "request %lld; resuming in %lld ms (Last-Event-ID %s)",
-                 h->name, (long long) done->id, (long long) delay,
-                 done->sse.last_id);
-    uv_timer_start(&h->resume_timer, mcp_http_resume_fire, (uint64_t) delay,
-                   0);
-    return 0;
-}
-
-
-static int
-mcp_http_session_gone(mcp_http_req_t *r)
-{
-    if (r->h->session[0] == '\0') {
-        return 0;
-    }
-    if (r->status == 404) {
-        return 1;
-    }
-    /* some servers answer an unknown session with 400 "No valid session" */
-    return r->status == 400 && r->buf && r->len
-           && (memmem(r->buf, r->len, "ession", 6) != NULL);
-}
-
-
-/* open (or reopen after delay_ms) the standalone GET stream */
-static void
-mcp_http_open_stream(mcp_http_t *h, const char *last_id, int64_t delay_ms)
-{
-    mcp_http_req_t  *r = mcp_http_req_new(h, MCP_HTTP_GET, NULL, -1, last_id);
-
-    if (r == NULL) {
-        return;
-    }
-    r->standalone = 1;
-    if (last_id) {
-        snprintf(r->sse.last_id, sizeof(r->sse.last_id), "%s", last_id);
-    }
-    if (delay_ms <= 0) {
-        mcp_http_enqueue(h, r);
-        return;
-    }
-    r->next = h->resume;
-    h->resume = r;
-    uv_timer_start(&h->resume_timer, mcp_http_resume_fire, (uint64_t) delay_ms,
-                   0);
-}
-
-
-static void
-mcp_http_stream_done(mcp_http_t *h, mcp_http_req_t *r, CURLcode rc)
-{
-    int64_t  delay = r->sse.retry_ms >= 0 ? r->sse.retry_ms
-                                          : MCP_HTTP_DEFAULT_RETRY_MS;
-
-    if (rc == CURLE_OK && mcp_http_session_gone(r)) {
-        mcp_http_report(h, "session expired (GET stream)");
-        return;
-    }
-    if (rc == CURLE_OK && (r->status == 405 || r->status / 100 == 4)) {
-        /* optional in the spec: list changes then come with requests */
-        mcp_log_info(h->env.log, "mcp", "%s: no server-message stream "
-                     "(HTTP %ld)", h->name, r->status);
-        return;
-    }
-    if (rc == CURLE_OK && r->status / 100 == 2 && r->is_sse) {
-        h->stream_failures = 0;
-    } else if (++h->stream_failures > MCP_HTTP_MAX_RESUMES) {
-        mcp_log_warn(h->env.log, "mcp", "%s: server-message stream keeps "
-                     "failing; not reopening it", h->name);
-        return;
-    }
-    mcp_http_open_stream(h, r->sse.last_id[0] ? r->sse.last_id : NULL,
-                         delay * (1 + h->stream_failures));
-}
-
 
 static void
 mcp_http_done(mcp_http_t *h, mcp_http_req_t *r, CURLcode rc)
