@@ -112,6 +112,9 @@ $(BUILD)/tools/%: %.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS)
 
+# the mock's header-only part (t/mock/*.c are single-file programs)
+$(BUILD)/tools/llm_mock: t/mock/llm_mock_scenarios.h
+
 # ---------------------------------------------------------------- module
 
 # configure once per change of `config` or of the module's list of files
