@@ -11,6 +11,8 @@
 #include "llm/mcp_llm_int.h"
 
 
+/* ------------------------------------------------------------ outcome */
+
 static int
 llm_retryable(mcp_llm_err_e e)
 {

@@ -18,6 +18,8 @@ static const char *const  mcp_list_method[] = {
 static const char *const  mcp_list_key[] = { "tools", "prompts", "resources" };
 
 
+/* ------------------------------------------------------------ lists */
+
 void
 mcp_server_settle(mcp_server_t *srv)
 {
