@@ -28,8 +28,12 @@
  *   error_event   OpenRouter-style {"error":...} + finish_reason "error"
  *   vllm_error    vLLM's {"object":"error",...} event
  *   ratelimit     text with x-ratelimit-* headers [headers{}]
+ *   bulk          a long reply at full speed [chunks, chunk_bytes]
+ * Any queued reply may set "sndbuf" (bytes): the socket's SO_SNDBUF, so a
+ * client that stops reading stalls the reply soon (flow-control tests).
  * Control: GET /_mock/requests (what was received, when, with which
- * headers), POST /_mock/reset, GET /_mock/health.
+ * headers), POST /_mock/reset, GET /_mock/health, GET /_mock/stats
+ * (unsent_bytes: written by the scripts, not yet taken by the kernel).
  * The scenarios' scripts are in llm_mock_scenarios.h.
  */
 
@@ -72,6 +76,7 @@ static json_t     *queue;        /* replies queued by the tests */
 static json_t     *reqlog;
 static uint64_t    t0;
 static int         no_log;       /* --no-log: for benchmarks */
+static uint64_t    unsent;       /* bytes queued in uv_write, not written */
 
 /* rendered answers of the default scenario, by model/stream/usage: a
    benchmark must measure the client, not our JSON encoding */
@@ -91,6 +96,7 @@ mock_on_written(uv_write_t *w, int status)
 {
     mock_write_t  *mw = (mock_write_t *) w;
 
+    unsent -= mw->b.len;
     free(mw->b.base);
     free(mw);
 }
@@ -111,7 +117,9 @@ mock_write(mock_conn_t *c, char *data, size_t len)
     {
         free(data);
         free(mw);
+        return;
     }
+    unsent += len;
 }
 
 static void
@@ -337,6 +345,11 @@ mock_chat(mock_conn_t *c, json_t *headers, json_t *body)
         params = json_incref(json_array_get(queue, 0));
         json_array_remove(queue, 0);
         sc = param_str(params, "scenario", "text");
+        if (param_int(params, "sndbuf", 0) > 0) {
+            int  sb = param_int(params, "sndbuf", 0);
+
+            uv_send_buffer_size((uv_handle_t *) &c->tcp, &sb);
+        }
     } else if (json_object_get(headers, "x-mock-scenario")) {
         sc = json_string_value(json_object_get(headers, "x-mock-scenario"));
     } else if (strncmp(model, "mock-", 5) == 0) {
@@ -382,6 +395,9 @@ mock_route(mock_conn_t *c, const char *method, const char *path,
         mock_reply_json(c, 200, json_pack("{s:b}", "ok", 1));
     } else if (strcmp(path, "/_mock/health") == 0) {
         mock_reply_json(c, 200, json_pack("{s:b}", "ok", 1));
+    } else if (strcmp(path, "/_mock/stats") == 0) {
+        mock_reply_json(c, 200, json_pack("{s:I}", "unsent_bytes",
+                                          (json_int_t) unsent));
     } else if (strcmp(path, "/_mock/queue") == 0) {
         if (json_is_array(jb)) {
             json_array_foreach(jb, i, v) {

@@ -328,6 +328,28 @@ script_build(script_t *s, const char *sc, json_t *p, const char *model,
             script_add(s, (uint64_t) param_int(p, "delay_ms", 20), NULL, 0, 1);
         }
 
+    } else if (strcmp(sc, "bulk") == 0) {
+        /* a long reply at full speed: chunk i is "<i:06>" padded with x to
+           chunk_bytes, so a client can check it got all of it in order */
+        int     i, n = param_int(p, "chunks", 100);
+        size_t  cb = (size_t) param_int(p, "chunk_bytes", 1024);
+        char   *c = malloc(cb + 16);
+
+        script_stream_head(s, 0, NULL);
+        for (i = 0; i < n; i++) {
+            snprintf(c, cb + 16, "<%06d>", i);
+            len = strlen(c);
+            if (cb > len) {
+                memset(c + len, 'x', cb - len);
+                c[cb] = '\0';
+            }
+            script_data(s, 0, chunk_new(model, json_pack("{s:s}", "content",
+                        c), NULL));
+        }
+        free(c);
+        script_data(s, 0, chunk_new(model, json_object(), "stop"));
+        script_stream_end(s, 0);
+
     } else if (strcmp(sc, "no_finish") == 0) {
         script_stream_head(s, 0, NULL);
         script_words(s, model, "cut short", 0, 0);

@@ -146,6 +146,16 @@ mcp_chat_llm_cancel(void *call)
 }
 
 
+/* FLOW from the module: stop reading the provider while the client lags */
+static void
+mcp_chat_llm_pause(void *call, int paused)
+{
+    mcp_chat_llm_call_t  *c = call;
+
+    mcp_llm_pause(c->req, paused);
+}
+
+
 static json_t *
 mcp_chat_llm_status(void *ctx)
 {
@@ -184,6 +194,7 @@ mcp_chat_llm_new(mcp_llm_t *llm, const char *provider)
     pr->ctx = p;
     pr->start = mcp_chat_llm_start;
     pr->cancel = mcp_chat_llm_cancel;
+    pr->pause = mcp_chat_llm_pause;
     pr->status = mcp_chat_llm_status;
     pr->close = mcp_chat_llm_close;
     return pr;

@@ -528,6 +528,21 @@ mcp_llm_start(mcp_llm_t *llm, const mcp_llm_call_t *call,
 /* ------------------------------------------------------------ cancel */
 
 void
+mcp_llm_pause(mcp_llm_req_t *r, int paused)
+{
+    if (r == NULL || r->cancelled || r->state == MCP_LLM_REQ_DONE) {
+        return;
+    }
+    /* applied to the transfer on the next loop turn (a retry's new
+       transfer is paused when it starts) */
+    r->paused = paused != 0;
+    if (r->state == MCP_LLM_REQ_INFLIGHT) {
+        mcp_llm_http_flow(r);
+    }
+}
+
+
+void
 mcp_llm_cancel(mcp_llm_req_t *r)
 {
     mcp_llm_provider_t  *p;

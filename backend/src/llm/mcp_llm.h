@@ -91,6 +91,16 @@ mcp_llm_req_t *mcp_llm_start(mcp_llm_t *llm, const mcp_llm_call_t *call,
 void mcp_llm_cancel(mcp_llm_req_t *r);
 
 /*
+ * Flow control (the caller's client is not reading): while paused the
+ * transfer stops reading from the provider's socket, so TCP pushes back on
+ * the provider and nothing more is buffered here; no read timeout runs
+ * meanwhile.  Safe from callbacks and at any state; it holds across
+ * retries and fallback.  Applied on the next loop turn, never inside this
+ * call (unpausing may deliver data: callbacks then run as usual).
+ */
+void mcp_llm_pause(mcp_llm_req_t *r, int paused);
+
+/*
  * Optional fleet-wide admission (redis/ installs one; hook added for it).
  * acquire() is asked after the local limiter admitted the head of a
  * provider's queue: 0 admitted by the shared window; > 0 wait that many ms

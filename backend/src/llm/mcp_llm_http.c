@@ -99,6 +99,7 @@ http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 {
     mcp_llm_provider_t  *p = userp;
     mcp_llm_sock_t      *s = sockp;
+    mcp_llm_req_t       *r = NULL;
     int                  events = 0;
 
     if (what == CURL_POLL_REMOVE) {
@@ -130,6 +131,11 @@ http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
         curl_multi_assign(p->multi, fd, s);
     }
 
+    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &r) == CURLE_OK
+        && r != NULL)
+    {
+        r->fd = fd;              /* for a resume after FLOW pause */
+    }
     if (what & CURL_POLL_IN) {
         events |= UV_READABLE;
     }
@@ -310,6 +316,9 @@ http_on_io_timer(uv_timer_t *t)
     const mcp_llm_http_conf_t   *h = &r->p->conf->http_client;
     uint64_t                     now = uv_now(r->llm->loop), limit, deadline;
 
+    if (r->recv_paused) {
+        return;          /* our client is slow, not the provider: no limit */
+    }
     limit = r->body_sent ? (uint64_t) h->read_timeout_ms
                          : (uint64_t) (h->connect_timeout_ms
                                        + h->write_timeout_ms);
@@ -534,6 +543,8 @@ mcp_llm_http_send(mcp_llm_req_t *r)
     r->easy = e;
     r->body_off = 0;
     r->body_sent = 0;
+    r->recv_paused = 0;
+    r->fd = CURL_SOCKET_BAD;
     r->status = 0;
     r->retry_after_ms = -1;
     r->rl_rem_req = r->rl_reset_req = r->rl_rem_tok = r->rl_reset_tok = -1;
@@ -551,6 +562,7 @@ mcp_llm_http_send(mcp_llm_req_t *r)
     limit = (uint64_t) (p->conf->http_client.connect_timeout_ms
                         + p->conf->http_client.write_timeout_ms);
     uv_timer_start(&r->timer, http_on_io_timer, limit, 0);
+    mcp_llm_http_flow(r);        /* a retry of a paused request */
     return 0;
 }
 
@@ -579,6 +591,55 @@ mcp_llm_http_abort(mcp_llm_req_t *r)
     if (r->easy) {
         curl_easy_cleanup(r->easy);
         r->easy = NULL;
+    }
+}
+
+/*
+ * Apply r->paused to the transfer, on its own loop turn: never inside a
+ * caller's callback or curl (r->timer is free then: the I/O deadline is
+ * re-armed here, and does not run while paused).
+ */
+static void
+http_on_flow_timer(uv_timer_t *t)
+{
+    mcp_llm_req_t       *r = t->data;
+    mcp_llm_provider_t  *p = r->p;
+    int                  running;
+
+    if (r->easy == NULL || r->cancelled) {
+        return;
+    }
+    if (r->paused == r->recv_paused) {
+        if (!r->paused) {
+            uv_timer_start(&r->timer, http_on_io_timer, 0, 0);
+        }
+        return;
+    }
+
+    r->recv_paused = r->paused;
+    r->last_io_ms = uv_now(r->llm->loop);
+    if (!r->paused) {
+        uv_timer_start(&r->timer, http_on_io_timer,
+                       (uint64_t) p->conf->http_client.read_timeout_ms, 0);
+    }
+    /* unpausing, curl may deliver data from inside the call: our
+       callbacks run, and may pause or cancel r again */
+    p->in_curl++;
+    curl_easy_pause(r->easy, r->paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+    if (!r->paused && !r->cancelled && r->fd != CURL_SOCKET_BAD) {
+        /* what the provider sent meanwhile is already in the socket: no
+           new readiness may come for it, so have curl read it now */
+        curl_multi_socket_action(p->multi, r->fd, CURL_CSELECT_IN, &running);
+    }
+    p->in_curl--;
+    http_after_curl(p);
+}
+
+void
+mcp_llm_http_flow(mcp_llm_req_t *r)
+{
+    if (r->easy && r->paused != r->recv_paused) {
+        uv_timer_start(&r->timer, http_on_flow_timer, 0, 0);
     }
 }
 

@@ -129,6 +129,9 @@ struct mcp_llm_req_s {
     int                       delivered;        /* output reached the caller */
     int                       cancelled;
     int                       fell_back;
+    int                       paused;           /* the caller asked (FLOW) */
+    int                       recv_paused;      /* curl holds our transfer */
+    curl_socket_t             fd;               /* its socket, as curl said */
 
     long                      status;
     mcp_llm_stream_t          st;
@@ -144,6 +147,7 @@ int mcp_llm_http_init(mcp_llm_provider_t *p, mcp_err_t *err);
 void mcp_llm_http_close(mcp_llm_provider_t *p);
 int mcp_llm_http_send(mcp_llm_req_t *r);
 void mcp_llm_http_abort(mcp_llm_req_t *r);   /* remove the transfer now */
+void mcp_llm_http_flow(mcp_llm_req_t *r);    /* r->paused changed */
 
 /* mcp_llm_retry.c: an attempt ended (err MCP_LLM_OK or why it failed) */
 void mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err);
