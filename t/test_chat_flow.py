@@ -4,12 +4,13 @@ transfer stalls at the mock, nothing piles up in mcpd), no read timeout
 fires meanwhile, and once the client reads again it gets the whole reply,
 in order, ending with complete.
 
-Buffers along the way are kept small (the mock's SO_SNDBUF, nginx's
-send buffer, mcpd's link buffer) so a few MB are enough to fill
+Buffers along the way are kept small (the mock's SO_SNDBUF, the
+client's SO_RCVBUF, mcpd's link buffer) so a few MB are enough to fill
 them; without the pause mcpd would read all of it at loopback speed."""
 
 import asyncio
 import os
+import socket
 import sys
 import time
 
@@ -20,7 +21,7 @@ from chat_client import ChatClient, text_of  # noqa: E402
 from stack import Stack  # noqa: E402
 from test_llm_util import Mock  # noqa: E402
 
-CHUNKS = 1000
+CHUNKS = 1500
 CHUNK_BYTES = 8192
 READ_TIMEOUT_S = 2
 
@@ -78,6 +79,10 @@ def test_slow_client_stalls_the_provider_then_gets_everything(stack, mock):
 
     async def go():
         async with ChatClient(stack.ws_url, timeout=60) as c:
+            # cap the client's kernel buffer (autotuning could take in
+            # tens of MB before nginx even sees a slow client)
+            c.ws.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
             rid = await c.start_chat("tell me everything", streaming=True)
             first = await c.first(rid)
             assert first["status"] == "processing", first
