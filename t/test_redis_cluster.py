@@ -371,6 +371,11 @@ def test_cluster_cap_holds_across_instances(tmp_path, redis, mock):
             a.link.close_session(s1)
         wait_until(lambda: a.redis_stats()["connections"]["open_here"] == 1,
                    5, what="close counted")
+        # the cluster count is eventually consistent: a publishes its new
+        # count on its own Redis connection; wait until Redis has it
+        wait_until(lambda: redis.command(
+            "EVAL", "return tonumber(redis.call('GET', KEYS[1]) or '0')",
+            1, "t:conns:a") == b":1", 5, what="a's count in Redis")
         s5 = b.open()
         time.sleep(0.5)
         with b.lock:
