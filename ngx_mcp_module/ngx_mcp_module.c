@@ -311,21 +311,24 @@ ngx_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/*
+ * mcp_websocket and mcp_status differ only in the flag they set and the
+ * content handler they install; both need the shared zone.
+ */
 static char *
-ngx_mcp_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_mcp_set_location_handler(ngx_conf_t *cf, ngx_flag_t *flag,
+    ngx_http_handler_pt handler)
 {
-    ngx_mcp_loc_conf_t  *mlcf = conf;
-
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (mlcf->websocket != NGX_CONF_UNSET) {
+    if (*flag != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
-    mlcf->websocket = 1;
+    *flag = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_mcp_ws_handler;
+    clcf->handler = handler;
 
     if (ngx_mcp_add_zone(cf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -336,26 +339,22 @@ ngx_mcp_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
+ngx_mcp_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_mcp_loc_conf_t  *mlcf = conf;
+
+    return ngx_mcp_set_location_handler(cf, &mlcf->websocket,
+                                        ngx_mcp_ws_handler);
+}
+
+
+static char *
 ngx_mcp_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_mcp_loc_conf_t  *mlcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (mlcf->status != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    mlcf->status = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_mcp_status_handler;
-
-    if (ngx_mcp_add_zone(cf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_mcp_set_location_handler(cf, &mlcf->status,
+                                        ngx_mcp_status_handler);
 }
 
 
