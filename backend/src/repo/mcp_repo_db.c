@@ -83,7 +83,7 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
         " tool_call_id, name, model, usage, token_count, request_id, part,"
         " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
         " ?12) ON CONFLICT(conversation_id, request_id, type, part)"
-        " WHERE request_id IS NOT NULL DO NOTHING RETURNING id",
+        " WHERE request_id IS NOT NULL DO NOTHING",
     [MCP_ST_REQ_INSERT] =
         "INSERT INTO requests(conversation_id, request_id, state, started_at)"
         " VALUES (?1, ?2, 1, ?3) ON CONFLICT DO NOTHING",

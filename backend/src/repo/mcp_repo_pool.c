@@ -228,6 +228,7 @@ mcp_writer_group(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
         }
         return;
     }
+    mcp_ckpt_restart(&p->repo->ckpt, w->conn.db);
 
     for (attempt = 1; ; attempt++) {
         rc = mcp_writer_txn(w, batch, n);
@@ -371,6 +372,38 @@ mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r)
 }
 
 
+/*
+ * Under p->mu: is there work to take now?  A writer leaves what is queued
+ * while the loop is still delivering its last group, unless a whole group
+ * waits already: the callers of that group queue their next writes from
+ * their callbacks (closed loop, like chat turns), and those belong in the
+ * next group instead of trailing behind it in groups of their own.  The
+ * wait is bounded by one turn of the loop, which is also the only place
+ * new writes come from.
+ */
+static int
+mcp_pool_has_work(mcp_pool_t *p)
+{
+    return p->head != NULL
+           && !(p->delivering && p->queued < (size_t) p->max_batch);
+}
+
+
+/* Loop thread, after delivering completions and queueing what they sent. */
+void
+mcp_pool_delivered(mcp_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->delivering) {
+        p->delivering = 0;
+        if (p->head) {
+            pthread_cond_signal(&p->cv);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+
 /* Under p->mu: sleep until work, a health check due, or stop. */
 static void
 mcp_pool_wait(mcp_worker_t *w)
@@ -380,7 +413,7 @@ mcp_pool_wait(mcp_worker_t *w)
     struct timespec   ts;
     int               rc;
 
-    while (p->head == NULL && !p->stop) {
+    while (!mcp_pool_has_work(p) && !p->stop) {
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += interval / 1000;
         ts.tv_nsec += (interval % 1000) * 1000000;
@@ -392,7 +425,7 @@ mcp_pool_wait(mcp_worker_t *w)
         rc = interval > 0 ? pthread_cond_timedwait(&p->cv, &p->mu, &ts)
                           : pthread_cond_wait(&p->cv, &p->mu);
         p->idle--;
-        if (rc == ETIMEDOUT && p->head == NULL && !p->stop) {
+        if (rc == ETIMEDOUT && !mcp_pool_has_work(p) && !p->stop) {
             pthread_mutex_unlock(&p->mu);
             mcp_worker_health(w);
             pthread_mutex_lock(&p->mu);
@@ -424,7 +457,7 @@ mcp_worker_main(void *arg)
     mcp_worker_t     *w = arg;
     mcp_pool_t       *p = w->pool;
     mcp_repo_req_t  **batch;
-    size_t            n, i;
+    size_t            n;
     int               requeue;
 
     batch = malloc(sizeof(*batch) * (size_t) p->max_batch);
@@ -452,16 +485,18 @@ mcp_worker_main(void *arg)
 
         mcp_worker_dispatch(w, batch, n, &requeue);
 
+        pthread_mutex_lock(&p->mu);
+        p->in_use--;
+        if (p->writer && p->max_batch > 1 && !requeue) {
+            p->delivering = 1;              /* see mcp_pool_has_work() */
+        }
+        pthread_mutex_unlock(&p->mu);
+
         if (requeue) {
             mcp_pool_push(p, batch[0]);     /* the next retention step */
         } else {
-            for (i = 0; i < n; i++) {
-                mcp_repo_complete(p->repo, batch[i]);
-            }
+            mcp_repo_complete_many(p->repo, batch, n);
         }
-        pthread_mutex_lock(&p->mu);
-        p->in_use--;
-        pthread_mutex_unlock(&p->mu);
 
         if (p->writer && w->broken && p->nworkers > 1) {
             pthread_mutex_unlock(&p->turn);     /* a standby's turn */
