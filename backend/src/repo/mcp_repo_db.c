@@ -210,6 +210,10 @@ mcp_conn_open(mcp_conn_t *c, const mcp_repo_conf_t *rc, int reader,
         goto failed;
     }
     sqlite3_extended_result_codes(c->db, 1);
+    if (rc->wal_checkpoint_pages > 0) {
+        /* unpooled; with pooling mcp_ckpt_attach() turns it off */
+        sqlite3_wal_autocheckpoint(c->db, (int) rc->wal_checkpoint_pages);
+    }
 
     r = mcp_db_pragmas(c->db, rc, reader, err, errlen);
     if (r != SQLITE_OK) {

@@ -9,8 +9,9 @@
  * holding the turn (a mutex) takes every batchable write queued (up to
  * max_batch) and runs them in one BEGIN IMMEDIATE ... COMMIT: group
  * commit.  It keeps the turn while its connection is healthy; the other
- * max_writers - 1 are standbys with open connections that take the turn
- * when it breaks.  Rotating the turn on every group was measured slower:
+ * max_writers - 1 are standbys with open connections, checked every
+ * health_check_interval while they wait, that take the turn when it
+ * breaks.  Rotating the turn on every group was measured slower:
  * each turn starts with a page cache the other writers' commits made
  * stale.  Writers never contend inside SQLite, so SQLITE_BUSY can only
  * come from another process; it is retried and counted.  See
@@ -451,6 +452,38 @@ mcp_worker_dispatch(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n,
 }
 
 
+/*
+ * Writer: take the turn.  A standby waits for it as long as the writer
+ * holding it stays healthy, and checks its own connection every
+ * health_check_interval meanwhile, so that it is fit when it takes over.
+ */
+static void
+mcp_writer_take_turn(mcp_worker_t *w)
+{
+    mcp_pool_t       *p = w->pool;
+    int64_t           interval = p->repo->conf.pool.health_check_interval;
+    struct timespec   ts;
+
+    if (interval <= 0) {
+        pthread_mutex_lock(&p->turn);
+        return;
+    }
+    for ( ;; ) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (interval % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_mutex_timedlock(&p->turn, &ts) == 0) {
+            return;
+        }
+        mcp_worker_health(w);
+    }
+}
+
+
 static void *
 mcp_worker_main(void *arg)
 {
@@ -470,7 +503,7 @@ mcp_worker_main(void *arg)
      * connection breaks and cannot be reopened (see the file comment).
      */
     if (p->writer) {
-        pthread_mutex_lock(&p->turn);
+        mcp_writer_take_turn(w);
     }
     for ( ;; ) {
         pthread_mutex_lock(&p->mu);
@@ -501,7 +534,7 @@ mcp_worker_main(void *arg)
         if (p->writer && w->broken && p->nworkers > 1) {
             pthread_mutex_unlock(&p->turn);     /* a standby's turn */
             sched_yield();
-            pthread_mutex_lock(&p->turn);
+            mcp_writer_take_turn(w);
         }
     }
     if (p->writer) {
