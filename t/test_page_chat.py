@@ -404,7 +404,8 @@ def test_page_full_chat_scenario(make_stack, page, tmp_path):
     assert page.console_errors() == []
 
 
-MARKDOWN_CASES = r"""() => {
+MARKDOWN_CASES = r"""async () => {
+  const McpMarkdown = await import('/markdown.js');
   const cases = {
     script: 'hi <script>window.pwned = 1</script> there',
     img: '<img src=x onerror="window.pwned = 2">',
