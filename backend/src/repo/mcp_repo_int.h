@@ -223,6 +223,7 @@ void mcp_req_fail_db(mcp_repo_req_t *r, sqlite3 *db, int rc,
     const char *what);
 void mcp_req_free(mcp_repo_req_t *r);
 int  mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max);
+void mcp_msgs_reverse(mcp_repo_result_t *res);
 /* conversation rows (id, principal, title, created_at, updated_at, count) */
 int  mcp_collect_convs(sqlite3_stmt *st, mcp_repo_result_t *res);
 void mcp_msg_clear(mcp_repo_msg_t *m);

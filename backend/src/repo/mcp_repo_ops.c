@@ -168,6 +168,21 @@ mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max)
 }
 
 
+/* newest-first rows turned oldest-first */
+void
+mcp_msgs_reverse(mcp_repo_result_t *res)
+{
+    mcp_repo_msg_t  tmp;
+    size_t          i, n = res->n_msgs;
+
+    for (i = 0; i < n / 2; i++) {
+        tmp = res->msgs[i];
+        res->msgs[i] = res->msgs[n - 1 - i];
+        res->msgs[n - 1 - i] = tmp;
+    }
+}
+
+
 /* ------------------------------------------------------------ writes */
 
 static void
@@ -475,8 +490,8 @@ static void
 mcp_op_history(mcp_conn_t *c, mcp_repo_req_t *r)
 {
     sqlite3_stmt    *st = c->st[MCP_ST_HISTORY];
-    mcp_repo_msg_t  *grown, tmp;
-    size_t           cap = 0, i, n;
+    mcp_repo_msg_t  *grown;
+    size_t           cap = 0;
     int64_t          sum = 0, tc;
     int              rc = SQLITE_DONE;
 
@@ -512,12 +527,7 @@ mcp_op_history(mcp_conn_t *c, mcp_repo_req_t *r)
         return;
     }
 
-    n = r->res.n_msgs;
-    for (i = 0; i < n / 2; i++) {
-        tmp = r->res.msgs[i];
-        r->res.msgs[i] = r->res.msgs[n - 1 - i];
-        r->res.msgs[n - 1 - i] = tmp;
-    }
+    mcp_msgs_reverse(&r->res);
     r->res.tokens = sum;
 }
 

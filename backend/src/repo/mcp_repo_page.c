@@ -49,20 +49,6 @@ mcp_page_owner(mcp_conn_t *c, const char *conv, const char *principal)
 
 
 static void
-mcp_page_reverse(mcp_repo_result_t *res)
-{
-    mcp_repo_msg_t  tmp;
-    size_t          i, n = res->n_msgs;
-
-    for (i = 0; i < n / 2; i++) {
-        tmp = res->msgs[i];
-        res->msgs[i] = res->msgs[n - 1 - i];
-        res->msgs[n - 1 - i] = tmp;
-    }
-}
-
-
-static void
 mcp_op_page_history(mcp_conn_t *c, mcp_repo_req_t *r)
 {
     sqlite3_stmt  *st = c->st[MCP_ST_PAGE_HISTORY];
@@ -90,7 +76,7 @@ mcp_op_page_history(mcp_conn_t *c, mcp_repo_req_t *r)
         mcp_req_fail_db(r, c->db, rc, "reading a history page");
         return;
     }
-    mcp_page_reverse(&r->res);
+    mcp_msgs_reverse(&r->res);
 }
 
 
