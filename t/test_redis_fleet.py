@@ -13,17 +13,17 @@ import websockets
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from chat_client import run  # noqa: E402
-from cluster import max_in_window, mock_chats, needs_redis  # noqa: E402
+from cluster import (max_in_window, mock_chats, needs_redis,  # noqa: E402
+                     run_all)
 from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
 
 
-async def burst(c, n, prefix, **kw):
+def burst(c, n, prefix, streaming=None):
     """n chats at once, each on its own socket through the balancer."""
-    return await asyncio.gather(*[
-        c.chat_once("%s %d" % (prefix, i), streaming=kw.get("streaming"),
-                    timeout=15) for i in range(n)])
+    return run_all([c.chat_once("%s %d" % (prefix, i), streaming=streaming,
+                                timeout=15) for i in range(n)])
 
 
 def ends(results):
@@ -44,7 +44,7 @@ def test_fleet_rpm_holds_through_the_balancer(make_cluster, llm_mock):
     per instance; the others fail with a clear error, none hangs."""
     c = make_cluster(http_client={"requests_per_minute": 4,
                                   "queue_timeout": "2s"})
-    results = run(burst(c, 10, "rpm"))
+    results = burst(c, 10, "rpm")
     assert {r["instance"] for r in results} == {0, 1}
     seen = mock_chats(llm_mock)
     assert max_in_window([r["t_ms"] for r in seen]) <= 4
@@ -68,7 +68,7 @@ def test_fleet_tpm_holds_through_the_balancer(make_cluster, llm_mock):
         mcpd_yaml={"llm": {"providers": {"mock": {"max_tokens": 500}}}})
     words = " ".join(["w"] * 500)
     llm_mock.queue(*[{"scenario": "text", "text": words}] * 8)
-    results = run(burst(c, 8, "tpm", streaming=True))
+    results = burst(c, 8, "tpm", streaming=True)
     assert {r["instance"] for r in results} == {0, 1}
     done = [e for e in ends(results) if e["status"] == "complete"]
     used = sum(e["chunk"]["metadata"]["usage"]["total_tokens"] for e in done)

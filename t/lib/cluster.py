@@ -28,6 +28,7 @@ make_cluster(**kw) (started clusters, all stopped after the test).  Every
 wait is bounded; every port is a free loopback one; nothing outlives stop().
 """
 
+import asyncio
 import json
 import os
 import re
@@ -464,6 +465,14 @@ class Cluster:
                 "WHERE request_id IS NOT NULL GROUP BY request_id"))
         finally:
             db.close()
+
+
+def run_all(coros):
+    """Run coroutines at once on a new event loop; their results, in
+    order."""
+    async def together():
+        return await asyncio.gather(*coros)
+    return asyncio.run(together())
 
 
 def mock_chats(mock):
