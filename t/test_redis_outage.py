@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from chat_client import conv_of, run  # noqa: E402
-from cluster import mock_chats, needs_redis, run_all  # noqa: E402
+from cluster import blocking, mock_chats, needs_redis, run_all  # noqa: E402
 from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
@@ -25,12 +25,6 @@ def fleet(make_cluster, **http):
         http_client=http,
         redis_yaml={"cluster_max_connections": 1000,
                     "command_timeout": "%dms" % (COMMAND_TIMEOUT * 1000)})
-
-
-async def blocking(fn, *args, **kw):
-    """A blocking wait (status polls) without stalling the clients."""
-    return await asyncio.get_running_loop().run_in_executor(
-        None, lambda: fn(*args, **kw))
 
 
 def wait_state(c, state, timeout, what):

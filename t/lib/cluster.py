@@ -481,6 +481,13 @@ class Cluster:
             db.close()
 
 
+async def blocking(fn, *args, **kw):
+    """Run a blocking call (a bounded wait_until on status) in a thread,
+    so the clients on the event loop go on meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, lambda: fn(*args, **kw))
+
+
 def run_all(coros):
     """Run coroutines at once on a new event loop; their results, in
     order."""
