@@ -45,7 +45,10 @@ mcp_ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int n)
                                  __ATOMIC_RELAXED);
     if ((uint64_t) n < before) {
         __atomic_add_fetch(&k->restarts, 1, __ATOMIC_RELAXED);
+        before = 0;
     }
+    __atomic_add_fetch(&k->frames_written, (uint64_t) n - before,
+                       __ATOMIC_RELAXED);
     if (n >= k->pages) {
         pthread_mutex_lock(&k->mu);
         if (!k->wanted) {
@@ -203,6 +206,8 @@ mcp_ckpt_stats(mcp_ckpt_t *k)
     json_object_set_new(o, "threshold_pages", json_integer(k->pages));
     json_object_set_new(o, "wal_restarts", json_integer((json_int_t)
         __atomic_load_n(&k->restarts, __ATOMIC_RELAXED)));
+    json_object_set_new(o, "frames_written", json_integer((json_int_t)
+        __atomic_load_n(&k->frames_written, __ATOMIC_RELAXED)));
     json_object_set_new(o, "wal_pages",
                         json_integer((json_int_t) k->wal_pages));
     json_object_set_new(o, "time_p99_ms",

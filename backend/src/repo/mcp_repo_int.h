@@ -147,6 +147,7 @@ typedef struct {
     mcp_conn_t          conn;
     uint64_t            runs;
     uint64_t            restarts;   /* atomic: times the WAL started over */
+    uint64_t            frames_written;     /* atomic: by the writers */
     uint64_t            errors;
     uint64_t            wal_pages;
     uint64_t            last_us;
