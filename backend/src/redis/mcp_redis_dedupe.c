@@ -21,6 +21,17 @@ dd_principal(mcp_session_t *s)
     return p ? p : "";
 }
 
+/* the chat action itself */
+static void
+dd_run(mcp_redis_dedupe_t *dd, mcp_session_t *s, const char *rid, json_t *msg)
+{
+    if (dd->next.handler == NULL) {
+        mcp_session_error(s, rid, "unknown_action", "unknown action 'chat'");
+        return;
+    }
+    dd->next.handler(s, rid, msg, dd->next.ctx);
+}
+
 static void
 dd_claimed(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
 {
@@ -39,13 +50,13 @@ dd_claimed(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
         } else {
             dd->claimed++;
         }
-        dd->orig(cl->s, cl->rid, cl->msg, dd->orig_ctx);
+        dd_run(dd, cl->s, cl->rid, cl->msg);
 
     } else if (reply->type == REDIS_REPLY_STRING
                && strcmp(reply->str, mine) == 0)
     {
         dd->repeats++;
-        dd->orig(cl->s, cl->rid, cl->msg, dd->orig_ctx);
+        dd_run(dd, cl->s, cl->rid, cl->msg);
 
     } else {
         dd->duplicates++;
@@ -78,7 +89,7 @@ dd_chat(mcp_session_t *s, const char *rid, json_t *msg, void *ctx)
         free(cl);
         dd->unchecked++;
         mcp_redis_fallback(r);
-        dd->orig(s, rid, msg, dd->orig_ctx);
+        dd_run(dd, s, rid, msg);
         return;
     }
     /* by principal and request id only: a retry of a first message may
@@ -105,7 +116,7 @@ dd_chat(mcp_session_t *s, const char *rid, json_t *msg, void *ctx)
         free(cl);
         dd->unchecked++;
         mcp_redis_fallback(r);
-        dd->orig(s, rid, msg, dd->orig_ctx);
+        dd_run(dd, s, rid, msg);
     }
 }
 
@@ -113,23 +124,11 @@ int
 mcp_redis_dedupe_init(mcp_redis_dedupe_t *dd, mcp_daemon_t *d,
     mcp_redis_t *redis)
 {
-    size_t  i;
-
     memset(dd, 0, sizeof(*dd));
     dd->redis = redis;
-    for (i = 0; i < d->nactions; i++) {
-        if (strcmp(d->actions[i].name, "chat") == 0) {
-            /* the registry is core's public table: wrapping the entry
-               needs no hook in chat/ */
-            dd->orig = d->actions[i].handler;
-            dd->orig_ctx = d->actions[i].ctx;
-            d->actions[i].handler = dd_chat;
-            d->actions[i].ctx = dd;
-            return 0;
-        }
-    }
-    return 0;
+    return mcp_daemon_wrap_action(d, "chat", dd_chat, dd, &dd->next);
 }
+
 
 void
 mcp_redis_dedupe_stats(mcp_redis_dedupe_t *dd, json_t *o)

@@ -17,16 +17,14 @@
 
 typedef struct {
     mcp_redis_t    *redis;
-    mcp_action_pt   orig;
-    void           *orig_ctx;
+    mcp_action_next_t next;        /* the chat action we wrap */
     uint64_t        claimed;       /* first seen here: ran here */
     uint64_t        repeats;       /* seen again here: chat replays */
     uint64_t        duplicates;    /* owned by another instance: refused */
     uint64_t        unchecked;     /* Redis not up: local dedupe only */
 } mcp_redis_dedupe_t;
 
-/* Wrap d's "chat" action (registered by chat/ before us); 0 when there is
-   none to wrap, -1 on error. */
+/* Wrap d's "chat" action (before or after chat/ registers it); 0 or -1. */
 int mcp_redis_dedupe_init(mcp_redis_dedupe_t *dd, mcp_daemon_t *d,
     mcp_redis_t *redis);
 void mcp_redis_dedupe_stats(mcp_redis_dedupe_t *dd, json_t *o);
