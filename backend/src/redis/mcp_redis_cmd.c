@@ -240,3 +240,51 @@ mcp_redis_eval(mcp_redis_t *r, mcp_redis_script_t *s, mcp_redis_cb_pt cb,
     }
     return mcp_redis_submit(r, s, nkeys, cb, data, nargs, args, lens);
 }
+
+
+/* ------------------------------------------------------------ pub/sub */
+
+static void
+redis_sub_reply(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    mcp_redis_t  *r = privdata;
+    redisReply   *reply = rep, *kind, *payload;
+
+    /* NULL: the connection went; the up hook subscribes again */
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3)
+    {
+        return;
+    }
+    kind = reply->element[0];
+    payload = reply->element[2];
+    if (kind->type == REDIS_REPLY_STRING && kind->len == 7
+        && memcmp(kind->str, "message", 7) == 0
+        && payload->type == REDIS_REPLY_STRING && r->sub_cb != NULL)
+    {
+        r->sub_messages++;
+        r->sub_cb(r, payload->str, payload->len, r->sub_data);
+    }
+}
+
+
+int
+mcp_redis_subscribe(mcp_redis_t *r, const char *channel, mcp_redis_msg_pt cb,
+    void *data)
+{
+    const char  *argv[2];
+    size_t       lens[2];
+
+    if (r->state != MCP_REDIS_UP || r->ac == NULL) {
+        return -1;
+    }
+    r->sub_cb = cb;
+    r->sub_data = data;
+    argv[0] = "SUBSCRIBE";
+    lens[0] = 9;
+    argv[1] = channel;
+    lens[1] = strlen(channel);
+    /* no deadline: the subscription lasts as long as the connection */
+    return redisAsyncCommandArgv(r->ac, redis_sub_reply, r, 2, argv, lens)
+           == REDIS_OK ? 0 : -1;
+}
