@@ -66,7 +66,7 @@ mcp_fwd_decode(const char *buf, size_t len, mcp_fwd_msg_t *m)
     int      kind;
 
     memset(m, 0, sizeof(*m));
-    m->doc = json_loadb(buf, len, 0, NULL);
+    m->doc = json_loadb(buf, len, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(m->doc)) {
         return -1;
     }

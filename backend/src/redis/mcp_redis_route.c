@@ -277,11 +277,13 @@ route_decide(mcp_route_op_t *op, int chat)
     const char         *pfx = rt->redis->conf->key_prefix;
     const char         *p = mcp_session_attr(op->s, "principal");
     char                kset[300], khome[300], kreq[600], ttl[24];
+    char                hpfx[300];
     const char         *args[8];
 
     mcp_redis_key(rt->redis, kset, sizeof(kset), "instances");
     kreq[0] = '\0';
     if (mcp_fwd_home_key(khome, sizeof(khome), pfx, op->conv) != 0
+        || mcp_fwd_home_key(hpfx, sizeof(hpfx), pfx, "") != 0
         || (op->fresh && mcp_fwd_request_key(kreq, sizeof(kreq), pfx,
                                              p ? p : "", op->rid) != 0))
     {
@@ -298,7 +300,7 @@ route_decide(mcp_route_op_t *op, int chat)
     args[4] = op->conv;
     args[5] = chat ? "1" : "0";
     args[6] = ttl;
-    args[7] = pfx ? pfx : "";
+    args[7] = hpfx;
     if (mcp_redis_eval(rt->redis, &mcp_route_script, route_decided, op, 3, 8,
                        args, NULL) != 0)
     {
