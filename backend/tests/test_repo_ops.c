@@ -416,7 +416,7 @@ test_schema_versions(void)
     t_env_init(&env);
     CHECK(t_env_open(&env) != NULL);
     t_env_close_repo(&env);
-    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 2);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 3);
     CHECK_EQ_STR("wal", "wal");
     CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
                            "WHERE name = 'messages_by_time'"), 1);
@@ -429,7 +429,7 @@ test_schema_versions(void)
     sqlite3_close(db);
     CHECK(t_env_open(&env) != NULL);
     t_env_close_repo(&env);
-    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 2);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 3);
     CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
                            "WHERE name = 'messages_by_time'"), 1);
 

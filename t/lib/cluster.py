@@ -28,13 +28,16 @@ make_cluster(**kw) (started clusters, all stopped after the test).  Every
 wait is bounded; every port is a free loopback one; nothing outlives stop().
 """
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -423,6 +426,15 @@ class Cluster:
                 return i
         raise AssertionError("unknown upstream %r" % upstream_addr)
 
+    async def chat_once(self, text, instance=None, query="", **kw):
+        """One chat on a socket of its own (through the balancer unless
+        instance is given): {"instance", "frames", "seconds"}."""
+        t0 = time.monotonic()
+        async with self.client(instance, query) as ws:
+            frames = await ws.chat(text, **kw)
+            return {"instance": ws.instance, "frames": frames,
+                    "seconds": time.monotonic() - t0}
+
     # -- observation
 
     def health(self):
@@ -441,6 +453,43 @@ class Cluster:
     def db_path(self, i):
         st = self.instances[i]
         return st.mcpd.conf["chat"]["service"]["repository"]["path"]
+
+    def stored(self, i):
+        """{request_id: number of stored messages} in instance i's SQLite
+        file, read beside the running mcpd (WAL: readers never block it)."""
+        db = sqlite3.connect("file:%s?mode=ro" % self.db_path(i), uri=True,
+                             timeout=5)
+        try:
+            return dict(db.execute(
+                "SELECT request_id, count(*) FROM messages "
+                "WHERE request_id IS NOT NULL GROUP BY request_id"))
+        finally:
+            db.close()
+
+
+def run_all(coros):
+    """Run coroutines at once on a new event loop; their results, in
+    order."""
+    async def together():
+        return await asyncio.gather(*coros)
+    return asyncio.run(together())
+
+
+def mock_chats(mock):
+    """The chat requests the LLM mock received (what the provider saw)."""
+    return [r for r in mock.requests()
+            if r.get("path", "").endswith("/chat/completions")]
+
+
+def max_in_window(times_ms, window_ms=60000):
+    """The most events in any window_ms-long window (sliding)."""
+    times = sorted(times_ms)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window_ms:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
 
 
 # ------------------------------------------------------------ fixtures

@@ -344,7 +344,7 @@ mcp_repo_sweep_cb(uv_timer_t *t)
 
 /* ------------------------------------------------------------ submit */
 
-static mcp_repo_req_t *
+mcp_repo_req_t *
 mcp_req_new(mcp_op_e op, mcp_repo_cb_pt cb, void *data)
 {
     mcp_repo_req_t  *r = calloc(1, sizeof(*r));
@@ -365,7 +365,7 @@ mcp_dup(const char *s)
 }
 
 
-static int
+int
 mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
 {
     int  w;
@@ -421,7 +421,7 @@ mcp_repo_flush_stage(mcp_repo_t *repo)
 
 
 /* an argument error still answers through the callback, asynchronously */
-static int
+int
 mcp_repo_reject(mcp_repo_t *repo, mcp_repo_req_t *r, const char *why)
 {
     mcp_req_fail(r, MCP_REPO_EINVAL, 0, "repository: %s", why);

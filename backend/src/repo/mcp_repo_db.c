@@ -57,14 +57,14 @@ static const char *const  mcp_migrations[] = {
 
     /* 2: time-based retention scans by age */
     "CREATE INDEX messages_by_time ON messages(created_at);",
+
+    /* 3: keyset pages of a principal's conversations (mcp_repo_page.c) */
+    "CREATE INDEX IF NOT EXISTS conversations_by_principal_page"
+    "  ON conversations(principal, updated_at, id);",
 };
 
 #define MCP_SCHEMA_VERSION \
     ((int) (sizeof(mcp_migrations) / sizeof(mcp_migrations[0])))
-
-#define MCP_MSG_COLS  "id, conversation_id, type, content, tool_calls," \
-    " tool_call_id, name, model, usage, token_count, request_id, part," \
-    " created_at"
 
 static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
     [MCP_ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -109,6 +109,8 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
     [MCP_ST_CONV_ROWS] =
         "SELECT count(*) FROM messages WHERE conversation_id = ?1",
     [MCP_ST_HEALTH] = "SELECT count(*) FROM sqlite_schema",
+    [MCP_ST_PAGE_HISTORY] = mcp_sql_history_page,
+    [MCP_ST_PAGE_LIST] = mcp_sql_list_page,
 };
 
 

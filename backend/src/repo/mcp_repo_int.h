@@ -25,7 +25,9 @@ typedef enum {
     MCP_OP_LOOKUP,
     MCP_OP_LIST,
     MCP_OP_EXPORT,
-    MCP_OP_HOLD_READ
+    MCP_OP_HOLD_READ,
+    MCP_OP_PAGE_HISTORY,    /* mcp_repo_page.c */
+    MCP_OP_PAGE_LIST
 } mcp_op_e;
 
 #define MCP_OP_IS_WRITE(op)  ((op) <= MCP_OP_HOLD_WRITE)
@@ -65,6 +67,7 @@ enum {
     MCP_ST_REQ_STATE, MCP_ST_REQ_ROWS,
     MCP_ST_HISTORY, MCP_ST_CONV_LIST, MCP_ST_CONV_DELETE, MCP_ST_CONV_ROWS,
     MCP_ST_HEALTH,
+    MCP_ST_PAGE_HISTORY, MCP_ST_PAGE_LIST,     /* SQL in mcp_repo_page.c */
     MCP_ST_COUNT
 };
 
@@ -192,6 +195,16 @@ struct mcp_repo_s {
 uint64_t mcp_repo_now_ns(void);
 uint64_t mcp_repo_now_ms(void);
 
+/* the columns mcp_collect_rows() reads, in its order */
+#define MCP_MSG_COLS  "id, conversation_id, type, content, tool_calls," \
+    " tool_call_id, name, model, usage, token_count, request_id, part," \
+    " created_at"
+
+/* mcp_repo.c: building and queueing a request */
+mcp_repo_req_t *mcp_req_new(mcp_op_e op, mcp_repo_cb_pt cb, void *data);
+int  mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r);
+int  mcp_repo_reject(mcp_repo_t *repo, mcp_repo_req_t *r, const char *why);
+
 /* mcp_repo_db.c: connections, schema */
 int  mcp_conn_open(mcp_conn_t *c, const mcp_repo_conf_t *rc, int reader,
     char *err, size_t errlen);
@@ -210,7 +223,15 @@ void mcp_req_fail_db(mcp_repo_req_t *r, sqlite3 *db, int rc,
     const char *what);
 void mcp_req_free(mcp_repo_req_t *r);
 int  mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max);
+void mcp_msgs_reverse(mcp_repo_result_t *res);
+/* conversation rows (id, principal, title, created_at, updated_at, count) */
+int  mcp_collect_convs(sqlite3_stmt *st, mcp_repo_result_t *res);
 void mcp_msg_clear(mcp_repo_msg_t *m);
+
+/* mcp_repo_page.c: the keyset page reads */
+extern const char  mcp_sql_history_page[];
+extern const char  mcp_sql_list_page[];
+void mcp_op_page(mcp_conn_t *c, mcp_repo_req_t *r);
 
 /* mcp_repo_export.c */
 void mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r);
