@@ -13,8 +13,8 @@ import websockets
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from chat_client import run  # noqa: E402
-from cluster import (max_in_window, mock_chats, needs_redis,  # noqa: E402
-                     run_all)
+from cluster import (blocking, max_in_window, mock_chats,  # noqa: E402
+                     needs_redis, run_all)
 from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
@@ -80,15 +80,17 @@ def test_fleet_tpm_holds_through_the_balancer(make_cluster, llm_mock):
 
 async def admitted(c, instance=None):
     """A socket through the balancer, or None when the cluster refused it
-    (close 1013).  Admitted = it answers a request."""
+    (close 1013).  mcpd admits a session at once and closes it when Redis
+    says the fleet is full: once the instance has no Redis command in
+    flight the verdict is in, and a ping is answered or finds the socket
+    closed."""
     ws = c.client(instance)
     await ws.__aenter__()
     try:
+        await blocking(wait_until, lambda: c.redis_status(
+            ws.instance)["inflight"] == 0, 5, what="the cap's verdict")
         r = await ws.call("ping", timeout=5)
         assert r["status"] == "complete", r
-        # a refusal follows the OPEN, but a ping can beat it: listen on
-        await asyncio.sleep(0.3)
-        r = await ws.call("ping", timeout=5)
         return ws
     except websockets.ConnectionClosed as e:
         assert e.code == 1013, (e.code, e.reason)
@@ -160,11 +162,13 @@ def test_request_id_retried_on_the_other_instance_runs_once(make_cluster,
     async def go():
         a, b = await on_both()
         llm_mock.queue({"scenario": "text", "text": "once only",
-                        "first_byte_ms": 600})
+                        "first_byte_ms": 1500})
         rid = "retry-1"
         first = asyncio.ensure_future(a.chat("say it once", rid=rid,
                                              streaming=False, timeout=10))
-        await asyncio.sleep(0.2)            # a has it, and is still at it
+        # a has it, and is still at it (the mock holds its answer)
+        await blocking(wait_until, lambda: mock_chats(llm_mock), 5,
+                       what="the first try to reach the model")
         during = await b.chat("say it once", rid=rid, streaming=False,
                               timeout=10)
         first = await first

@@ -9,8 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from chat_client import run  # noqa: E402
-from cluster import mock_chats, needs_redis, run_all  # noqa: E402
+from chat_client import conv_of, run  # noqa: E402
+from cluster import blocking, mock_chats, needs_redis, run_all  # noqa: E402
 from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
@@ -25,12 +25,6 @@ def fleet(make_cluster, **http):
         http_client=http,
         redis_yaml={"cluster_max_connections": 1000,
                     "command_timeout": "%dms" % (COMMAND_TIMEOUT * 1000)})
-
-
-async def blocking(fn, *args, **kw):
-    """A blocking wait (status polls) without stalling the clients."""
-    return await asyncio.get_running_loop().run_in_executor(
-        None, lambda: fn(*args, **kw))
 
 
 def wait_state(c, state, timeout, what):
@@ -133,8 +127,10 @@ def test_redis_killed_and_restarted_under_load(make_cluster, llm_mock):
     # other; and the history a client reads says the same
     done = served(results + burst)
     sample = [r for r in results if r["phase"] == "down"][:2]
-    hist = run_all([history(c, r) for r in sample])
-    for r, msgs in zip(sample, hist):
+    hist = run_all([c.history(conv_of(r["frames"]), r["instance"])
+                    for r in sample])
+    for r, end in zip(sample, hist):
+        msgs = end["chunk"]["metadata"]["messages"]
         rid = r["frames"][-1]["request_id"]
         assert [m["role"] for m in msgs if m.get("request_id") == rid] \
             == ["user", "assistant"], msgs
@@ -146,13 +142,6 @@ def test_redis_killed_and_restarted_under_load(make_cluster, llm_mock):
         assert all(rows.get(rid) == 2 for rid in done[i]), \
             [(rid, rows.get(rid)) for rid in done[i] if rows.get(rid) != 2]
         assert not set(done[1 - i]) & set(rows)
-
-
-async def history(c, result):
-    conv = result["frames"][0]["chunk"]["metadata"]["conversation_id"]
-    async with c.client(instance=result["instance"]) as ws:
-        r = await ws.call("history", {"conversation_id": conv, "limit": 50})
-    return r["chunk"]["metadata"]["messages"]
 
 
 def test_hung_redis_holds_no_request_past_its_timeout(make_cluster,

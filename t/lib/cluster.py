@@ -12,7 +12,13 @@ the tests run).
         ws.instance                         # 0 or 1: where it landed
         frames = await ws.chat("hi")
     async with c.client(instance=1) as ws:  # straight to instance 1
+    r = await c.chat_once("hi")             # own socket: instance, frames,
+                                            # seconds
+    end = await c.history(conv)             # routed by conv (or instance=)
+    run_all([c.chat_once(...) for ...])     # many at once, from sync code
     c.health(), c.instance_health(i), c.redis_status(i)
+    c.stored(i)                             # {request_id: rows} in i's SQLite
+    mock_chats(llm_mock), max_in_window(times_ms)
     c.kill_mcpd(i) / c.start_mcpd(i), c.kill_nginx(i) / c.start_nginx(i)
     c.redis.kill() / c.redis.start() / c.redis.freeze() / c.redis.thaw()
     c.stop()
@@ -435,6 +441,14 @@ class Cluster:
             return {"instance": ws.instance, "frames": frames,
                     "seconds": time.monotonic() - t0}
 
+    async def history(self, conv, instance=None, limit=500):
+        """The messages of conv, read on a socket of its own (through the
+        balancer, routed by conv, unless instance is given): the history
+        frame's end."""
+        async with self.client(instance, "conversation_id=" + conv) as ws:
+            return await ws.call("history", {"conversation_id": conv,
+                                             "limit": limit})
+
     # -- observation
 
     def health(self):
@@ -465,6 +479,13 @@ class Cluster:
                 "WHERE request_id IS NOT NULL GROUP BY request_id"))
         finally:
             db.close()
+
+
+async def blocking(fn, *args, **kw):
+    """Run a blocking call (a bounded wait_until on status) in a thread,
+    so the clients on the event loop go on meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, lambda: fn(*args, **kw))
 
 
 def run_all(coros):

@@ -83,7 +83,7 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
         " tool_call_id, name, model, usage, token_count, request_id, part,"
         " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
         " ?12) ON CONFLICT(conversation_id, request_id, type, part)"
-        " WHERE request_id IS NOT NULL DO NOTHING RETURNING id",
+        " WHERE request_id IS NOT NULL DO NOTHING",
     [MCP_ST_REQ_INSERT] =
         "INSERT INTO requests(conversation_id, request_id, state, started_at)"
         " VALUES (?1, ?2, 1, ?3) ON CONFLICT DO NOTHING",
@@ -212,6 +212,10 @@ mcp_conn_open(mcp_conn_t *c, const mcp_repo_conf_t *rc, int reader,
         goto failed;
     }
     sqlite3_extended_result_codes(c->db, 1);
+    if (rc->wal_checkpoint_pages > 0) {
+        /* unpooled; with pooling mcp_ckpt_attach() turns it off */
+        sqlite3_wal_autocheckpoint(c->db, (int) rc->wal_checkpoint_pages);
+    }
 
     r = mcp_db_pragmas(c->db, rc, reader, err, errlen);
     if (r != SQLITE_OK) {

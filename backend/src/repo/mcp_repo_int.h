@@ -100,6 +100,8 @@ struct mcp_pool_s {
     mcp_repo_req_t     *head, *tail;
     size_t              queued;
     int                 stop;
+    int                 delivering; /* a group's completions are on their
+                                       way to the loop */
 
     /* only one writer runs a transaction at a time: see docs/storage.md */
     pthread_mutex_t     turn;
@@ -134,12 +136,17 @@ struct mcp_pool_s {
 typedef struct {
     pthread_mutex_t     mu;
     pthread_cond_t      cv;
+    pthread_cond_t      idle;       /* a checkpoint finished */
     pthread_t           tid;
     int                 started;
     int                 stop;
     int                 wanted;
+    int                 running;    /* a checkpoint is running */
+    int                 pages;      /* wal_checkpoint_pages */
+    uint64_t            wal_frames; /* atomic: frames after the last commit */
     mcp_conn_t          conn;
     uint64_t            runs;
+    uint64_t            restarts;   /* atomic: times the WAL started over */
     uint64_t            errors;
     uint64_t            wal_pages;
     uint64_t            last_us;
@@ -149,6 +156,7 @@ typedef struct {
 int  mcp_ckpt_start(mcp_ckpt_t *k, const mcp_repo_conf_t *rc,
     int background, char *err, size_t errlen);
 void mcp_ckpt_attach(mcp_ckpt_t *k, sqlite3 *db);
+void mcp_ckpt_restart(mcp_ckpt_t *k, sqlite3 *db);
 void mcp_ckpt_stop(mcp_ckpt_t *k);
 json_t *mcp_ckpt_stats(mcp_ckpt_t *k);
 
@@ -251,6 +259,9 @@ void mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head,
 void mcp_pool_stop(mcp_pool_t *p);
 void mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms);
 json_t *mcp_pool_stats(mcp_pool_t *p);
+void mcp_pool_delivered(mcp_pool_t *p);
 void mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r);
+void mcp_repo_complete_many(mcp_repo_t *repo, mcp_repo_req_t **rs,
+    size_t n);
 
 #endif /* MCP_REPO_INT_H */

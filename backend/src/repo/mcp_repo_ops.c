@@ -353,10 +353,10 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
     sqlite3_bind_int64(st, 11, m->part);
     sqlite3_bind_int64(st, 12, m->created_at);
 
+    /* no RETURNING: SQLite buffers its rows in a temporary table */
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        r->res.id = sqlite3_column_int64(st, 0);
-        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 1) {
+        r->res.id = sqlite3_last_insert_rowid(c->db);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
