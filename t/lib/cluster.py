@@ -62,6 +62,9 @@ ROUTING = {
     "conversation": "hash $arg_conversation_id consistent;",
 }
 
+# seconds an instance stays alive for the fleet after its last heartbeat
+HEARTBEAT_TTL = 2.0
+
 needs_redis = pytest.mark.skipif(not os.path.exists(REDIS_SERVER),
                                  reason="redis-server not installed")
 
@@ -200,7 +203,8 @@ def instance_yaml(name, redis_address, mock_url=None, redis=None,
     mock sees every request once."""
     conf = {"redis": {
         "address": redis_address, "instance_id": name, "key_prefix": "t:",
-        "heartbeat_interval": "200ms", "heartbeat_ttl": "2s",
+        "heartbeat_interval": "200ms",
+        "heartbeat_ttl": "%dms" % (HEARTBEAT_TTL * 1000),
         "connect_timeout": "500ms", "command_timeout": "250ms",
         "reconnect_min": "50ms", "reconnect_max": "500ms"}}
     conf["redis"].update(redis or {})
@@ -234,12 +238,9 @@ def balancer_conf(example_text, port, upstreams, rundir, host="127.0.0.1",
 
     text = sub(r"listen 127\.0\.0\.1:8080", "listen %s:%d" % (host, port),
                example_text)
-    servers = "".join("        server %s max_fails=2 fail_timeout=5s;\n" % u
-                      for u in upstreams)
-    text = sub(r"(?m)^[ \t]*server 127\.0\.0\.1:\d+[^\n]*\n", "", text)
-    text = sub(r"(?m)^([ \t]*)least_conn;\n",
-               lambda m: (m.group(1) + ROUTING[routing] + "\n"
-                          if ROUTING[routing] else "") + servers, text, 1)
+    text = sub(r"(?ms)^([ \t]*)upstream mcp_edge \{\n(.*?)^\1\}",
+               lambda m: m.group(0).replace(m.group(2), upstream_body(
+                   m.group(2), upstreams, routing)), text, 1)
     text = text.replace("run/cluster/", rundir.rstrip("/") + "/")
     if upstream_header:
         text = sub(r"(?m)^([ \t]*)proxy_pass http://mcp_edge;\n",
@@ -250,6 +251,27 @@ def balancer_conf(example_text, port, upstreams, rundir, host="127.0.0.1",
         text = sub(r"worker_processes", "user root;\nworker_processes", text,
                    1)
     return text
+
+
+ROUTING_LINE = re.compile(r"\s*(least_conn|ip_hash|hash|random)\b")
+SERVER_LINE = re.compile(r"\s*server\s")
+
+
+def upstream_body(body, upstreams, routing):
+    """The example's upstream block with our routing and one server line
+    per instance (keeping the example's server parameters: max_fails...);
+    comments stay."""
+    lines = body.splitlines(keepends=True)
+    servers = [l for l in lines if SERVER_LINE.match(l)]
+    if not servers:
+        raise ValueError("%s: no server in upstream" % BALANCER_EXAMPLE)
+    keep = [l for l in lines
+            if not SERVER_LINE.match(l) and not ROUTING_LINE.match(l)]
+    pad = servers[0][:len(servers[0]) - len(servers[0].lstrip())]
+    route = pad + ROUTING[routing] + "\n" if ROUTING[routing] else ""
+    return "".join(keep) + route + "".join(
+        re.sub(r"server\s+\S+", lambda m: "server " + u, servers[0], 1)
+        for u in upstreams)
 
 
 class Balancer:

@@ -44,8 +44,11 @@ mcp_daemon_cleanup(mcp_daemon_t *d)
     free(d->on_stop);
     free(d->on_close);
     free(d->on_open);
+    free(d->on_drain);
     d->on_open = NULL;
     d->non_open = 0;
+    d->on_drain = NULL;
+    d->non_drain = 0;
     d->stats = NULL;
     d->actions = NULL;
     d->on_stop = NULL;
@@ -150,6 +153,25 @@ int
 mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx)
 {
     return mcp_daemon_add_hook(&d->on_stop, &d->non_stop, (void *) fn, ctx);
+}
+
+
+int
+mcp_daemon_on_drain(mcp_daemon_t *d, mcp_daemon_hook_pt start,
+    mcp_daemon_busy_pt busy, void *ctx)
+{
+    mcp_daemon_drain_t  *h;
+
+    h = realloc(d->on_drain, (d->non_drain + 1) * sizeof(*h));
+    if (h == NULL) {
+        return -1;
+    }
+    d->on_drain = h;
+    h[d->non_drain].start = start;
+    h[d->non_drain].busy = busy;
+    h[d->non_drain].ctx = ctx;
+    d->non_drain++;
+    return 0;
 }
 
 

@@ -648,6 +648,17 @@ mcp_link_server_start(mcp_link_server_t *srv, mcp_daemon_t *d,
 
 
 void
+mcp_link_server_close_listener(mcp_link_server_t *srv)
+{
+    if (srv->listening) {
+        srv->listening = 0;
+        uv_close((uv_handle_t *) &srv->listener, NULL);
+        (void) unlink(srv->path);
+    }
+}
+
+
+void
 mcp_link_server_stop(mcp_link_server_t *srv)
 {
     mcp_link_t  *l;
@@ -658,12 +669,7 @@ mcp_link_server_stop(mcp_link_server_t *srv)
         return;
     }
     srv->stopping = 1;
-
-    if (srv->listening) {
-        srv->listening = 0;
-        uv_close((uv_handle_t *) &srv->listener, NULL);
-        (void) unlink(srv->path);
-    }
+    mcp_link_server_close_listener(srv);
 
     /* goodbye on sid 0, then let queued output drain before closing */
     n = mcp_link_close_write(cbuf, 1001, "mcpd shutting down", 18);

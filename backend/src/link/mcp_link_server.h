@@ -71,6 +71,8 @@ struct mcp_link_server_s {
 /* Bind and listen (removing a stale socket file, refusing a live one). */
 int mcp_link_server_start(mcp_link_server_t *srv, struct mcp_daemon_s *d,
     const char *path, mcp_err_t *err);
+/* Stop accepting links (the socket file goes); the links stay up. */
+void mcp_link_server_close_listener(mcp_link_server_t *srv);
 /* Graceful stop: stop accepting, say goodbye on every link, flush, close. */
 void mcp_link_server_stop(mcp_link_server_t *srv);
 /* Close whatever is still open now (the stop timeout passed). */
