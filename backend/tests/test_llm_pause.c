@@ -303,7 +303,6 @@ fixture_start(fixture_t *f, int first)
     mcp_err_t  err;
     int        rc;
 
-    memset(f, 0, sizeof(*f));
     if (server_start(&f->server, first) != 0) {
         return -1;
     }
@@ -338,6 +337,20 @@ fixture_start(fixture_t *f, int first)
     return 0;
 }
 
+/* a server that sends `first` events at once, the layer, a loop */
+static fixture_t *
+fixture_new(int first)
+{
+    fixture_t  *f = calloc(1, sizeof(*f));
+
+    if (f == NULL || fixture_start(f, first) != 0) {
+        CHECK(!"fixture");
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
 static void
 fixture_request(fixture_t *f)
 {
@@ -366,12 +379,9 @@ fixture_finish(fixture_t *f)
 static void
 test_pause_while_streaming_holds_then_resumes(void)
 {
-    fixture_t  *f = calloc(1, sizeof(*f));
+    fixture_t  *f = fixture_new(1);
 
-    CHECK(f != NULL);
-    if (f == NULL || fixture_start(f, 1) != 0) {
-        CHECK(!"fixture");
-        free(f);
+    if (f == NULL) {
         return;
     }
     f->pause_on_first = 1;
@@ -401,12 +411,9 @@ pause_before_start_cb(uv_timer_t *t)
 static void
 test_pause_before_the_transfer_starts(void)
 {
-    fixture_t  *f = calloc(1, sizeof(*f));
+    fixture_t  *f = fixture_new(0);
 
-    CHECK(f != NULL);
-    if (f == NULL || fixture_start(f, 0) != 0) {
-        CHECK(!"fixture");
-        free(f);
+    if (f == NULL) {
         return;
     }
     fixture_request(f);
