@@ -4,7 +4,8 @@
  *
  *   ngx_mcp_module.c     directives, configuration, shared zone, worker hooks
  *   ngx_mcp_handshake.c  RFC 6455 handshake, Origin check, admission queue
- *   ngx_mcp_ws.c         the upgraded connection: frames, timers, send queue
+ *   ngx_mcp_ws.c         the upgraded connection: frames, control, timers
+ *   ngx_mcp_ws_send.c    its send queue: write path, FLOW marks, 1008
  *   ngx_mcp_link.c       the link to mcpd (HELLO, OPEN, MESSAGE, CLOSE, ...)
  *   ngx_mcp_open.c       the OPEN attributes of a session
  *   ngx_mcp_status.c     the mcp_status handler (JSON and Prometheus)
@@ -219,10 +220,18 @@ void ngx_mcp_admission_shutdown(void);
 
 /* ngx_mcp_ws.c */
 void ngx_mcp_ws_start(ngx_http_request_t *r, ngx_mcp_conn_t *ctx);
-ngx_int_t ngx_mcp_ws_send_text(ngx_mcp_conn_t *ctx, u_char *data, size_t len);
 void ngx_mcp_ws_close(ngx_mcp_conn_t *ctx, uint16_t code, const char *reason);
 void ngx_mcp_ws_pause_read(ngx_mcp_conn_t *ctx, ngx_uint_t pause);
 void ngx_mcp_ws_teardown(ngx_mcp_conn_t *ctx);
+void ngx_mcp_ws_destroy(ngx_mcp_conn_t *ctx);
+
+/* ngx_mcp_ws_send.c */
+ngx_int_t ngx_mcp_ws_queue(ngx_mcp_conn_t *ctx, ngx_uint_t opcode,
+    u_char *data, size_t len);
+ngx_int_t ngx_mcp_ws_flush(ngx_mcp_conn_t *ctx);
+ngx_int_t ngx_mcp_ws_send_text(ngx_mcp_conn_t *ctx, u_char *data, size_t len);
+void ngx_mcp_ws_write_handler(ngx_event_t *wev);
+void ngx_mcp_ws_free_queue(ngx_mcp_conn_t *ctx);
 
 /* ngx_mcp_link.c */
 ngx_int_t ngx_mcp_link_init_worker(ngx_cycle_t *cycle);
