@@ -181,7 +181,9 @@ struct ngx_mcp_conn_s {
 
     ngx_mcp_out_t      *out;            /* send queue */
     ngx_mcp_out_t      *out_last;
+    ngx_mcp_out_t      *out_urgent;     /* last ping/pong queued up front */
     size_t              out_bytes;
+    size_t              flow_in;        /* bytes from mcpd since pause */
 
     u_char             *open;           /* OPEN payload, kept for replay */
     size_t              open_len;
@@ -189,6 +191,8 @@ struct ngx_mcp_conn_s {
     ngx_msec_t          last_active;
     ngx_msec_t          next_ping;
     ngx_msec_t          ping_sent;      /* 0: no ping outstanding */
+    ngx_msec_t          ping_due;       /* its pong is late after this */
+    off_t               client_took;    /* ngx_mcp_ws_client_took() then */
     ngx_msec_t          close_deadline;
     uint64_t            ping_stamp;
 
@@ -232,6 +236,7 @@ ngx_int_t ngx_mcp_ws_flush(ngx_mcp_conn_t *ctx);
 ngx_int_t ngx_mcp_ws_send_text(ngx_mcp_conn_t *ctx, u_char *data, size_t len);
 void ngx_mcp_ws_write_handler(ngx_event_t *wev);
 void ngx_mcp_ws_free_queue(ngx_mcp_conn_t *ctx);
+off_t ngx_mcp_ws_client_took(ngx_mcp_conn_t *ctx);
 
 /* ngx_mcp_link.c */
 ngx_int_t ngx_mcp_link_init_worker(ngx_cycle_t *cycle);

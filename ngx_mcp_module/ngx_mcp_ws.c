@@ -27,6 +27,7 @@ static void ngx_mcp_ws_control(ngx_mcp_conn_t *ctx, mcp_ws_event_t *ev);
 static void ngx_mcp_ws_arm_timer(ngx_mcp_conn_t *ctx);
 static void ngx_mcp_ws_destroy_handler(ngx_event_t *ev);
 static void ngx_mcp_ws_rtt(ngx_mcp_sh_t *sh, ngx_msec_t ms, uint64_t us);
+static ngx_uint_t ngx_mcp_ws_client_reading(ngx_mcp_conn_t *ctx);
 
 #define ngx_mcp_sh()  (ngx_mcp_main_conf()->sh)
 
@@ -451,12 +452,16 @@ ngx_mcp_ws_timer_handler(ngx_event_t *ev)
     }
 
     if (ctx->ping_sent && ctx->conf->ping_timeout
-        && (ngx_msec_int_t) (now - ctx->ping_sent - ctx->conf->ping_timeout)
-           >= 0)
+        && (ngx_msec_int_t) (now - ctx->ping_due) >= 0)
     {
-        (void) ngx_atomic_fetch_add(&sh->ping_timeouts, 1);
-        ngx_mcp_ws_close(ctx, MCP_WS_CLOSE_GOING_AWAY, "ping timeout");
-        return;
+        if (!ngx_mcp_ws_client_reading(ctx)) {
+            (void) ngx_atomic_fetch_add(&sh->ping_timeouts, 1);
+            ngx_mcp_ws_close(ctx, MCP_WS_CLOSE_GOING_AWAY, "ping timeout");
+            return;
+        }
+
+        /* our ping is still behind data the client is reading */
+        ctx->ping_due = now + ctx->conf->ping_timeout;
     }
 
     if (ctx->conf->idle_timeout
@@ -476,6 +481,8 @@ ngx_mcp_ws_timer_handler(ngx_event_t *ev)
         stamp = (uint64_t) tv.tv_sec * 1000000 + tv.tv_usec;
         ctx->ping_stamp = stamp;
         ctx->ping_sent = now ? now : 1;
+        ctx->ping_due = now + ctx->conf->ping_timeout;
+        ctx->client_took = ngx_mcp_ws_client_took(ctx);
         ctx->next_ping = now + ctx->conf->ping_interval;
         (void) ngx_atomic_fetch_add(&sh->pings_sent, 1);
 
@@ -492,6 +499,28 @@ ngx_mcp_ws_timer_handler(ngx_event_t *ev)
     }
 
     ngx_mcp_ws_arm_timer(ctx);
+}
+
+
+/*
+ * A client that took bytes of its backlog since the last look is alive even
+ * though our ping has not reached it: it still sits behind data in the
+ * kernel's buffer (megabytes, autotuned) or in our queue.
+ */
+static ngx_uint_t
+ngx_mcp_ws_client_reading(ngx_mcp_conn_t *ctx)
+{
+    off_t  took;
+
+    took = ngx_mcp_ws_client_took(ctx);
+
+    if (took == ctx->client_took) {
+        return 0;
+    }
+
+    ctx->client_took = took;
+
+    return 1;
 }
 
 
@@ -524,7 +553,7 @@ ngx_mcp_ws_arm_timer(ngx_mcp_conn_t *ctx)
         }
 
         if (ctx->ping_sent && conf->ping_timeout) {
-            d = (ngx_msec_int_t) (ctx->ping_sent + conf->ping_timeout - now);
+            d = (ngx_msec_int_t) (ctx->ping_due - now);
             best = ngx_min(best, d);
 
         } else if (conf->ping_interval) {

@@ -221,6 +221,7 @@ mcp_chat_stop(mcp_daemon_t *d, void *ctx)
         mcp_chat_req_unref(all[i]);
     }
     free(all);
+    mcp_chat_drop_draining(c);
     uv_timer_stop(&c->sys_timer);
     uv_close((uv_handle_t *) &c->sys_timer, NULL);  /* before sweep: its
                                                        close frees c */
