@@ -3,9 +3,11 @@
 # conversations through nginx + module + mcpd with the LLM mock answering
 # instantly and persistence on (then off, for comparison).  Ends with
 #   BENCH chat turns_per_s=X ttfc_p50_ms=X ttfc_p99_ms=X overhead_p99_ms=X
-# CONNS and BENCH_SECONDS override the defaults (1000, 10).
+# Saturation phase (closed loop) for turns/s, then a paced phase (open loop at
+# PACE x that maximum) for latencies; see docs/benchmarks.md.
+# CONNS, BENCH_SECONDS and PACE override the defaults (1000, 10, 0.5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 exec /usr/bin/python3 bench/chat_bench.py --conns "${CONNS:-1000}" \
-    --seconds "${BENCH_SECONDS:-10}"
+    --seconds "${BENCH_SECONDS:-10}" --pace "${PACE:-0.5}"

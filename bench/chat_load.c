@@ -1,15 +1,28 @@
 /*
- * chat_load: N WebSocket clients, each one conversation, each sending
- * chat turns one after another as fast as they are answered, through
- * nginx + the module + mcpd.  Measures turns per second, the time to the
- * first chunk (send -> first "chunk" frame) and the whole turn.
+ * chat_load: N WebSocket clients, each one conversation, sending chat
+ * turns through nginx + the module + mcpd.  Two ways to load:
  *
- *   chat_load --port P [--conns N] [--seconds S] [--warmup S]
+ *   closed loop (default): every client sends its next turn as soon as
+ *     the previous one is complete: the saturation rate (turns/s);
+ *   open loop (--rate R): R turns per second in total, sent on a 1 ms
+ *     schedule whatever the answers do, each by an idle client (one turn
+ *     at a time per conversation, round robin): latency below saturation.
+ *
+ * Measures turns per second, the time to the first chunk (send -> first
+ * "chunk" frame), the whole turn, and mcpd's own overhead per turn (the
+ * `overhead_ms` of each `complete`).
+ *
+ *   chat_load --port P [--conns N] [--seconds S] [--warmup S] [--rate R]
  *             [--path /ws/chat] [--text T] [--streaming 0|1]
  *
  * Prints one line:
  *   RESULT conns=.. seconds=.. turns=.. turns_per_s=.. errors=..
  *          ttfc_p50_ms=.. ttfc_p99_ms=.. turn_p50_ms=.. turn_p99_ms=..
+ *          mcpd_overhead_p50_ms=.. mcpd_overhead_p99_ms=.. rate=..
+ *          late_sends=.. late_max_ms=..
+ * (late_sends: open-loop turns sent more than 2 ms after their time
+ * because no client was idle or this process was not scheduled; a rate
+ * the stack cannot keep up with shows here and in the latencies.)
  *
  * One libuv loop, a minimal RFC 6455 client (masked text frames out,
  * unmasked frames in, pings answered), so the client is not the
@@ -35,6 +48,8 @@ typedef struct {
     uint64_t      t_send, t_first;
     long          seq;
     int           closed;
+    int           busy;          /* a turn is in flight */
+    int           next_idle;     /* open loop: idle list, -1 ends it */
 } lc_conn_t;
 
 static struct {
@@ -44,8 +59,17 @@ static struct {
     uv_loop_t   *loop;
     uint64_t     t_start, t_measure, t_end;
     long         turns, errors, connected;
-    mcp_hist_t   ttfc, turn;        /* microseconds */
+    mcp_hist_t   ttfc, turn, ovh;   /* microseconds */
     uv_timer_t   stop;
+
+    /* open loop */
+    double       rate;              /* turns/s in total, 0: closed loop */
+    lc_conn_t   *cs;
+    int          idle_head, idle_tail;
+    uint64_t     sent;              /* turns sent on the schedule */
+    long         late;
+    uint64_t     late_max;          /* ns */
+    uv_timer_t   pace;
 } B;
 
 typedef struct {
@@ -117,7 +141,92 @@ lc_send_turn(lc_conn_t *c)
                  B.streaming ? "true" : "false");
     c->t_send = uv_hrtime();
     c->t_first = 0;
+    c->busy = 1;
     lc_send_frame(c, 1, msg, (size_t) n);
+}
+
+
+/* mcpd's own time for the turn, as its `complete` says */
+static void
+lc_record_overhead(const char *p, size_t n)
+{
+    static const char  key[] = "\"overhead_ms\":";
+    const char        *v = memmem(p, n, key, sizeof(key) - 1);
+    double             ms;
+
+    if (v == NULL) {
+        return;
+    }
+    ms = strtod(v + sizeof(key) - 1, NULL);
+    mcp_hist_record(&B.ovh, (uint64_t) (ms * 1000.0));
+}
+
+
+/* ------------------------------------------------------------ open loop */
+
+static void
+lc_idle_push(lc_conn_t *c)
+{
+    c->next_idle = -1;
+    if (B.idle_tail >= 0) {
+        B.cs[B.idle_tail].next_idle = c->idx;
+    } else {
+        B.idle_head = c->idx;
+    }
+    B.idle_tail = c->idx;
+}
+
+
+static lc_conn_t *
+lc_idle_pop(void)
+{
+    lc_conn_t  *c;
+
+    if (B.idle_head < 0) {
+        return NULL;
+    }
+    c = &B.cs[B.idle_head];
+    B.idle_head = c->next_idle;
+    if (B.idle_head < 0) {
+        B.idle_tail = -1;
+    }
+    return c;
+}
+
+
+/*
+ * Every millisecond: send the turns whose time has come (turn k is due at
+ * t_start + k / rate), each by the longest-idle client.  A due turn with
+ * no idle client waits for one; its lateness is counted.
+ */
+static void
+lc_pace(uv_timer_t *t)
+{
+    uint64_t    now = uv_hrtime(), due_at;
+    lc_conn_t  *c;
+
+    if (now >= B.t_end) {
+        uv_timer_stop(t);
+        return;
+    }
+    for ( ;; ) {
+        due_at = B.t_start + (uint64_t) ((double) B.sent * 1e9 / B.rate);
+        if (due_at > now) {
+            break;
+        }
+        c = lc_idle_pop();
+        if (c == NULL) {
+            break;
+        }
+        if (now - due_at > 2000000 && due_at >= B.t_measure) {
+            B.late++;
+            if (now - due_at > B.late_max) {
+                B.late_max = now - due_at;
+            }
+        }
+        B.sent++;
+        lc_send_turn(c);
+    }
 }
 
 
@@ -145,9 +254,13 @@ lc_on_message(lc_conn_t *c, const char *p, size_t n)
             } else {
                 B.turns++;
                 mcp_hist_record(&B.turn, (now - c->t_send) / 1000);
+                lc_record_overhead(p, n);
             }
         }
-        if (now < B.t_end) {
+        c->busy = 0;
+        if (B.rate > 0) {
+            lc_idle_push(c);
+        } else if (now < B.t_end) {
             lc_send_turn(c);
         }
     }
@@ -248,7 +361,11 @@ lc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         B.connected++;
         memmove(c->buf, e + 4, c->len - (size_t) (e + 4 - c->buf));
         c->len -= (size_t) (e + 4 - c->buf);
-        lc_send_turn(c);
+        if (B.rate > 0) {
+            lc_idle_push(c);
+        } else {
+            lc_send_turn(c);
+        }
     }
     lc_frames(c);
 }
@@ -295,6 +412,7 @@ main(int argc, char **argv)
         { "path", required_argument, NULL, 'P' },
         { "text", required_argument, NULL, 't' },
         { "streaming", required_argument, NULL, 'S' },
+        { "rate", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 }
     };
     struct sockaddr_in  addr;
@@ -317,9 +435,11 @@ main(int argc, char **argv)
         case 'P': B.path = optarg; break;
         case 't': B.text = optarg; break;
         case 'S': B.streaming = atoi(optarg); break;
+        case 'r': B.rate = atof(optarg); break;
         default:
             fprintf(stderr, "usage: chat_load --port P [--conns N] "
-                    "[--seconds S] [--warmup S] [--streaming 0|1]\n");
+                    "[--seconds S] [--warmup S] [--rate R] "
+                    "[--streaming 0|1]\n");
             return 2;
         }
     }
@@ -335,6 +455,8 @@ main(int argc, char **argv)
     uv_ip4_addr("127.0.0.1", B.port, &addr);
 
     cs = calloc((size_t) B.conns, sizeof(*cs));
+    B.cs = cs;
+    B.idle_head = B.idle_tail = -1;
     for (i = 0; i < B.conns; i++) {
         cs[i].idx = i;
         uv_tcp_init(B.loop, &cs[i].tcp);
@@ -342,6 +464,10 @@ main(int argc, char **argv)
         cs[i].creq.data = &cs[i];
         uv_tcp_connect(&cs[i].creq, &cs[i].tcp,
                        (const struct sockaddr *) &addr, lc_connected);
+    }
+    if (B.rate > 0) {
+        uv_timer_init(B.loop, &B.pace);
+        uv_timer_start(&B.pace, lc_pace, 1, 1);
     }
     uv_timer_init(B.loop, &B.stop);
     uv_timer_start(&B.stop, lc_stop,
@@ -351,11 +477,16 @@ main(int argc, char **argv)
     secs = B.seconds;
     printf("RESULT conns=%d connected=%ld seconds=%.1f turns=%ld "
            "turns_per_s=%.0f errors=%ld ttfc_p50_ms=%.2f ttfc_p99_ms=%.2f "
-           "turn_p50_ms=%.2f turn_p99_ms=%.2f\n",
+           "turn_p50_ms=%.2f turn_p99_ms=%.2f mcpd_overhead_p50_ms=%.3f "
+           "mcpd_overhead_p99_ms=%.3f rate=%.0f late_sends=%ld "
+           "late_max_ms=%.1f\n",
            B.conns, B.connected, secs, B.turns, B.turns / secs, B.errors,
            mcp_hist_quantile(&B.ttfc, 0.5) / 1000.0,
            mcp_hist_quantile(&B.ttfc, 0.99) / 1000.0,
            mcp_hist_quantile(&B.turn, 0.5) / 1000.0,
-           mcp_hist_quantile(&B.turn, 0.99) / 1000.0);
+           mcp_hist_quantile(&B.turn, 0.99) / 1000.0,
+           mcp_hist_quantile(&B.ovh, 0.5) / 1000.0,
+           mcp_hist_quantile(&B.ovh, 0.99) / 1000.0,
+           B.rate, B.late, (double) B.late_max / 1e6);
     return 0;
 }

@@ -12,10 +12,11 @@
  *           with group commit), N callers each appending one message after
  *           the other, R callers reading history meanwhile
  * baseline  enable_pooling: false (one connection, a transaction per append)
- * raw       one plain SQLite connection doing the same statements as an
- *           append (message, request row, conversation touch) for the same
- *           rows, all in one big transaction: the ceiling
- * raw-rows  the same with only the message INSERT
+ * raw       one connection, no threads: the repository's own append
+ *           (message, request row, conversation touch) for the same rows
+ *           (the same 64 conversations), all in one big transaction: the
+ *           ceiling; with --batch N, a commit every N rows instead
+ * raw-rows  the same with only the message INSERT (no request id)
  *
  * Prints one line:
  *   RESULT mode=.. callers=.. sync=.. appends=.. appends_per_s=..
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "repo/mcp_repo.h"
+#include "repo/mcp_repo_int.h"     /* raw: the repository's own append */
 #include "util/mcp_hist.h"
 
 #define BENCH_CONVS  64
@@ -258,86 +260,98 @@ bench_repo(const char *db, int pooled, int sync_full, int callers,
 
 /* ------------------------------------------------------------ raw */
 
+/*
+ * The ceiling: no threads, no queue, no callbacks.  One connection opened
+ * the way the repository opens its writers (same PRAGMAs, same prepared
+ * statements) runs the repository's own append (mcp_op_write(): message,
+ * request row, conversation touch) for the same rows as the callers (the
+ * same 64 conversations in turn), in one transaction, or every
+ * rows_per_commit rows.  rows_only: only the message INSERT, for reference.
+ */
 static double
-bench_raw(const char *db, int sync_full, int rows_only, double seconds,
-    char *extra, size_t extralen)
+bench_raw(const char *db, int sync_full, int rows_only, long rows_per_commit,
+    double seconds, char *extra, size_t extralen)
 {
     mcp_repo_conf_t      rc;
     mcp_persist_conf_t   pc;
     mcp_err_t            err;
     uv_loop_t            loop;
-    mcp_repo_t          *repo;
-    sqlite3             *h;
-    sqlite3_stmt        *ins, *req, *touch;
-    char                 rid[48], text[400], conv[32];
-    size_t               len;
+    mcp_repo_t           fake, *repo;
+    mcp_conn_t           c;
+    mcp_repo_req_t       r;
+    char                 rid[48], text[400], conv[32], msg[256];
     uint64_t             t0, end;
-    long                 n = 0;
+    long                 n = 0, commits = 0;
+    int                  i;
 
-    /* the schema the repository creates */
+    /* the schema and the conversations, as the repository creates them */
     mcp_repo_conf_defaults(&rc, &pc);
     rc.path = (char *) db;
+    rc.synchronous = sync_full ? MCP_REPO_SYNC_FULL : MCP_REPO_SYNC_NORMAL;
     uv_loop_init(&loop);
     repo = mcp_repo_open(&loop, &rc, &pc, &err);
     if (repo == NULL) {
         fprintf(stderr, "store_bench: %s\n", err.msg);
         exit(1);
     }
+    bench_convs_left = BENCH_CONVS;
+    for (i = 0; i < BENCH_CONVS; i++) {
+        snprintf(conv, sizeof(conv), "c%d", i);
+        mcp_repo_conversation_open(repo, "bench", conv, NULL, bench_conv_cb,
+                                   NULL);
+    }
+    while (bench_convs_left > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
     mcp_repo_close(repo);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
 
-    sqlite3_open(db, &h);
-    sqlite3_exec(h, sync_full ? "PRAGMA synchronous=FULL"
-                              : "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    sqlite3_exec(h, "PRAGMA foreign_keys=ON; BEGIN; "
-                 "INSERT INTO conversations VALUES ('c0','bench',NULL,0,0);"
-                 "COMMIT", NULL, NULL, NULL);
-    sqlite3_prepare_v2(h, "INSERT INTO messages(conversation_id, type,"
-        " content, token_count, request_id, part, created_at)"
-        " VALUES (?1, 1, ?2, 75, ?3, 0, ?4)"
-        " ON CONFLICT(conversation_id, request_id, type, part)"
-        " WHERE request_id IS NOT NULL DO NOTHING RETURNING id", -1, &ins,
-        NULL);
-    sqlite3_prepare_v2(h, "INSERT INTO requests VALUES (?1, ?2, 1, ?3, NULL)"
-        " ON CONFLICT DO NOTHING", -1, &req, NULL);
-    sqlite3_prepare_v2(h, "UPDATE conversations SET updated_at = ?2"
-        " WHERE id = ?1", -1, &touch, NULL);
+    if (mcp_conn_open(&c, &rc, 0, msg, sizeof(msg)) != SQLITE_OK) {
+        fprintf(stderr, "store_bench: %s\n", msg);
+        exit(1);
+    }
+    memset(&fake, 0, sizeof(fake));
+    fake.conf = rc;                 /* error messages name the file */
 
-    snprintf(conv, sizeof(conv), "c0");
     t0 = uv_hrtime();
     end = t0 + (uint64_t) (seconds * 1e9);
-    sqlite3_exec(h, "BEGIN", NULL, NULL, NULL);
-    while ((n & 255) || uv_hrtime() < end) {
-        snprintf(rid, sizeof(rid), "b-0-%ld", n);
-        len = bench_content(text, sizeof(text), rid);
-        sqlite3_bind_text(ins, 1, conv, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, text, (int) len, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 3, rid, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 4, (sqlite3_int64) n);
-        while (sqlite3_step(ins) == SQLITE_ROW) { /* void */ }
-        sqlite3_reset(ins);
-        if (!rows_only) {
-            sqlite3_bind_text(req, 1, conv, -1, SQLITE_STATIC);
-            sqlite3_bind_text(req, 2, rid, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(req, 3, (sqlite3_int64) n);
-            sqlite3_step(req);
-            sqlite3_reset(req);
-            sqlite3_bind_text(touch, 1, conv, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(touch, 2, (sqlite3_int64) n);
-            sqlite3_step(touch);
-            sqlite3_reset(touch);
+    sqlite3_step(c.st[MCP_ST_BEGIN]);
+    sqlite3_reset(c.st[MCP_ST_BEGIN]);
+    while (n % BENCH_CONVS || uv_hrtime() < end) {
+        snprintf(conv, sizeof(conv), "c%ld", n % BENCH_CONVS);
+        snprintf(rid, sizeof(rid), "b-%ld-%ld", n % BENCH_CONVS,
+                 n / BENCH_CONVS);
+        memset(&r, 0, sizeof(r));
+        r.repo = &fake;
+        r.op = MCP_OP_APPEND;
+        r.msg.conversation_id = conv;
+        r.msg.type = rows_only ? MCP_MSG_TOOL_RESULT : MCP_MSG_USER;
+        r.msg.content = text;
+        r.msg.content_len = bench_content(text, sizeof(text), rid);
+        r.msg.request_id = rows_only ? NULL : rid;
+        r.msg.token_count = 75;
+        if (mcp_op_write(&c, &r) != SQLITE_OK || r.res.status != MCP_REPO_OK) {
+            fprintf(stderr, "store_bench: raw: %s\n", r.errbuf);
+            exit(1);
         }
         n++;
+        if (rows_per_commit > 0 && n % rows_per_commit == 0) {
+            sqlite3_step(c.st[MCP_ST_COMMIT]);
+            sqlite3_reset(c.st[MCP_ST_COMMIT]);
+            sqlite3_step(c.st[MCP_ST_BEGIN]);
+            sqlite3_reset(c.st[MCP_ST_BEGIN]);
+            commits++;
+        }
     }
-    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_step(c.st[MCP_ST_COMMIT]);
+    sqlite3_reset(c.st[MCP_ST_COMMIT]);
+    commits++;
     seconds = (double) (uv_hrtime() - t0) / 1e9;
-    sqlite3_finalize(ins);
-    sqlite3_finalize(req);
-    sqlite3_finalize(touch);
-    sqlite3_close(h);
+    mcp_conn_close(&c);
     snprintf(extra, extralen, "read_p50_ms=0 read_p99_ms=0 reads=0 "
-             "busy_errors=0 errors=0 rows_per_commit=%ld", n);
+             "busy_errors=0 errors=0 rows_per_commit=%.1f",
+             (double) n / (double) commits);
     return (double) n / seconds;
 }
 
@@ -381,8 +395,8 @@ main(int argc, char **argv)
     full = strcmp(sync, "full") == 0;
 
     if (strncmp(mode, "raw", 3) == 0) {
-        rate = bench_raw(db, full, strcmp(mode, "raw-rows") == 0, seconds,
-                         extra, sizeof(extra));
+        rate = bench_raw(db, full, strcmp(mode, "raw-rows") == 0,
+                         bench_max_batch, seconds, extra, sizeof(extra));
         callers = 1;
     } else {
         rate = bench_repo(db, strcmp(mode, "baseline") != 0, full, callers,

@@ -4,6 +4,9 @@
     mcpd    a started mcpd alone (no nginx), for link-level tests
     link    a Link to that mcpd, HELLO done
     make_stack(**kw)  build more stacks; all are stopped after the test
+    redis_server, llm_mock, make_cluster(**kw)
+                      redis-server, the LLM mock, and the scaled-out
+                      topology (t/lib/cluster.py)
 """
 
 import os
@@ -15,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 
 from stack import Mcpd, Stack  # noqa: E402
 from linkclient import Link  # noqa: E402
+from cluster import llm_mock, make_cluster, redis_server  # noqa: E402,F401
 
 
 @pytest.fixture

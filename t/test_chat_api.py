@@ -7,6 +7,7 @@ non-streaming.  docs/websocket-api.md is the contract."""
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 import time
 
@@ -194,6 +195,113 @@ def test_list_pagination_and_delete(shared):
     run(main())
 
 
+# ------------------------------------------------------------ keyset pages
+
+def seed(stack, sql, rows):
+    """Rows written straight into mcpd's database (WAL: mcpd keeps
+    running): tens of thousands of rows in a second, where chatting them
+    in would take minutes."""
+    db = sqlite3.connect(os.path.join(stack.mcpd_dir, "events.db"),
+                         timeout=10)
+    with db:
+        db.executemany(sql, rows)
+    db.close()
+
+
+def test_history_pages_every_message_once_while_appending(shared):
+    async def main():
+        async with client(shared, "hpager") as c, \
+                client(shared, "hother") as o:
+            conv = conv_of(await c.chat("the first"))
+            seed(shared, "INSERT INTO messages(conversation_id, type, content,"
+                 " token_count, created_at) VALUES (?, ?, ?, 1, 1)",
+                 [(conv, 1 + i % 2, "seeded %d" % i) for i in range(1200)])
+            whole = []
+            before, pages = None, 0
+            while True:
+                pl = {"conversation_id": conv, "limit": 100}
+                if before is not None:
+                    pl["before"] = before
+                md = (await c.call("history", pl))["chunk"]["metadata"]
+                seqs = [m["seq"] for m in md["messages"]]
+                assert seqs == sorted(seqs)       # oldest first in a page
+                whole = md["messages"] + whole
+                pages += 1
+                if "next_before" not in md:
+                    break
+                assert md["next_before"] == seqs[0]
+                before = md["next_before"]
+                # new turns mid-walk land above the cursor: never seen
+                await c.chat("appended %d" % pages, conv=conv)
+                # someone else's conversation is not theirs to page
+                h = await o.call("history", {"conversation_id": conv,
+                                             "before": before})
+                assert code_of(h) == "conversation_not_found"
+            assert pages == 13
+            assert [m["content"] for m in whole] == \
+                ["the first", whole[1]["content"]] + \
+                ["seeded %d" % i for i in range(1200)]
+            assert whole[1]["role"] == "assistant"
+            assert len({m["seq"] for m in whole}) == len(whole)
+            for bad in ("x", 0, -3, 1.5, True, [1]):
+                h = await c.call("history", {"conversation_id": conv,
+                                             "before": bad})
+                assert code_of(h) == "invalid_request", bad
+    run(main())
+
+
+def test_list_pages_over_10k_conversations(shared):
+    n = 10050
+
+    async def main():
+        async with client(shared, "lpager") as c:
+            mine = conv_of(await c.chat("a real one"))
+            # 10,050 conversations on 7 timestamps: long runs of ties that
+            # only the id tells apart; someone else's interleaved
+            seed(shared, "INSERT INTO conversations(id, principal,"
+                 " created_at, updated_at) VALUES (?, ?, 1, ?)",
+                 [("lp-%05d" % i, "lpager", 1000 + i % 7) for i in range(n)]
+                 + [("lx-%05d" % i, "lintruder", 1000 + i % 7)
+                    for i in range(300)])
+            seen, cursor, pages = [], None, 0
+            while True:
+                pl = {"limit": 500}
+                if cursor is not None:
+                    pl["before"] = cursor
+                md = (await c.call("list_conversations", pl)
+                      )["chunk"]["metadata"]
+                seen += [(x["updated_at"], x["conversation_id"])
+                         for x in md["conversations"]]
+                pages += 1
+                if "next_before" not in md:
+                    break
+                cursor = md["next_before"]
+                assert isinstance(cursor, str)
+                # a new conversation and a new message in a seen one both
+                # move above the cursor: nothing repeats, nothing shifts
+                await c.chat("new %d" % pages)
+                await c.chat("again %d" % pages, conv=mine)
+            assert pages == 21
+            ids = [i for _, i in seen]
+            assert ids[0] == mine
+            assert sorted(ids[1:]) == ["lp-%05d" % i for i in range(n)]
+            assert seen == sorted(seen, reverse=True)
+            assert not [i for i in ids if i.startswith("lx-")]
+            # the first form of the cursor, an updated_at: strictly older
+            md = (await c.call("list_conversations", {"before": 1001,
+                                                      "limit": 500})
+                  )["chunk"]["metadata"]
+            assert {x["updated_at"] for x in md["conversations"]} == {1000}
+            assert md["conversations"][0]["conversation_id"] == \
+                "lp-%05d" % (n - 1 - (n - 1) % 7)
+            for bad in ("x", "12", ":lp-1", "12:", "-5:lp-1", "1x:lp-1",
+                        "9:" + "a" * 129, 0, -1, 2.5, False, {"a": 1}):
+                f = await c.call("list_conversations", {"before": bad})
+                assert code_of(f) == "invalid_request", bad
+                assert "before" in f["chunk"]["error"]
+    run(main())
+
+
 def test_non_streaming_sends_one_chunk(shared):
     async def main():
         async with client(shared, "ns") as c:
@@ -325,8 +433,14 @@ def test_disconnect_cancels_upstream_work(shared):
         wait_until(lambda: shared.health()["chat_stats"]["provider"]
                    ["active"] == 0, timeout=1.0, what="provider call stop")
         async with client(shared, "gone") as c2:
-            h = await c2.call("history", {"conversation_id": conv})
-            last = h["chunk"]["metadata"]["messages"][-1]
+            # the partial reply is stored after the provider call stops:
+            # give its commit a moment
+            for _ in range(40):
+                h = await c2.call("history", {"conversation_id": conv})
+                last = h["chunk"]["metadata"]["messages"][-1]
+                if last["role"] == "assistant":
+                    break
+                await asyncio.sleep(0.05)
             assert last["finish_reason"] == "cancelled"
             assert last["content"]
     before = shared.health()["chat_stats"]["requests"]["disconnected"]

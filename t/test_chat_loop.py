@@ -106,6 +106,8 @@ def test_tool_loop_streams_hops_and_feeds_failures_back(stack, mock):
     md = f[-1]["chunk"]["metadata"]
     assert md["hops"] == 1 and md["conversation_id"] == conv
     assert md["model"] and md["usage"]["total_tokens"] >= 0
+    # mcpd's own share of the turn: the model's and the tools' time left out
+    assert 0 <= md["overhead_ms"] <= md["duration_ms"] + 1
 
     # the second model turn saw the calls and their (failed) results
     reqs = chats(mock)

@@ -1,14 +1,16 @@
 """The chat page (conf/www) in headless Chromium against the real stack:
-nginx with the module serving the page and the WebSocket, and a real mcpd.
+nginx with the module serving the page and the WebSocket, a real mcpd with
+its offline demo provider (what `make run` uses without an API key), and,
+for the full scenario, the real server-everything from t/node_modules.
 
-What runs today: the page loads, connects and says so, sends with Enter,
-shows every error frame with its code (the chat action is not served yet,
-and backend_unavailable while mcpd is down), retries with the same
-request_id, reconnects after the socket drops (idle timeout, nginx reload)
-and re-sends an unanswered chat with the same request_id, all without a
-console error; Stop cancels a streaming reply (the offline provider).
-The full scenario of issue 6 (tool call, history after reload) is written
-below and skipped: it needs MCP servers in the test stack.
+Covered: the page loads, connects and says so, sends with Enter, renders
+the streamed reply as safe Markdown, shows every error frame with its code
+(provider_error, conversation_not_found, backend_unavailable while mcpd is
+down) and retries with the same request_id; reconnects after the socket
+drops (idle timeout, nginx reload) and sends an unanswered chat again with
+the same request_id; Stop cancels a streaming reply; the full scenario of
+issue 6 (streamed text, a tool call inline and collapsible, the history
+after a reload); all without a console error.
 
 Set PAGE_SHOTS=DIR to keep screenshots of each test.
 """
@@ -18,62 +20,12 @@ import os
 import signal
 import sys
 
-import pytest
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "page"))
 
-from driver import Page  # noqa: E402
+# page is a fixture: tests name it as an argument
+from pagekit import (OPEN, backend_up, final_frame, history_of,  # noqa
+                     page, page_stack, send, shot, tools_stack)
 from stack import wait_until  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WWW = os.path.join(ROOT, "conf", "www")
-MIME = {"include": "/etc/nginx/mime.types"}
-
-OPEN = '#conn[data-state="open"]'
-RECONNECTING = '#conn[data-state="reconnecting"]'
-
-
-def page_stack(make_stack, **location):
-    return make_stack(www=WWW, nginx_http=MIME,
-                      nginx_location=location or None).start()
-
-
-def shot(page, tmp_path, name):
-    d = os.environ.get("PAGE_SHOTS") or str(tmp_path)
-    os.makedirs(d, exist_ok=True)
-    page.screenshot(os.path.join(d, name + ".png"))
-
-
-def final_frame(page, request_id, timeout=10):
-    """The complete/error frame the browser received for request_id."""
-    def find():
-        for f in page.received():
-            if (f.get("request_id") == request_id
-                    and f.get("status") in ("complete", "error")):
-                return f
-        return None
-    return wait_until(find, timeout, what="the answer to " + request_id)
-
-
-def send(page, text):
-    """Types text and presses Enter; returns the chat request the page sent."""
-    before = len(page.sent("chat"))
-    page.fill("#input", text)
-    page.press("#input", "Enter")
-    chats = wait_until(lambda: page.sent("chat")[before:] or None, 10,
-                       what="the page to send the chat")
-    return chats[0]
-
-
-def backend_up(stack):
-    h = stack.health()
-    return all(w.get("link") == "up" for w in h["backend"]["workers"])
-
-
-@pytest.fixture
-def page(tmp_path):
-    with Page(tmp_path) as p:
-        yield p
 
 
 def test_page_loads_connects_and_shows_error_frames(make_stack, page,
@@ -105,43 +57,60 @@ def test_page_loads_connects_and_shows_error_frames(make_stack, page,
         "Hello <b>there</b> **world**"
     assert page.count(".msg.user b") == 0
 
-    # whatever the server answered, its error frame is shown with its code
+    # the offline demo provider answers; its reply is Markdown, and HTML in
+    # it stays text
     f = final_frame(page, req["request_id"])
-    if f["status"] == "error":
-        page.wait_for('.msg.assistant .error-box[data-code="%s"]'
-                      % f["chunk"]["code"])
-        box = page.text(".msg.assistant .error-box")
-        assert f["chunk"]["code"] in box
-        assert f["chunk"]["error"] in box
-    # the conversations list answers too: its error, if any, is visible
-    lf = [m for m in page.sent("list_conversations")]
-    assert lf, "the page asks for the conversation list"
-    lfin = final_frame(page, lf[0]["request_id"])
-    if lfin["status"] == "error":
-        page.wait_for("#conv-notice")
-        assert lfin["chunk"]["code"] in page.text("#conv-notice")
+    assert f["status"] == "complete", json.dumps(f)
+    page.wait_until("() => !document.querySelector('.msg-status.busy')")
+    reply = page.text(".msg.assistant .md")
+    assert "offline demo provider" in reply
+    assert "Hello <b>there</b> world" in reply
+    assert page.text(".msg.assistant .md strong") == "world"
+    assert page.count(".msg.assistant b") == 0
+    conv = f["chunk"]["metadata"]["conversation_id"]
+    page.wait_for('.conv.active[data-id="%s"]' % conv)
+    assert page.count("#conv-notice:visible") == 0
+
+    # an error frame is shown in the reply it ends, with its code, its
+    # message and a Retry button (provider_error may pass on a retry)
+    req = send(page, "offline:fail")
+    f = final_frame(page, req["request_id"])
+    assert f["status"] == "error"
+    assert f["chunk"]["code"] == "provider_error"
+    sel = '.msg.assistant .error-box[data-code="provider_error"]'
+    page.wait_for(sel)
+    box = page.text(sel)
+    assert "provider_error" in box and f["chunk"]["error"] in box
+    assert page.count(sel + " button:text('Retry')") == 1
+    page.wait_for("#send:visible")
     shot(page, tmp_path, "page-error-frame")
 
-    # opening a conversation (by its link) asks for its history; whatever
-    # the answer, an error frame is shown with its code
+    # opening a conversation (by its link) asks for its history; one that
+    # does not exist answers conversation_not_found, shown with its code
     page.goto(stack.http_url + "/#c=c-test")
     page.wait_for('#conv-title:text("Conversation")')
     hist = wait_until(lambda: page.sent("history") or None, 10,
                       what="the history request")
     assert hist[0]["payload"] == {"conversation_id": "c-test", "limit": 50}
     hf = final_frame(page, hist[0]["request_id"])
-    if hf["status"] == "error":
-        sel = '.error-box.global[data-code="%s"]' % hf["chunk"]["code"]
-        page.wait_for(sel)
-        assert hf["chunk"]["code"] in page.text(sel)
+    assert hf["status"] == "error"
+    assert hf["chunk"]["code"] == "conversation_not_found"
+    sel = '.error-box.global[data-code="conversation_not_found"]'
+    page.wait_for(sel)
+    assert "conversation_not_found" in page.text(sel)
     # "New chat" leaves it: empty view, no conversation in the URL
     page.click("#new-conv")
     assert page.text("#conv-title") == "New conversation"
     assert page.eval("location.hash") == ""
     assert page.count(".error-box") == 0
 
-    # mcpd gone: the module answers backend_unavailable, the socket stays
+    # mcpd gone: the module answers backend_unavailable, the socket stays;
+    # the conversations list says so too (a reload asks for it again)
     stack.kill_mcpd(signal.SIGKILL)
+    page.reload()
+    page.wait_for(OPEN)
+    page.wait_for('#conv-notice[data-code="backend_unavailable"]')
+    assert "backend_unavailable" in page.text("#conv-notice")
     req2 = send(page, "are you there?")
     f2 = final_frame(page, req2["request_id"])
     assert f2["status"] == "error"
@@ -150,9 +119,13 @@ def test_page_loads_connects_and_shows_error_frames(make_stack, page,
     page.wait_for(sel)
     assert "backend_unavailable" in page.text(sel)
     assert page.count(OPEN) == 1
+    wait_until(lambda: page.attr("#conn", "data-backend") == "unavailable",
+               5, what="the header to say the backend is unavailable")
+    assert "unavailable" in page.text("#conn-text")
     shot(page, tmp_path, "page-backend-unavailable")
 
-    # mcpd back: Retry sends the same request_id again (it never ran)
+    # mcpd back: Retry sends the same request_id again (it never ran), and
+    # this time it is answered
     stack.start_mcpd()
     wait_until(lambda: backend_up(stack), 15, what="links to mcpd")
     page.click(sel + " button")
@@ -163,8 +136,10 @@ def test_page_loads_connects_and_shows_error_frames(make_stack, page,
                                   if f.get("request_id") == req2["request_id"]
                                   and f.get("status") in ("complete", "error")
                                   ][1:] or None, 10, what="the retry's answer")
-    assert answers[0].get("chunk", {}).get("code") != "backend_unavailable"
-
+    assert answers[0]["status"] == "complete", answers[0]
+    page.wait_for("#conv-notice", state="hidden")
+    assert page.attr("#conn", "data-backend") == "ok"
+    assert page.count(".msg.assistant .error-box") == 0
     assert page.console_errors() == []
 
 
@@ -193,7 +168,7 @@ def test_page_reconnects_after_idle_close(make_stack, page, tmp_path):
     assert states[:4] == ["open", "reconnecting", "connecting", "open"]
     assert len(page.sockets()) >= 2
     req = send(page, "still there?")
-    final_frame(page, req["request_id"])
+    assert final_frame(page, req["request_id"])["status"] == "complete"
     assert page.console_errors() == []
 
 
@@ -223,25 +198,55 @@ def test_page_resends_unanswered_chat_after_reload(make_stack, page,
     finally:
         stack.mcpd.send_signal(signal.SIGCONT)
 
+    # the repeat reached a new worker whose link to the frozen mcpd is not
+    # up: it is answered backend_unavailable, shown with a Retry button
     f = final_frame(page, req["request_id"], timeout=15)
-    assert f["status"] in ("complete", "error")
-    # one answer shown for the one request, and the composer is free again
+    assert f["status"] == "error", f
+    assert f["chunk"]["code"] == "backend_unavailable"
+    sel = '.msg.assistant .error-box[data-code="backend_unavailable"]'
+    page.wait_for(sel)
     page.wait_for("#send:visible")
     assert page.count(".msg.assistant") == 1
+
+    # mcpd thawed: Retry, same request_id, gets the one answer mcpd has
+    # for it (the first run, replayed or attached to; never a second run)
+    wait_until(lambda: backend_up(stack), 15, what="links to mcpd")
+    page.click(sel + " button")
+    answers = wait_until(lambda: [x for x in page.received()
+                                  if x.get("request_id") == req["request_id"]
+                                  and x.get("status") in ("complete", "error")
+                                  ][1:] or None, 15, what="the retry's answer")
+    assert answers[0]["status"] == "complete", answers[0]
+    page.wait_for("#send:visible")
+    assert page.count(".msg.assistant") == 1
+    assert "survive a reload" in page.text(".msg.assistant .md")
+    # stored once: one user message and one reply for the one request
+    conv = answers[0]["chunk"]["metadata"]["conversation_id"]
+    msgs = history_of(stack, conv)
+    assert [m["role"] for m in msgs] == ["user", "assistant"]
+    assert {m["request_id"] for m in msgs} == {req["request_id"]}
     shot(page, tmp_path, "page-after-reload")
     assert page.console_errors() == []
 
 
-@pytest.mark.skip(reason="needs the chat service (issue 6)")
 def test_page_full_chat_scenario(make_stack, page, tmp_path):
     """Issue 6: open the page, send a message, see streamed text and a tool
-    call, reload and see the history.  Enable once mcpd serves `chat`,
-    `history` and `list_conversations`; give make_stack the LLM mock and
-    server-everything as the chat tests do (a scripted reply that calls
-    everything__get-sum with {"a": 2, "b": 3} and then streams text)."""
-    stack = page_stack(make_stack)
+    call, reload and see the history.  The offline demo provider asks
+    server-everything's get-sum to add the two numbers, then streams the
+    answer word by word."""
+    stack = tools_stack(make_stack, tmp_path)
     page.goto(stack.http_url + "/")
     page.wait_for(OPEN)
+    # what the reader saw: the reply's rendered text, each time it changed
+    page.eval("""window.seen = [];
+        new MutationObserver(() => {
+            const md = document.querySelector('.msg.assistant .md');
+            const t = md ? md.textContent : '';
+            if (t && t !== window.seen[window.seen.length - 1]) {
+                window.seen.push(t);
+            }
+        }).observe(document.getElementById('messages'),
+                   {subtree: true, childList: true, characterData: true})""")
 
     req = send(page, "What is 2+3? Use the get-sum tool.")
 
@@ -254,19 +259,38 @@ def test_page_full_chat_scenario(make_stack, page, tmp_path):
               and x["chunk"].get("type") == "text"]
     assert len(deltas) >= 2
     reply = "".join(d["chunk"]["data"] for d in deltas)
+    assert "The sum of 2 and 3 is 5" in reply
+
+    # ... and shown as it arrived: the text grew in steps, each one a
+    # prefix of the next, not in one piece at the end
+    seen = page.eval("window.seen")
+    assert len(seen) >= 3, seen
+    assert all(b.startswith(a) for a, b in zip(seen, seen[1:])), seen
 
     # the tool call and its result inline, collapsed, with the tool's name
-    page.wait_for(".msg.assistant details.tool[data-status]", state="attached")
-    assert "get-sum" in page.text(".msg.assistant details.tool .tool-name")
-    assert page.attr(".msg.assistant details.tool", "open") is None
-    page.click(".msg.assistant details.tool summary")
-    assert page.attr(".msg.assistant details.tool", "open") is not None
+    tool = ".msg.assistant details.tool"
+    page.wait_for(tool + '[data-status="ok"]', state="attached")
+    assert "get-sum" in page.text(tool + " .tool-name")
+    assert page.text(tool + " .tool-status").startswith("ok")
+    assert page.attr(tool, "open") is None
+    assert page.count(tool + " .tool-args:visible") == 0
+    page.click(tool + " summary")
+    assert page.attr(tool, "open") is not None
+    assert json.loads(page.text(tool + " .tool-args")) == {"a": 2, "b": 3}
+    page.click(tool + " summary")
+    assert page.attr(tool, "open") is None
 
-    # the text as rendered (Markdown stripped to its text)
+    # the text as rendered (Markdown stripped to its text), before and
+    # after the tool, in order
     page.wait_until("() => !document.querySelector('.msg-status.busy')")
-    shown = page.text(".msg.assistant .md")
-    assert shown.split()[:3] == reply.replace("*", "").replace("`", "") \
+    shown = page.texts(".msg.assistant .md")
+    assert len(shown) == 2
+    assert shown[0].split()[:3] == reply.replace("*", "").replace("`", "") \
         .split()[:3]
+    assert "The sum of 2 and 3 is 5" in shown[1]
+    order = page.eval("""[...document.querySelector('.msg.assistant .msg-blocks')
+                          .children].map(e => e.className)""")
+    assert order == ["md", "tool", "md"], order
 
     # the conversation is in the list and in the URL
     conv = f["chunk"]["metadata"]["conversation_id"]
@@ -274,22 +298,31 @@ def test_page_full_chat_scenario(make_stack, page, tmp_path):
     assert conv in page.eval("location.hash")
     shot(page, tmp_path, "page-full-before-reload")
 
-    # reload: the history comes back, tool call included
+    # reload: the history comes back, tool call and its result included
     page.reload()
     page.wait_for(OPEN)
     hist = wait_until(lambda: page.sent("history") or None, 10,
                       what="the history request")
     assert hist[0]["payload"]["conversation_id"] == conv
     page.wait_for(".msg.user")
-    assert "What is 2+3?" in page.text(".msg.user .msg-body")
-    page.wait_for(".msg.assistant details.tool", state="attached")
-    assert reply.split()[0].strip("*`") in page.text(".msg.assistant .md")
+    assert page.texts(".msg.user .msg-body") == \
+        ["What is 2+3? Use the get-sum tool."]
+    page.wait_for(tool + '[data-status="ok"]', state="attached")
+    assert page.count(".msg.assistant") == 1
+    assert "get-sum" in page.text(tool + " .tool-name")
+    page.click(tool + " summary")
+    assert json.loads(page.text(tool + " .tool-args")) == {"a": 2, "b": 3}
+    assert "5" in page.text(tool + " .tool-result")
+    after = page.texts(".msg.assistant .md")
+    assert [" ".join(t.split()) for t in after] == \
+        [" ".join(t.split()) for t in shown]
     assert page.count('.conv.active[data-id="%s"]' % conv) == 1
     shot(page, tmp_path, "page-full-after-reload")
     assert page.console_errors() == []
 
 
-MARKDOWN_CASES = r"""() => {
+MARKDOWN_CASES = r"""async () => {
+  const McpMarkdown = await import('/markdown.js');
   const cases = {
     script: 'hi <script>window.pwned = 1</script> there',
     img: '<img src=x onerror="window.pwned = 2">',
@@ -364,14 +397,12 @@ def test_page_markdown_is_safe(make_stack, page):
 
 def test_page_cancel_scenario(make_stack, page, tmp_path):
     """Issue 6: Stop while a reply streams sends `cancel` for it; the reply
-    ends with the `cancelled` error and the composer is free again.  Runs
-    against the default stack's built-in offline provider, whose reply
-    streams word by word; give it the LLM mock with a slow stream if that
-    ever answers in one go."""
+    ends with the `cancelled` error and the composer is free again.  The
+    offline provider's `offline:slow` reply streams one word per 100 ms."""
     stack = page_stack(make_stack)
     page.goto(stack.http_url + "/")
     page.wait_for(OPEN)
-    req = send(page, "Tell me a long story.")
+    req = send(page, "offline:slow Tell me a long story.")
     page.wait_for(".msg.assistant .md")          # streaming has begun
     page.click("#cancel")
     cancels = wait_until(lambda: page.sent("cancel") or None, 5,
@@ -381,5 +412,16 @@ def test_page_cancel_scenario(make_stack, page, tmp_path):
     assert f["status"] == "error" and f["chunk"]["code"] == "cancelled"
     page.wait_for('.msg.assistant .error-box[data-code="cancelled"]')
     page.wait_for("#send:visible")
+    # what had streamed stays on screen, and is stored marked cancelled
+    shown = page.text(".msg.assistant .md")
+    assert shown.startswith("[offline")
+    conv = [x for x in page.received()
+            if x.get("request_id") == req["request_id"]
+            and x.get("status") == "processing"][0]["chunk"]["metadata"][
+                "conversation_id"]
+    last = history_of(stack, conv)[-1]
+    assert last["role"] == "assistant"
+    assert last["finish_reason"] == "cancelled"
+    assert " ".join(last["content"].split()) in " ".join(shown.split())
     shot(page, tmp_path, "page-cancelled")
     assert page.console_errors() == []

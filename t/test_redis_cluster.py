@@ -7,9 +7,6 @@ seconds of its return."""
 
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -17,92 +14,11 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from cluster import instance_yaml, needs_redis  # noqa: E402
 from linkclient import MESSAGE, Link  # noqa: E402
-from stack import Mcpd, free_port, wait_until  # noqa: E402
-from test_llm_util import Mock  # noqa: E402
+from stack import Mcpd, wait_until  # noqa: E402
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(REDIS_SERVER),
-                                reason="redis-server not installed")
-
-
-class Redis:
-    """One redis-server on a free loopback port, in its own directory; it
-    can be killed and started again on the same port."""
-
-    def __init__(self, rundir):
-        self.dir = str(rundir)
-        self.port = free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.dir, "--save", "", "--appendonly", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        wait_until(self.ping, 10, what="redis-server to answer PING")
-        return self
-
-    def ping(self):
-        try:
-            return self.command("PING") == b"+PONG"
-        except OSError:
-            return False
-
-    def command(self, *args):
-        """One command, first reply line (enough for these tests)."""
-        req = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            req += b"$%d\r\n%s\r\n" % (len(a), a)
-        with socket.create_connection(("127.0.0.1", self.port), 2) as s:
-            s.sendall(req)
-            return s.recv(65536).split(b"\r\n")[0]
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self.port
-
-
-@pytest.fixture
-def redis(tmp_path):
-    os.makedirs(tmp_path / "redis")
-    r = Redis(tmp_path / "redis").start()
-    yield r
-    r.kill()
-
-
-@pytest.fixture
-def mock():
-    m = Mock()
-    yield m
-    m.stop()
-
-
-def instance_yaml(name, redis, mock, **http):
-    client = {"http2": False, "max_retries": 0, "backoff_factor": 0.05,
-              "connect_timeout": 2, "read_timeout": 10, "write_timeout": 2,
-              "breaker_failures": 0}
-    client.update(http)
-    return {
-        "llm": {"active": "mock", "providers": {"mock": {
-            "base_url": mock.base_url, "model": "mock-text",
-            "api_key_env": "", "http_client": client}}},
-        "chat": {"service": {"provider": "llm"}},
-        "redis": {"address": redis.address, "instance_id": name,
-                  "key_prefix": "t:", "heartbeat_interval": "200ms",
-                  "heartbeat_ttl": "2s", "connect_timeout": "500ms",
-                  "command_timeout": "250ms", "reconnect_min": "50ms",
-                  "reconnect_max": "500ms"},
-    }
+pytestmark = needs_redis
 
 
 class Instance:
@@ -174,15 +90,16 @@ class Instance:
 
 
 @pytest.fixture
-def pair(tmp_path, redis, mock):
-    """Two instances sharing redis and the mock; yields a factory so a test
-    can choose the provider's limits."""
+def pair(tmp_path, redis_server, llm_mock):
+    """Two instances sharing redis and the mock; yields a factory so a
+    test can choose the provider's limits."""
     made = []
 
     def make(**http):
         for name in ("a", "b"):
-            inst = Instance(tmp_path / name,
-                            instance_yaml(name, redis, mock, **http))
+            inst = Instance(tmp_path / name, instance_yaml(
+                name, redis_server.address, llm_mock.base_url,
+                http_client=http))
             made.append(inst.start())
         wait_until(lambda: all(i.redis_stats()["state"] == "up"
                                for i in made), 10, what="redis up on both")
@@ -192,12 +109,12 @@ def pair(tmp_path, redis, mock):
         inst.stop()
 
 
-def chats(mock):
-    return [r for r in mock.requests()
+def chats(llm_mock):
+    return [r for r in llm_mock.requests()
             if r.get("path", "").endswith("/chat/completions")]
 
 
-def test_off_by_default_leaves_no_trace(tmp_path, mock):
+def test_off_by_default_leaves_no_trace(tmp_path, llm_mock):
     m = Mcpd(str(tmp_path / "plain"), {})
     m.start()
     try:
@@ -208,7 +125,7 @@ def test_off_by_default_leaves_no_trace(tmp_path, mock):
         assert m.stop() == 0
 
 
-def test_fleet_rpm_holds_across_two_instances(pair, mock):
+def test_fleet_rpm_holds_across_two_instances(pair, llm_mock):
     """RPM 4 shared by two instances: 10 chats (5 through each) reach the
     provider at most 4 times in the window, not 4 per instance."""
     a, b = pair(requests_per_minute=4, queue_timeout="3s")
@@ -229,11 +146,10 @@ def test_fleet_rpm_holds_across_two_instances(pair, mock):
     done = [r for r in results.values() if r["status"] == "complete"]
     # the shared window admitted exactly its 4; the rest waited in the
     # queue and failed with a clear error instead of exceeding the limit
-    assert len(chats(mock)) == 4
+    assert len(chats(llm_mock)) == 4
     assert len(done) == 4
     failed = [r for r in results.values() if r["status"] != "complete"]
-    assert all(r["status"] == "error"
-               and r["chunk"]["code"] != "duplicate_request" for r in failed)
+    assert all(r["status"] == "error" for r in failed)
     rl = [i.redis_stats()["rate_limits"]["mock"] for i in (a, b)]
     assert all(x["shared_waits"] > 0 or x["shared_admits"] > 0 for x in rl)
     admits = sum(x["shared_admits"] for x in rl)
@@ -242,7 +158,7 @@ def test_fleet_rpm_holds_across_two_instances(pair, mock):
     assert st["instances_alive"] == 2 and st["fallbacks"] == 0
 
 
-def test_redis_killed_and_restarted_under_load(pair, mock, redis):
+def test_redis_killed_and_restarted_under_load(pair, llm_mock, redis_server):
     """Chats keep flowing through both instances while Redis is down (local
     limits, status degraded with a reason); nothing stored is lost; when it
     returns both go back to the shared window by themselves."""
@@ -271,7 +187,7 @@ def test_redis_killed_and_restarted_under_load(pair, mock, redis):
         t.start()
     try:
         time.sleep(0.5)
-        redis.kill()
+        redis_server.kill()
         for inst in (a, b):
             wait_until(lambda: inst.redis_stats()["state"] == "degraded",
                        5, what="degraded status")
@@ -283,7 +199,7 @@ def test_redis_killed_and_restarted_under_load(pair, mock, redis):
         fallbacks = a.redis_stats()["fallbacks"]
         assert fallbacks > 0
 
-        redis.start()
+        redis_server.start()
         for inst in (a, b):
             wait_until(lambda: inst.redis_stats()["state"] == "up", 8,
                        what="back to shared after Redis returned")
@@ -310,45 +226,46 @@ def test_redis_killed_and_restarted_under_load(pair, mock, redis):
         assert inst.stop() == 0
 
 
-def test_duplicate_request_id_through_both_instances_runs_once(pair, mock):
+def test_duplicate_request_id_through_both_instances_runs_once(pair, llm_mock):
     """The same request id sent to both instances (a client retrying after
     its first instance seemed gone) reaches the model once: the second
-    instance answers duplicate_request naming the owner; the owner itself
-    replays it from its store."""
+    instance hands the retry to the conversation's home, which replays the
+    stored answer (metadata.cached) - with or without the conversation id
+    (a new conversation's retry)."""
     a, b = pair()
     first = a.chat("only once please", "dup-1")
     assert first[-1]["status"] == "complete", first
     conv = first[0]["chunk"]["metadata"]["conversation_id"]
-    n = len(chats(mock))
-    assert n == 1
+    assert len(chats(llm_mock)) == 1
 
     other = b.chat("only once please", "dup-1", conv=conv)
-    assert other[-1]["status"] == "error"
-    assert other[-1]["chunk"]["code"] == "duplicate_request"
-    assert other[-1]["chunk"]["metadata"]["instance"] == "a"
+    assert other[-1]["status"] == "complete", other
+    assert other[-1]["chunk"]["metadata"].get("cached") is True
+    assert other[0]["chunk"]["metadata"]["conversation_id"] == conv
     # also without the conversation id (a new conversation's retry)
     b2 = b.chat("again", "dup-2")
     assert b2[-1]["status"] == "complete"
     a2 = a.chat("again", "dup-2")
-    assert a2[-1]["chunk"]["code"] == "duplicate_request"
+    assert a2[-1]["status"] == "complete", a2
+    assert a2[-1]["chunk"]["metadata"].get("cached") is True
+    assert a2[0]["chunk"]["metadata"]["conversation_id"] == \
+        b2[0]["chunk"]["metadata"]["conversation_id"]
 
-    again = a.chat("only once please", "dup-1", conv=conv)
-    assert again[-1]["status"] == "complete"
-    assert again[-1]["chunk"]["metadata"].get("cached") is True
-    assert len(chats(mock)) == 2          # dup-1 and dup-2, once each
-    assert b.redis_stats()["dedupe"]["duplicates"] == 1
-    assert a.redis_stats()["dedupe"]["repeats"] == 1
+    assert len(chats(llm_mock)) == 2      # dup-1 and dup-2, once each
+    assert b.redis_stats()["routing"]["forwarded"] == 1
+    assert a.redis_stats()["routing"]["retries"] == 1
+    assert a.redis_stats()["forwarding"]["served"] == 1
 
 
-def test_cluster_cap_holds_across_instances(tmp_path, redis, mock):
+def test_cluster_cap_holds_across_instances(tmp_path, redis_server, llm_mock):
     """cluster_max_connections 3 over two instances: the 4th socket, on
     either instance, is closed with 1013; one closing makes room again."""
     from linkclient import CLOSE
     made = []
     try:
         for name in ("a", "b"):
-            y = instance_yaml(name, redis, mock)
-            y["redis"]["cluster_max_connections"] = 3
+            y = instance_yaml(name, redis_server.address, llm_mock.base_url,
+                              redis={"cluster_max_connections": 3})
             made.append(Instance(tmp_path / name, y).start())
         a, b = made
         wait_until(lambda: all(i.redis_stats()["instances_alive"] == 2
@@ -373,9 +290,9 @@ def test_cluster_cap_holds_across_instances(tmp_path, redis, mock):
                    5, what="close counted")
         # the cluster count is eventually consistent: a publishes its new
         # count on its own Redis connection; wait until Redis has it
-        wait_until(lambda: redis.command(
+        wait_until(lambda: redis_server.command(
             "EVAL", "return tonumber(redis.call('GET', KEYS[1]) or '0')",
-            1, "t:conns:a") == b":1", 5, what="a's count in Redis")
+            1, "t:conns:a") == 1, 5, what="a's count in Redis")
         s5 = b.open()
         time.sleep(0.5)
         with b.lock:

@@ -53,6 +53,9 @@ def test_corrupt_database_stops_mcpd_at_start(tmp_path):
     log = m.log()
     assert "bad.db" in log
     assert "not a SQLite database or is corrupt" in log
+    # core names the subsystem once: 'repository: "bad.db": ...'
+    assert 'repository: "bad.db"' in log
+    assert "repository: repository" not in log
     assert not os.path.exists(m.socket)
     m.stop()
 

@@ -41,6 +41,8 @@ test_defaults(void)
     CHECK_EQ_STR(conf.chat.service.repository.path, "run/events.db");
     CHECK_EQ_INT(conf.chat.service.repository.synchronous, rc.synchronous);
     CHECK_EQ_INT(conf.chat.service.repository.busy_timeout, rc.busy_timeout);
+    CHECK_EQ_INT(conf.chat.service.repository.wal_checkpoint_pages, 1000);
+    CHECK_EQ_INT(rc.wal_checkpoint_pages, 1000);
     CHECK(memcmp(&conf.chat.service.repository.pool, &rc.pool,
                  sizeof(rc.pool)) == 0);
     CHECK(memcmp(&conf.persistence, &pc, sizeof(pc)) == 0);
@@ -58,6 +60,7 @@ test_all_keys(void)
         "      path: /tmp/x.db\n"
         "      synchronous: full\n"
         "      busy_timeout: 250ms\n"
+        "      wal_checkpoint_pages: 4000\n"
         "      connection_pool:\n"
         "        max_readers: 8\n"
         "        max_writers: 2\n"
@@ -81,6 +84,7 @@ test_all_keys(void)
     CHECK_EQ_STR(r->path, "/tmp/x.db");
     CHECK_EQ_INT(r->synchronous, MCP_REPO_SYNC_FULL);
     CHECK_EQ_INT(r->busy_timeout, 250);
+    CHECK_EQ_INT(r->wal_checkpoint_pages, 4000);
     CHECK_EQ_INT(r->pool.max_readers, 8);
     CHECK_EQ_INT(r->pool.max_writers, 2);
     CHECK_EQ_INT(r->pool.connection_timeout, 1500);
@@ -125,6 +129,17 @@ test_rejects(void)
     CHECK(t_bind("chat:\n  service:\n    repository:\n"
                  "      synchronous: extra\n", &conf, &err) != 0);
     CHECK(strstr(err.msg, "normal") != NULL);
+    mcp_cfg_unbind(mcp_conf_fields, &conf);
+
+    /* below the range, and not a number: where, and what is allowed */
+    CHECK(t_bind("chat:\n  service:\n    repository:\n"
+                 "      wal_checkpoint_pages: 10\n", &conf, &err) != 0);
+    CHECK(strstr(err.msg, "t.yaml:4:29") != NULL);
+    CHECK(strstr(err.msg, "100") != NULL);
+    mcp_cfg_unbind(mcp_conf_fields, &conf);
+    CHECK(t_bind("chat:\n  service:\n    repository:\n"
+                 "      wal_checkpoint_pages: lots\n", &conf, &err) != 0);
+    CHECK(strstr(err.msg, "t.yaml:4:29") != NULL);
     mcp_cfg_unbind(mcp_conf_fields, &conf);
 
     CHECK(t_bind("persistence:\n  enabled: maybe\n", &conf, &err) != 0);

@@ -124,6 +124,52 @@ test_health_check_replaces(void)
 }
 
 
+/* standby writers check their connections while the active one works */
+static void
+test_standby_health(void)
+{
+    t_res_t   r, hold;
+    json_t   *st, *wr;
+    uint64_t  start;
+    int64_t   failures = 0, reconnects = 0;
+
+    memset(&r, 0, sizeof(r));
+    memset(&hold, 0, sizeof(hold));
+    t_env_init(&env);
+    env.rc.pool.max_writers = 3;
+    env.rc.pool.health_check_interval = 30;
+    CHECK(t_env_open(&env) != NULL);
+    CHECK(t_open_conv(&env, &r, "p", "c") == 0);
+
+    /* the active writer is busy (it cannot check itself meanwhile) */
+    CHECK(mcp_repo_debug_hold(env.repo, 1, 2000, t_cb, &hold) == 0);
+    usleep(20000);
+    mcp_repo_debug_break(env.repo);
+    start = uv_hrtime();
+    while ((failures < 2 || reconnects < 2)
+           && uv_hrtime() - start < 1500000000ull)
+    {
+        t_sleep_loop(&env.loop, 20);
+        st = mcp_repo_stats(env.repo);
+        wr = json_object_get(st, "writers");
+        failures = json_integer_value(json_object_get(wr,
+                                                      "health_failures"));
+        reconnects = json_integer_value(json_object_get(wr, "reconnects"));
+        CHECK_EQ_INT(json_integer_value(json_object_get(wr, "open")), 3);
+        json_decref(st);
+    }
+    CHECK_EQ_INT(hold.done, 0);             /* still holding the turn */
+    CHECK(failures >= 2);                   /* both standbys */
+    CHECK(reconnects >= 2);
+    CHECK(t_wait(&env.loop, &hold.done) == 0);
+
+    CHECK(t_append(&env, &r, "c", MCP_MSG_USER, "after", 5, NULL, 1, 0) == 0);
+    CHECK_EQ_INT(r.status, MCP_REPO_OK);
+    t_res_clear(&r);
+    t_env_done(&env);
+}
+
+
 /* ------------------------------------------------------------ load */
 
 #define T_WRITERS   64
@@ -433,7 +479,11 @@ test_external_lock(void)
 }
 
 
-/* WAL pages past the threshold wake the background checkpointer */
+/*
+ * WAL pages past the threshold wake the background checkpointer; past 4
+ * times the threshold the writer completes one and the WAL starts over
+ * instead of growing with every write.
+ */
 static void
 test_checkpointer(void)
 {
@@ -443,11 +493,13 @@ test_checkpointer(void)
     struct stat  sb;
     uint64_t     start;
     int64_t      runs = 0;
+    char         wal[512];
     int          i;
 
     memset(&r, 0, sizeof(r));
     memset(big, 'k', sizeof(big));
     t_env_init(&env);
+    env.rc.wal_checkpoint_pages = 100;
     CHECK(t_env_open(&env) != NULL);
     CHECK(t_open_conv(&env, &r, "p", "c") == 0);
     for (i = 0; i < 300; i++) {
@@ -467,6 +519,16 @@ test_checkpointer(void)
     CHECK(runs >= 1);
     /* the pages reached the database file while mcpd ran */
     CHECK(stat(env.path, &sb) == 0 && sb.st_size > 1024 * 1024);
+
+    /* 300 rows of 16 KiB are ~1300 pages: the WAL started over at ~400 */
+    st = mcp_repo_stats(env.repo);
+    ck = json_object_get(st, "checkpoint");
+    CHECK(json_integer_value(json_object_get(ck, "wal_restarts")) >= 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(ck, "threshold_pages")),
+                 100);
+    json_decref(st);
+    snprintf(wal, sizeof(wal), "%s-wal", env.path);
+    CHECK(stat(wal, &sb) == 0 && sb.st_size < 3 * 1024 * 1024);
     t_res_clear(&r);
     t_env_done(&env);
 }
@@ -478,6 +540,7 @@ UNIT_MAIN("repo_pool",
     UNIT_TEST(test_reader_timeout),
     UNIT_TEST(test_writer_timeout),
     UNIT_TEST(test_health_check_replaces),
+    UNIT_TEST(test_standby_health),
     UNIT_TEST(test_64_writers_no_busy),
     UNIT_TEST(test_unpooled_baseline),
     UNIT_TEST(test_close_with_queue),

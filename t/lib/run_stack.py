@@ -2,7 +2,8 @@
 """`make run`: mcpd + nginx in the foreground, from conf/, files under run/.
 
     PORT=8080 python3 t/lib/run_stack.py
-    PORT=8080 python3 t/lib/run_stack.py --cluster   (`make run-cluster`)
+    PORT=8080 python3 t/lib/run_stack.py --cluster [--dir D]
+                                               (`make run-cluster`)
 
 Starts build/mcpd with conf/mcpd.yaml, then nginx with conf/nginx.conf
 (rewritten into run/nginx.conf: the port, absolute paths, `user root;` when
@@ -64,19 +65,54 @@ def wait_http(url, proc, timeout):
     wait_until(ok, timeout, what=url)
 
 
-def start_mcpd():
-    """mcpd with conf/mcpd.yaml, in its own session; waits until its socket
-    is there."""
-    proc = subprocess.Popen([MCPD_BIN, "-c", "conf/mcpd.yaml"], cwd=ROOT,
+def spawn_mcpd(conf):
+    """mcpd with that config, in its own session (a Ctrl-C reaches us only,
+    and we stop the parts in order)."""
+    return subprocess.Popen([MCPD_BIN, "-c", conf], cwd=ROOT,
                             start_new_session=True)
-    sock = os.path.join(RUN, "mcpd.sock")
 
+
+def wait_mcpd(proc, sock, name):
+    """Until mcpd's socket is there; Fatal if it exits first."""
     def up():
         if proc.poll() is not None:
-            raise Fatal("mcpd exited with %s" % proc.returncode)
+            raise Fatal("%s exited with %s" % (name, proc.returncode))
         return os.path.exists(sock)
-    wait_until(up, 30, what="mcpd")
+    wait_until(up, 30, what=name)
+
+
+def start_mcpd():
+    """The single instance's mcpd: conf/mcpd.yaml, socket run/mcpd.sock."""
+    proc = spawn_mcpd("conf/mcpd.yaml")
+    wait_mcpd(proc, os.path.join(RUN, "mcpd.sock"), "mcpd")
     return proc
+
+
+def spawn_nginx(conf, error_log):
+    """nginx in the foreground with that config, in its own session."""
+    return subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
+                             "-e", error_log, "-g", "daemon off;"],
+                            cwd=ROOT, start_new_session=True)
+
+
+def run_foreground(run, stops):
+    """run() until it returns, Ctrl-C or SIGTERM; its exit status (0 after
+    a stop by signal).  Then, whatever happened, the functions in stops,
+    last added first, with further signals ignored."""
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return run()
+    except (KeyboardInterrupt, Stop):
+        print("\nstopping...", file=sys.stderr)
+        return 0
+    except (TimeoutError, Fatal) as e:
+        print("run_stack: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for fn in reversed(stops):
+            fn()
 
 
 def stop(proc, sig, timeout):
@@ -98,142 +134,117 @@ def main():
     ap.add_argument("--cluster", action="store_true",
                     help="redis-server, two instances (nginx + mcpd) and a "
                     "load-balancing nginx on PORT")
+    ap.add_argument("--dir", help="with --cluster: where its files go "
+                    "(default run/cluster)")
     args = ap.parse_args()
 
     if args.cluster:
         return cluster_main(args)
 
+    return single_main(args)
+
+
+def single_main(args):
+    """One nginx + mcpd from conf/, files under run/."""
     for d in ("", "tmp"):
         os.makedirs(os.path.join(RUN, d), exist_ok=True)
     conf = os.path.join(RUN, "nginx.conf")
     with open(conf, "w") as f:
         f.write(nginx_conf(args.port, args.host))
+    procs = {"mcpd": None, "nginx": None}    # mcpd is replaced on restarts
+    stops = [lambda: stop(procs["mcpd"], signal.SIGTERM, 15),
+             lambda: stop(procs["nginx"], signal.SIGQUIT, 15)]
+    return run_foreground(lambda: single_run(args, conf, procs), stops)
 
-    signal.signal(signal.SIGTERM, on_term)
-    mcpd = nginx = None
+
+def single_run(args, conf, procs):
     base = "http://%s:%d" % (args.host, args.port)
-    try:
-        # own sessions: a Ctrl-C reaches us only, and we stop them in order
-        mcpd = start_mcpd()
-        r = subprocess.run([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
-                            "-e", os.path.join(RUN, "error.log"), "-t", "-q"])
-        if r.returncode != 0:
-            return 1
-        nginx = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
-                                  "-e", os.path.join(RUN, "error.log"),
-                                  "-g", "daemon off;"],
-                                 cwd=ROOT, start_new_session=True)
-        wait_http(base + "/health", nginx, 15)
-        print()
-        print("mcp-edge is running:")
-        print("  chat page  %s/" % base)
-        print("  WebSocket  ws://%s:%d/ws/chat" % (args.host, args.port))
-        print("  status     %s/health" % base)
-        print("  logs       run/error.log (nginx), mcpd on this terminal")
-        print("Ctrl-C stops both.")
-        sys.stdout.flush()
-        quick_exits = 0
-        mcpd_since = time.monotonic()
-        while nginx.poll() is None:
-            time.sleep(0.5)
-            if mcpd.poll() is None:
-                continue
-            # mcpd went away (killed to try it out, or crashed): nginx keeps
-            # the clients connected; bring mcpd back like a supervisor would
-            quick_exits = quick_exits + 1 \
-                if time.monotonic() - mcpd_since < 10 else 0
-            if quick_exits > 3:
-                print("run_stack: mcpd keeps failing, giving up",
-                      file=sys.stderr)
-                return 1
-            print("run_stack: mcpd exited with %s; restarting it in 3s "
-                  "(clients stay connected meanwhile)" % mcpd.returncode,
+    error_log = os.path.join(RUN, "error.log")
+    procs["mcpd"] = start_mcpd()
+    r = subprocess.run([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
+                        "-e", error_log, "-t", "-q"])
+    if r.returncode != 0:
+        return 1
+    procs["nginx"] = nginx = spawn_nginx(conf, error_log)
+    wait_http(base + "/health", nginx, 15)
+    print()
+    print("mcp-edge is running:")
+    print("  chat page  %s/" % base)
+    print("  WebSocket  ws://%s:%d/ws/chat" % (args.host, args.port))
+    print("  status     %s/health" % base)
+    print("  logs       run/error.log (nginx), mcpd on this terminal")
+    print("Ctrl-C stops both.")
+    sys.stdout.flush()
+    quick_exits = 0
+    mcpd_since = time.monotonic()
+    while nginx.poll() is None:
+        time.sleep(0.5)
+        if procs["mcpd"].poll() is None:
+            continue
+        # mcpd went away (killed to try it out, or crashed): nginx keeps
+        # the clients connected; bring mcpd back like a supervisor would
+        quick_exits = quick_exits + 1 \
+            if time.monotonic() - mcpd_since < 10 else 0
+        if quick_exits > 3:
+            print("run_stack: mcpd keeps failing, giving up",
                   file=sys.stderr)
-            time.sleep(3)
-            mcpd = start_mcpd()
-            mcpd_since = time.monotonic()
-        print("run_stack: nginx exited unexpectedly (see run/error.log)",
+            return 1
+        print("run_stack: mcpd exited with %s; restarting it in 3s "
+              "(clients stay connected meanwhile)" % procs["mcpd"].returncode,
               file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, Stop):
-        print("\nstopping...", file=sys.stderr)
-        return 0
-    except (TimeoutError, Fatal) as e:
-        print("run_stack: %s" % e, file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop(nginx, signal.SIGQUIT, 15)
-        stop(mcpd, signal.SIGTERM, 15)
+        time.sleep(3)
+        procs["mcpd"] = start_mcpd()
+        mcpd_since = time.monotonic()
+    print("run_stack: nginx exited unexpectedly (see run/error.log)",
+          file=sys.stderr)
+    return 1
 
 
 # ------------------------------------------------------------ --cluster
-# (redis helper's part) the scaled-out setup of conf/examples/cluster/ on
-# one machine: files under run/cluster/, every port but PORT picked free.
+# the scaled-out setup of conf/examples/cluster/ on one machine: redis and
+# the balancer as the tests run them (t/lib/cluster.py), the instances from
+# the operator's conf/; files under run/cluster/ (--dir), every port but
+# PORT picked free.
 
-CLUSTER = os.path.join(RUN, "cluster")
 CLUSTER_EXAMPLE = os.path.join(ROOT, "conf", "examples", "cluster")
-REDIS_SERVER = "/usr/bin/redis-server"
 
 
-def cluster_redis():
-    """redis-server on a free loopback port, data in run/cluster/redis."""
-    from stack import free_port
-    rdir = os.path.join(CLUSTER, "redis")
-    os.makedirs(rdir, exist_ok=True)
-    port = free_port()
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
-         "--dir", rdir, "--save", "", "--appendonly", "no",
-         "--logfile", os.path.join(rdir, "redis.log")],
-        stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def up():
-        import socket
-        if proc.poll() is not None:
-            raise Fatal("redis-server exited (see run/cluster/redis/)")
-        with socket.create_connection(("127.0.0.1", port), 0.5):
-            return True
-    wait_until(up, 10, what="redis-server")
-    return proc, port
-
-
-def cluster_instance(n, redis_port, host):
-    """Instance n: mcpd (conf/mcpd.yaml + the example's redis block) and
-    nginx (conf/nginx.conf) on a free port, files in run/cluster/i<n>."""
+def cluster_mcpd_conf(idir, n, redis_address):
+    """conf/mcpd.yaml with the example's redis block merged in, the socket
+    and the SQLite file moved into idir; returns the written path."""
     import yaml
-    from stack import free_port
-    idir = os.path.join(CLUSTER, "i%d" % n)
-    os.makedirs(os.path.join(idir, "tmp"), exist_ok=True)
     with open(os.path.join(ROOT, "conf", "mcpd.yaml")) as f:
         conf = yaml.safe_load(f) or {}
     with open(os.path.join(CLUSTER_EXAMPLE, "mcpd.yaml")) as f:
         conf["redis"] = yaml.safe_load(f)["redis"]
-    sock = os.path.join(idir, "mcpd.sock")
-    conf.setdefault("daemon", {})["socket"] = sock
+    conf.setdefault("daemon", {})["socket"] = os.path.join(idir, "mcpd.sock")
     conf.setdefault("chat", {}).setdefault("service", {}).setdefault(
         "repository", {})["path"] = os.path.join(idir, "events.db")
     mcp = conf.get("mcp") or {}
     if not os.path.isabs(mcp.get("config_file", "servers.json")):
-        # relative to the config file, which now lives in run/cluster/i<n>
+        # relative to the config file, which now lives in idir
         mcp["config_file"] = os.path.join(ROOT, "conf",
                                           mcp.get("config_file",
                                                   "servers.json"))
         conf["mcp"] = mcp
-    conf["redis"]["address"] = "127.0.0.1:%d" % redis_port
+    conf["redis"]["address"] = redis_address
     conf["redis"]["instance_id"] = "edge-%d" % n
-    mpath = os.path.join(idir, "mcpd.yaml")
-    with open(mpath, "w") as f:
+    path = os.path.join(idir, "mcpd.yaml")
+    with open(path, "w") as f:
         yaml.safe_dump(conf, f, sort_keys=False)
-    mcpd = subprocess.Popen([MCPD_BIN, "-c", mpath], cwd=ROOT,
-                            start_new_session=True)
+    return path
 
-    def up():
-        if mcpd.poll() is not None:
-            raise Fatal("mcpd %d exited with %s" % (n, mcpd.returncode))
-        return os.path.exists(sock)
-    wait_until(up, 30, what="mcpd %d" % n)
+
+def cluster_instance(cdir, n, redis_address, host):
+    """Instance n: mcpd (conf/mcpd.yaml + the example's redis block) and
+    nginx (conf/nginx.conf) on a free port, files in <cdir>/i<n>."""
+    from stack import free_port
+    idir = os.path.join(cdir, "i%d" % n)
+    os.makedirs(os.path.join(idir, "tmp"), exist_ok=True)
+    mpath = cluster_mcpd_conf(idir, n, redis_address)
+    sock = os.path.join(idir, "mcpd.sock")
+    mcpd = spawn_mcpd(mpath)
+    wait_mcpd(mcpd, sock, "mcpd %d" % n)
 
     port = free_port()
     text = nginx_conf(port, host).replace(RUN + "/", idir + "/")
@@ -241,77 +252,56 @@ def cluster_instance(n, redis_port, host):
     npath = os.path.join(idir, "nginx.conf")
     with open(npath, "w") as f:
         f.write(text)
-    nginx = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", npath,
-                              "-e", os.path.join(idir, "error.log"),
-                              "-g", "daemon off;"],
-                             cwd=ROOT, start_new_session=True)
+    nginx = spawn_nginx(npath, os.path.join(idir, "error.log"))
     wait_http("http://%s:%d/health" % (host, port), nginx, 15)
     return mcpd, nginx, port
 
 
-def cluster_balancer(port, host, ports):
-    with open(os.path.join(CLUSTER_EXAMPLE, "nginx-balancer.conf")) as f:
-        text = f.read()
-    text = text.replace("listen 127.0.0.1:8080", "listen %s:%d" % (host, port))
-    text = text.replace("server 127.0.0.1:8081", "server %s:%d" % (host, ports[0]))
-    text = text.replace("server 127.0.0.1:8082", "server %s:%d" % (host, ports[1]))
-    text = text.replace("run/cluster/", CLUSTER + "/")
-    if os.geteuid() == 0:
-        text = text.replace("worker_processes", "user root;\nworker_processes",
-                            1)
-    path = os.path.join(CLUSTER, "balancer.conf")
-    with open(path, "w") as f:
-        f.write(text)
-    proc = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", path,
-                             "-e", os.path.join(CLUSTER, "balancer-error.log"),
-                             "-g", "daemon off;"],
-                            cwd=ROOT, start_new_session=True)
-    wait_http("http://%s:%d/health" % (host, port), proc, 15)
-    return proc
-
-
 def cluster_main(args):
-    os.makedirs(os.path.join(CLUSTER, "tmp"), exist_ok=True)
-    signal.signal(signal.SIGTERM, on_term)
-    procs = []          # (proc, stop signal), stopped in reverse order
-    try:
-        redis, redis_port = cluster_redis()
-        procs.append((redis, signal.SIGTERM))
-        ports = []
-        for n in (1, 2):
-            mcpd, nginx, port = cluster_instance(n, redis_port, args.host)
-            procs += [(mcpd, signal.SIGTERM), (nginx, signal.SIGQUIT)]
-            ports.append(port)
-        procs.append((cluster_balancer(args.port, args.host, ports),
-                      signal.SIGQUIT))
-        base = "http://%s:%d" % (args.host, args.port)
-        print()
-        print("mcp-edge cluster is running (conf/examples/cluster/):")
-        print("  balancer   %s/  (chat page), ws://%s:%d/ws/chat"
-              % (base, args.host, args.port))
-        print("  status     %s/health  (jq .redis: shared or degraded)" % base)
-        print("  instances  %s  (nginx + mcpd edge-1, edge-2)"
-              % ", ".join("http://%s:%d" % (args.host, p) for p in ports))
-        print("  redis      127.0.0.1:%d" % redis_port)
-        print("  files      run/cluster/")
-        print("Ctrl-C stops all.")
-        sys.stdout.flush()
-        while all(p.poll() is None for p, _ in procs):
-            time.sleep(0.5)
-        print("run_stack: a process of the cluster exited; stopping all",
-              file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, Stop):
-        print("\nstopping...", file=sys.stderr)
-        return 0
-    except (TimeoutError, Fatal) as e:
-        print("run_stack: %s" % e, file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for proc, sig in reversed(procs):
-            stop(proc, sig, 15)
+    cdir = os.path.abspath(args.dir or os.path.join(RUN, "cluster"))
+    os.makedirs(cdir, exist_ok=True)
+    stops = []          # how to stop each part, called in reverse order
+    return run_foreground(lambda: cluster_run(args, cdir, stops), stops)
+
+
+def cluster_run(args, cdir, stops):
+    from cluster import Balancer, Redis
+    procs = []          # what must stay up
+    redis = Redis(os.path.join(cdir, "redis"))
+    stops.append(redis.stop)
+    redis.start()
+    procs.append(redis.proc)
+    ports = []
+    for n in (1, 2):
+        mcpd, nginx, port = cluster_instance(cdir, n, redis.address,
+                                             args.host)
+        procs += [mcpd, nginx]
+        stops += [lambda p=mcpd: stop(p, signal.SIGTERM, 15),
+                  lambda p=nginx: stop(p, signal.SIGQUIT, 15)]
+        ports.append(port)
+    balancer = Balancer(cdir, ["%s:%d" % (args.host, p) for p in ports],
+                        port=args.port, host=args.host,
+                        routing="least_conn")
+    stops.append(balancer.stop)
+    balancer.start()
+    procs.append(balancer.proc)
+    base = "http://%s:%d" % (args.host, args.port)
+    print()
+    print("mcp-edge cluster is running (conf/examples/cluster/):")
+    print("  balancer   %s/  (chat page), ws://%s:%d/ws/chat"
+          % (base, args.host, args.port))
+    print("  status     %s/health  (jq .redis: shared or degraded)" % base)
+    print("  instances  %s  (nginx + mcpd edge-1, edge-2)"
+          % ", ".join("http://%s:%d" % (args.host, p) for p in ports))
+    print("  redis      %s" % redis.address)
+    print("  files      %s" % os.path.relpath(cdir, ROOT))
+    print("Ctrl-C stops all.")
+    sys.stdout.flush()
+    while all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    print("run_stack: a process of the cluster exited; stopping all",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -429,9 +429,16 @@ class Stack:
     def stop(self, timeout=10.0):
         """Stop nginx (QUIT: graceful, then TERM, then KILL of the whole
         process group) and mcpd; never leaves a process behind."""
+        self.stop_nginx(timeout=timeout)
+        rc = self.mcpd.stop(timeout=timeout)
+        return rc
+
+    def stop_nginx(self, sig=signal.SIGQUIT, timeout=10.0):
+        """Stop nginx alone (sig to the master, then TERM, then KILL of its
+        process group); mcpd stays.  start_nginx() brings it back."""
         if self.nginx is not None:
             if self.nginx.poll() is None:
-                self.nginx.send_signal(signal.SIGQUIT)
+                self.nginx.send_signal(sig)
                 try:
                     self.nginx.wait(timeout)
                 except subprocess.TimeoutExpired:
@@ -452,8 +459,6 @@ class Stack:
             if self.ngx_logf:
                 self.ngx_logf.close()
                 self.ngx_logf = None
-        rc = self.mcpd.stop(timeout=timeout)
-        return rc
 
     # -- observation
 

@@ -33,7 +33,9 @@
  * client that stops reading stalls the reply soon (flow-control tests).
  * Control: GET /_mock/requests (what was received, when, with which
  * headers), POST /_mock/reset, GET /_mock/health, GET /_mock/stats
- * (unsent_bytes: written by the scripts, not yet taken by the kernel).
+ * (unsent_bytes: written by the scripts, not yet taken by the kernel;
+ * chat_requests and service_us_mean/max: the mock's own time per chat
+ * request, from parsed to its reply queued, for a scenario without delays).
  * The scenarios' scripts are in llm_mock_scenarios.h.
  */
 
@@ -77,6 +79,9 @@ static json_t     *reqlog;
 static uint64_t    t0;
 static int         no_log;       /* --no-log: for benchmarks */
 static uint64_t    unsent;       /* bytes queued in uv_write, not written */
+static uint64_t    served;       /* chat requests answered */
+static uint64_t    served_ns;    /* their own time: parsed -> reply queued */
+static uint64_t    served_max_ns;
 
 /* rendered answers of the default scenario, by model/stream/usage: a
    benchmark must measure the client, not our JSON encoding */
@@ -396,8 +401,12 @@ mock_route(mock_conn_t *c, const char *method, const char *path,
     } else if (strcmp(path, "/_mock/health") == 0) {
         mock_reply_json(c, 200, json_pack("{s:b}", "ok", 1));
     } else if (strcmp(path, "/_mock/stats") == 0) {
-        mock_reply_json(c, 200, json_pack("{s:I}", "unsent_bytes",
-                                          (json_int_t) unsent));
+        mock_reply_json(c, 200, json_pack("{s:I, s:I, s:f, s:f}",
+                        "unsent_bytes", (json_int_t) unsent,
+                        "chat_requests", (json_int_t) served,
+                        "service_us_mean", served
+                        ? (double) served_ns / (double) served / 1e3 : 0.0,
+                        "service_us_max", (double) served_max_ns / 1e3));
     } else if (strcmp(path, "/_mock/queue") == 0) {
         if (json_is_array(jb)) {
             json_array_foreach(jb, i, v) {
@@ -411,12 +420,22 @@ mock_route(mock_conn_t *c, const char *method, const char *path,
     } else if (strcmp(method, "POST") == 0
                && strstr(path, "/chat/completions"))
     {
+        uint64_t  t = uv_hrtime();
+
         mock_log(method, path, headers, jb);
         if (!json_is_object(jb)) {
             mock_reply_json(c, 400, json_pack("{s:{s:s}}", "error", "message",
                             "body is not a JSON object"));
         } else {
             mock_chat(c, headers, jb);
+        }
+        /* the mock's own time for a reply it plays at once (benchmarks
+           subtract it from a turn to get the platform's share) */
+        t = uv_hrtime() - t;
+        served++;
+        served_ns += t;
+        if (t > served_max_ns) {
+            served_max_ns = t;
         }
     } else {
         mock_reply_json(c, 404, json_pack("{s:{s:s}}", "error", "message",

@@ -6,6 +6,7 @@
  * answers with one `complete` or one `error`.
  */
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +14,6 @@
 
 #define MCP_CHAT_PAGE_DEFAULT  50
 #define MCP_CHAT_PAGE_MAX      500
-/* list_conversations reads this many rows at most to serve a cursor */
-#define MCP_CHAT_LIST_SCAN     10000
 
 /* what an action waits for: the session and its request id */
 typedef struct {
@@ -22,8 +21,7 @@ typedef struct {
     mcp_session_t  *s;
     char           *rid;
     char           *conv;
-    int64_t         limit;
-    int64_t         before;     /* 0: none */
+    int64_t         limit;      /* history, list: the page size */
 } mcp_chat_op_t;
 
 
@@ -174,43 +172,111 @@ mcp_chat_handle_cancel(mcp_session_t *s, const char *rid, json_t *msg,
 }
 
 
+/* ------------------------------------------------------------ paging */
+
+/*
+ * history and list_conversations read keyset pages (mcp_repo_page.c): one
+ * row more than the page is asked for, and its presence is what says
+ * that an older page exists.
+ */
+
+static mcp_chat_op_t *
+mcp_chat_op_begin(mcp_chat_t *c, mcp_session_t *s, const char *rid,
+    const char *conv)
+{
+    mcp_chat_op_t  *op = mcp_chat_op_new(c, s, rid);
+
+    if (op != NULL && conv != NULL && (op->conv = strdup(conv)) == NULL) {
+        mcp_chat_op_free(op);
+        op = NULL;
+    }
+    if (op == NULL) {
+        mcp_session_error(s, rid, "internal", "out of memory");
+    }
+    return op;
+}
+
+
+/* rc: what the repository call returned */
+static void
+mcp_chat_op_submitted(mcp_chat_op_t *op, int rc)
+{
+    if (rc != 0) {
+        mcp_session_error(op->s, op->rid, "internal",
+                          "the conversation store is not available");
+        mcp_chat_op_free(op);
+    }
+}
+
+
+/* the payload and its limit; -1 after answering an error */
+static int
+mcp_chat_page_payload(mcp_chat_t *c, mcp_session_t *s, const char *rid,
+    json_t *msg, json_t **p, int64_t *limit)
+{
+    *limit = MCP_CHAT_PAGE_DEFAULT;
+    if (mcp_chat_payload(s, rid, msg, p) != 0
+        || mcp_chat_int_field(s, rid, *p, "limit", 1, MCP_CHAT_PAGE_MAX,
+                              limit) != 0)
+    {
+        c->errors[MCP_CHAT_E_INVALID]++;
+        return -1;
+    }
+    return 0;
+}
+
+
 /* ------------------------------------------------------------ history */
 
 static json_t *
-mcp_chat_history_msg(json_t *m)
+mcp_chat_history_usage(json_t *o, const char *usage)
 {
-    json_t      *o, *v;
-    const char  *type = json_string_value(json_object_get(m, "type"));
+    json_t  *u = json_loads(usage, 0, NULL), *fr;
 
-    o = json_pack("{s:O, s:s, s:O, s:O, s:O}",
-                  "seq", json_object_get(m, "id"),
-                  "role", type ? type : "",
-                  "content", json_object_get(m, "content"),
-                  "request_id", json_object_get(m, "request_id"),
-                  "created_at", json_object_get(m, "created_at"));
+    if (u == NULL || !json_is_object(u)) {
+        json_decref(u);
+        return o;
+    }
+    fr = json_object_get(u, "finish_reason");
+    if (fr) {
+        /* "cancelled", "tool_limit_reached": a partial answer */
+        json_object_set(o, "finish_reason", fr);
+        json_object_del(u, "finish_reason");
+    }
+    json_object_set_new(o, "usage", u);
+    return o;
+}
+
+
+static json_t *
+mcp_chat_history_msg(const mcp_repo_msg_t *m)
+{
+    json_t  *o, *content;
+
+    content = json_stringn(m->content, m->content_len);
+    o = json_pack("{s:I, s:s, s:o, s:s?, s:I}",
+                  "seq", (json_int_t) m->id,
+                  "role", mcp_msg_type_name(m->type),
+                  "content", content ? content : json_null(),
+                  "request_id", m->request_id,
+                  "created_at", (json_int_t) m->created_at);
     if (o == NULL) {
         return NULL;
     }
-    if ((v = json_object_get(m, "name")) != NULL) {
-        json_object_set(o, "tool", v);
+    if (content == NULL) {
+        /* not UTF-8: JSON cannot carry it as text; say so, keep the rest */
+        json_object_set_new(o, "content_invalid_utf8", json_true());
     }
-    if ((v = json_object_get(m, "tool_call_id")) != NULL) {
-        json_object_set(o, "tool_call_id", v);
+    if (m->name) {
+        json_object_set_new(o, "tool", json_string(m->name));
     }
-    if ((v = json_object_get(m, "model")) != NULL) {
-        json_object_set(o, "model", v);
+    if (m->tool_call_id) {
+        json_object_set_new(o, "tool_call_id", json_string(m->tool_call_id));
     }
-    if ((v = json_object_get(m, "usage")) != NULL && json_is_object(v)) {
-        json_t  *u = json_deep_copy(v), *fr = json_object_get(u, "finish_reason");
-
-        if (fr) {
-            /* "cancelled", "tool_limit_reached": a partial answer */
-            json_object_set(o, "finish_reason", fr);
-            json_object_del(u, "finish_reason");
-        }
-        json_object_set_new(o, "usage", u);
+    if (m->model) {
+        json_object_set_new(o, "model", json_string(m->model));
     }
-    return o;
+    return m->usage ? mcp_chat_history_usage(o, m->usage) : o;
 }
 
 
@@ -218,44 +284,29 @@ static void
 mcp_chat_history_done(const mcp_repo_result_t *res, void *data)
 {
     mcp_chat_op_t  *op = data;
-    json_t         *doc, *msgs, *out, *m;
-    size_t          i, n, end, start;
+    json_t         *out, *md, *m;
+    size_t          i, first;
 
     if (res->status != MCP_REPO_OK) {
         mcp_chat_op_repo_error(op, res);
         mcp_chat_op_free(op);
         return;
     }
-    doc = json_loadb(res->json, res->json_len, 0, NULL);
-    msgs = json_object_get(doc, "messages");
-    n = json_array_size(msgs);
-
-    /* messages are oldest first: the page ends before `before` */
-    end = n;
-    if (op->before > 0) {
-        while (end > 0 && json_integer_value(json_object_get(
-                   json_array_get(msgs, end - 1), "id")) >= op->before)
-        {
-            end--;
-        }
-    }
-    start = end > (size_t) op->limit ? end - (size_t) op->limit : 0;
-
+    /* oldest first: the extra row, if any, is the first and is not shown */
+    first = res->n_msgs > (size_t) op->limit ? 1 : 0;
     out = json_array();
-    for (i = start; i < end; i++) {
-        m = mcp_chat_history_msg(json_array_get(msgs, i));
+    for (i = first; i < res->n_msgs; i++) {
+        m = mcp_chat_history_msg(&res->msgs[i]);
         if (m) {
             json_array_append_new(out, m);
         }
     }
-    m = json_pack("{s:s, s:o}", "conversation_id", op->conv, "messages", out);
-    if (start > 0) {
-        json_object_set(m, "next_before",
-                        json_object_get(json_array_get(msgs, start), "id"));
+    md = json_pack("{s:s, s:o}", "conversation_id", op->conv, "messages", out);
+    if (first) {
+        json_object_set_new(md, "next_before", json_integer(res->msgs[1].id));
     }
-    json_decref(doc);
     mcp_session_reply(op->s, op->rid, "complete",
-                      json_pack("{s:o}", "metadata", m));
+                      json_pack("{s:o}", "metadata", md));
     mcp_chat_op_free(op);
 }
 
@@ -268,78 +319,100 @@ mcp_chat_handle_history(mcp_session_t *s, const char *rid, json_t *msg,
     json_t         *p;
     const char     *conv;
     mcp_chat_op_t  *op;
-    int64_t         limit = MCP_CHAT_PAGE_DEFAULT, before = 0;
+    int64_t         limit, before = 0;
 
-    if (mcp_chat_payload(s, rid, msg, &p) != 0
-        || (conv = mcp_chat_conv_field(s, rid, p)) == NULL
-        || mcp_chat_int_field(s, rid, p, "limit", 1, MCP_CHAT_PAGE_MAX,
-                              &limit) != 0
+    if (mcp_chat_page_payload(c, s, rid, msg, &p, &limit) != 0) {
+        return;
+    }
+    if ((conv = mcp_chat_conv_field(s, rid, p)) == NULL
         || mcp_chat_int_field(s, rid, p, "before", 1, INT64_MAX, &before)
            != 0)
     {
         c->errors[MCP_CHAT_E_INVALID]++;
         return;
     }
-    op = mcp_chat_op_new(c, s, rid);
-    if (op == NULL || (op->conv = strdup(conv)) == NULL) {
-        mcp_session_error(s, rid, "internal", "out of memory");
-        if (op) {
-            mcp_chat_op_free(op);
-        }
+    op = mcp_chat_op_begin(c, s, rid, conv);
+    if (op == NULL) {
         return;
     }
     op->limit = limit;
-    op->before = before;
-    /* export checks the owner and reads every row off the loop; a page is
-       cut from it (see docs/operations.md on very long conversations) */
-    if (mcp_repo_export(c->repo, mcp_chat_principal(s), conv,
-                        mcp_chat_history_done, op) != 0)
-    {
-        mcp_session_error(s, rid, "internal",
-                          "the conversation store is not available");
-        mcp_chat_op_free(op);
-    }
+    mcp_chat_op_submitted(op, mcp_repo_history_page(c->repo,
+                          mcp_chat_principal(s), conv, before, limit + 1,
+                          mcp_chat_history_done, op));
 }
 
 
 /* ------------------------------------------------------------ list */
 
+/*
+ * The cursor of list_conversations names the last conversation shown as
+ * "<updated_at>:<id>": conversations are ordered by both, so two updated
+ * in the same millisecond are still told apart.  Clients treat it as
+ * opaque; an integer (an updated_at, the first form) still means "updated
+ * strictly before".  0 on success, -1 for something that is neither.
+ */
+static int
+mcp_chat_list_cursor(json_t *v, int64_t *updated, const char **id)
+{
+    const char  *str, *colon;
+    char        *end;
+    long long    t;
+
+    *updated = -1;
+    *id = NULL;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        *updated = json_integer_value(v);
+        return *updated >= 1 ? 0 : -1;
+    }
+    if (!json_is_string(v)
+        || strlen(str = json_string_value(v)) != json_string_length(v)
+        || (colon = strchr(str, ':')) == NULL || colon == str
+        || str[0] < '0' || str[0] > '9')
+    {
+        return -1;
+    }
+    t = strtoll(str, &end, 10);
+    if (end != colon || t < 0 || t == LLONG_MAX || strlen(colon + 1) == 0
+        || strlen(colon + 1) > MCP_CHAT_ID_MAX)
+    {
+        return -1;
+    }
+    *updated = t;
+    *id = colon + 1;
+    return 0;
+}
+
+
 static void
 mcp_chat_list_done(const mcp_repo_result_t *res, void *data)
 {
-    mcp_chat_op_t  *op = data;
-    json_t         *out, *md;
-    size_t          i, n = 0;
-    int64_t         last = 0;
-    int             more = 0;
+    mcp_chat_op_t          *op = data;
+    const mcp_repo_conv_t  *cv = NULL;
+    json_t                 *out, *md;
+    size_t                  i, n;
 
     if (res->status != MCP_REPO_OK) {
         mcp_chat_op_repo_error(op, res);
         mcp_chat_op_free(op);
         return;
     }
+    n = res->n_convs < (size_t) op->limit ? res->n_convs : (size_t) op->limit;
     out = json_array();
-    for (i = 0; i < res->n_convs; i++) {
-        const mcp_repo_conv_t  *cv = &res->convs[i];
-
-        if (op->before > 0 && cv->updated_at >= op->before) {
-            continue;
-        }
-        if (n == (size_t) op->limit) {
-            more = 1;
-            break;
-        }
+    for (i = 0; i < n; i++) {
+        cv = &res->convs[i];
         json_array_append_new(out, json_pack("{s:s, s:s?, s:I, s:I, s:I}",
                               "conversation_id", cv->id, "title", cv->title,
                               "created_at", (json_int_t) cv->created_at,
                               "updated_at", (json_int_t) cv->updated_at,
                               "messages", (json_int_t) cv->messages));
-        last = cv->updated_at;
-        n++;
     }
     md = json_pack("{s:o}", "conversations", out);
-    if (more) {
-        json_object_set_new(md, "next_before", json_integer(last));
+    if (res->n_convs > n && cv != NULL) {
+        json_object_set_new(md, "next_before", json_sprintf("%lld:%s",
+                            (long long) cv->updated_at, cv->id));
     }
     mcp_session_reply(op->s, op->rid, "complete",
                       json_pack("{s:o}", "metadata", md));
@@ -354,32 +427,29 @@ mcp_chat_handle_list_conversations(mcp_session_t *s, const char *rid,
     mcp_chat_t     *c = ctx;
     json_t         *p;
     mcp_chat_op_t  *op;
-    int64_t         limit = MCP_CHAT_PAGE_DEFAULT, before = 0;
+    const char     *before_id;
+    int64_t         limit, before;
 
-    if (mcp_chat_payload(s, rid, msg, &p) != 0
-        || mcp_chat_int_field(s, rid, p, "limit", 1, MCP_CHAT_PAGE_MAX,
-                              &limit) != 0
-        || mcp_chat_int_field(s, rid, p, "before", 1, INT64_MAX, &before)
-           != 0)
-    {
-        c->errors[MCP_CHAT_E_INVALID]++;
+    if (mcp_chat_page_payload(c, s, rid, msg, &p, &limit) != 0) {
         return;
     }
-    op = mcp_chat_op_new(c, s, rid);
+    if (mcp_chat_list_cursor(json_object_get(p, "before"), &before,
+                             &before_id) != 0)
+    {
+        c->errors[MCP_CHAT_E_INVALID]++;
+        mcp_session_error(s, rid, "invalid_request",
+                          "payload.before must be a next_before this server "
+                          "gave");
+        return;
+    }
+    op = mcp_chat_op_begin(c, s, rid, NULL);
     if (op == NULL) {
-        mcp_session_error(s, rid, "internal", "out of memory");
         return;
     }
     op->limit = limit;
-    op->before = before;
-    if (mcp_repo_list(c->repo, mcp_chat_principal(s),
-                      before ? MCP_CHAT_LIST_SCAN : limit + 1,
-                      mcp_chat_list_done, op) != 0)
-    {
-        mcp_session_error(s, rid, "internal",
-                          "the conversation store is not available");
-        mcp_chat_op_free(op);
-    }
+    mcp_chat_op_submitted(op, mcp_repo_list_page(c->repo,
+                          mcp_chat_principal(s), before, before_id, limit + 1,
+                          mcp_chat_list_done, op));
 }
 
 
@@ -420,24 +490,15 @@ mcp_chat_handle_delete(mcp_session_t *s, const char *rid, json_t *msg,
         c->errors[MCP_CHAT_E_INVALID]++;
         return;
     }
-    op = mcp_chat_op_new(c, s, rid);
-    if (op == NULL || (op->conv = strdup(conv)) == NULL) {
-        mcp_session_error(s, rid, "internal", "out of memory");
-        if (op) {
-            mcp_chat_op_free(op);
-        }
+    op = mcp_chat_op_begin(c, s, rid, conv);
+    if (op == NULL) {
         return;
     }
     if (c->contexts) {
         mcp_lru_remove(c->contexts, conv, strlen(conv));
     }
-    if (mcp_repo_delete(c->repo, mcp_chat_principal(s), conv,
-                        mcp_chat_delete_done, op) != 0)
-    {
-        mcp_session_error(s, rid, "internal",
-                          "the conversation store is not available");
-        mcp_chat_op_free(op);
-    }
+    mcp_chat_op_submitted(op, mcp_repo_delete(c->repo, mcp_chat_principal(s),
+                          conv, mcp_chat_delete_done, op));
 }
 
 

@@ -133,6 +133,9 @@ mcp_chat_hist_push(mcp_chat_hist_t *h, json_t *msg, const char *request_id,
     it->msg = json_incref(msg);
     it->tokens = mcp_chat_tokens_msg(msg);
     it->hop = hop;
+    it->tool = json_is_string(json_object_get(msg, "role"))
+               && strcmp(json_string_value(json_object_get(msg, "role")),
+                         "tool") == 0;
     h->n++;
     h->tokens += it->tokens;
     h->bytes += mcp_chat_item_bytes(it);
@@ -275,9 +278,7 @@ mcp_chat_has_result(const mcp_chat_hist_t *h, size_t from, const char *id)
     size_t       i;
     const char  *tid;
 
-    for (i = from; i < h->n && strcmp(mcp_chat_role(&h->items[i]), "tool")
-         == 0; i++)
-    {
+    for (i = from; i < h->n && h->items[i].tool; i++) {
         tid = json_string_value(json_object_get(h->items[i].msg,
                                                 "tool_call_id"));
         if (tid && strcmp(tid, id) == 0) {
@@ -376,7 +377,7 @@ mcp_chat_hist_repair(mcp_chat_hist_t *h)
 static size_t
 mcp_chat_unit_start(const mcp_chat_hist_t *h, size_t i)
 {
-    while (i > 0 && strcmp(mcp_chat_role(&h->items[i]), "tool") == 0) {
+    while (i > 0 && h->items[i].tool) {
         i--;
     }
     return i;
@@ -393,9 +394,7 @@ mcp_chat_hist_trim(mcp_chat_hist_t *h, int64_t max_tokens)
         total -= h->items[drop++].tokens;
     }
     /* never leave a tool result without its call at the front */
-    while (drop < h->n && strcmp(mcp_chat_role(&h->items[drop]), "tool")
-           == 0)
-    {
+    while (drop < h->n && h->items[drop].tool) {
         total -= h->items[drop++].tokens;
     }
     if (drop == 0) {
@@ -456,9 +455,7 @@ mcp_chat_assemble(const char *system, const mcp_chat_hist_t *h,
         first = start;
     }
     /* a unit cut at the front of the cached list starts with results */
-    while (first < h->n && strcmp(mcp_chat_role(&h->items[first]), "tool")
-           == 0)
-    {
+    while (first < h->n && h->items[first].tool) {
         used -= h->items[first].tokens;
         first++;
     }

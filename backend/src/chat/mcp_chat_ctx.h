@@ -35,6 +35,8 @@ typedef struct {
     int64_t    tokens;      /* estimate, framing included */
     char      *request_id;  /* NULL: unknown */
     int64_t    hop;         /* the model turn it came from */
+    int        tool;        /* a tool result ("role": "tool"): read at
+                               every assembly, so kept out of the JSON */
 } mcp_chat_item_t;
 
 typedef struct {

@@ -194,8 +194,14 @@ mcp_chat_timer_closed(uv_handle_t *h)
 }
 
 
+/*
+ * Drain (core runs it while the links are still up): every request in
+ * flight gets its last frame, backend_unavailable, now, and stops; what it
+ * produced is stored and marked as for a disconnect.  Core waits for
+ * mcp_chat_busy() before it closes the links and the repository.
+ */
 static void
-mcp_chat_stop(mcp_daemon_t *d, void *ctx)
+mcp_chat_drain(mcp_daemon_t *d, void *ctx)
 {
     mcp_chat_t      *c = ctx;
     mcp_chat_req_t  *r, **all;
@@ -209,18 +215,41 @@ mcp_chat_stop(mcp_daemon_t *d, void *ctx)
         all[n++] = r;
     }
     for (i = 0; i < n; i++) {
-        /* tell the client now, while the link is still up; what was
-           produced is stored as for a disconnect */
         if (!all[i]->finished && !all[i]->told) {
             all[i]->told = 1;
-            mcp_chat_emit(all[i], "error", json_pack("{s:s, s:s}", "error",
-                          "mcpd is shutting down; send the request again",
-                          "code", "backend_unavailable"));
+            mcp_chat_emit(all[i], "error", json_pack("{s:s, s:s, s:s?}",
+                          "error", "mcpd is shutting down: what was produced "
+                          "is stored; send the message again as a new "
+                          "request", "code", "backend_unavailable",
+                          "conversation_id", all[i]->conv));
         }
         mcp_chat_req_cancel(all[i], 2);
         mcp_chat_req_unref(all[i]);
     }
     free(all);
+}
+
+
+/* requests still storing what they produced */
+static int
+mcp_chat_busy(mcp_daemon_t *d, void *ctx)
+{
+    mcp_chat_t  *c = ctx;
+
+    return c->nreqs > 0;
+}
+
+
+static void
+mcp_chat_stop(mcp_daemon_t *d, void *ctx)
+{
+    mcp_chat_t  *c = ctx;
+
+    /* the grace ran out, or no drain came first: end what is left */
+    if (!c->stopping || c->nreqs > 0) {
+        mcp_chat_drain(d, ctx);
+    }
+    /* the held ends of finished replies for slow clients: too late */
     mcp_chat_drop_draining(c);
     uv_timer_stop(&c->sys_timer);
     uv_close((uv_handle_t *) &c->sys_timer, NULL);  /* before sweep: its
@@ -317,6 +346,7 @@ mcp_chat_register(mcp_chat_t *c, mcp_err_t *err)
     }
     if (mcp_daemon_add_stats(c->d, "chat_stats", mcp_chat_stats, c) != 0
         || mcp_daemon_on_session_close(c->d, mcp_chat_session_closed, c) != 0
+        || mcp_daemon_on_drain(c->d, mcp_chat_drain, mcp_chat_busy, c) != 0
         || mcp_daemon_on_stop(c->d, mcp_chat_stop, c) != 0)
     {
         mcp_err_set(err, NULL, "chat: cannot register with the daemon");

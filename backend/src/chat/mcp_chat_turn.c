@@ -85,6 +85,7 @@ mcp_chat_completed(mcp_chat_req_t *r)
 {
     mcp_chat_t  *c = r->chat;
     json_t      *md;
+    uint64_t     now, own;
 
     if (r->finished) {
         return;
@@ -97,12 +98,17 @@ mcp_chat_completed(mcp_chat_req_t *r)
     }
     mcp_chat_remember(r);
 
-    md = json_pack("{s:s, s:s, s:i, s:I, s:o, s:s}",
+    now = uv_hrtime();
+    own = now - r->t_start > r->t_wait ? now - r->t_start - r->t_wait : 0;
+    md = json_pack("{s:s, s:s, s:i, s:I, s:f, s:o, s:s}",
                    "conversation_id", r->conv,
                    "model", r->model ? r->model : c->provider->name,
                    "hops", r->hop,
-                   "duration_ms",
-                   (json_int_t) ((uv_hrtime() - r->t_start) / 1000000),
+                   "duration_ms", (json_int_t) ((now - r->t_start) / 1000000),
+                   /* mcpd's own share of it (chat_stats.overhead_us for
+                      this one request): what a client or a benchmark can
+                      set against the model's time */
+                   "overhead_ms", (double) (own / 1000) / 1000.0,
                    "usage", mcp_chat_usage_obj(r),
                    "finish_reason",
                    r->finish_reason ? r->finish_reason : "stop");
@@ -265,6 +271,7 @@ mcp_chat_conv_checked(const mcp_repo_result_t *res, void *data)
         mcp_chat_cancel_done(r);
     } else {
         r->opened = 1;
+        r->fresh = res->created;    /* a new id: no history to read */
         mcp_chat_turn_begin(r);
     }
     mcp_chat_req_unref(r);
@@ -283,8 +290,9 @@ mcp_chat_turn_begin(mcp_chat_req_t *r)
     }
     /* a conversation whose context is cached was opened by this principal
        before: no need to ask the repository again (one write less per
-       turn); the LRU lookup counts the turn as a hit or a miss */
-    if (r->ctx == NULL && c->contexts) {
+       turn); the LRU lookup counts the turn as a hit or a miss, once (not
+       again when the turn comes back here after opening) */
+    if (r->ctx == NULL && c->contexts && !r->opened) {
         mcp_chat_conv_t  *cv = mcp_lru_get(c->contexts, r->conv,
                                            strlen(r->conv));
 

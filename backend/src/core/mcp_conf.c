@@ -19,6 +19,11 @@ const mcp_cfg_field_t  mcp_daemon_conf_fields[] = {
       offsetof(mcp_daemon_conf_t, shutdown_timeout_ms), "10s",
       0, 600000, NULL, NULL, NULL, NULL,
       "how long a graceful stop may take before mcpd exits anyway" },
+    { "shutdown_grace", MCP_CFG_T_DURATION,
+      offsetof(mcp_daemon_conf_t, shutdown_grace_ms), "2s",
+      0, 60000, NULL, NULL, NULL, NULL,
+      "at stop, how long in-flight requests get to send their last frame "
+      "and store what they produced before the links close" },
     { "max_links", MCP_CFG_T_INT, offsetof(mcp_daemon_conf_t, max_links),
       "256", 1, 65536, NULL, NULL, NULL, NULL,
       "links (one per nginx worker) accepted at once" },

@@ -24,6 +24,7 @@
 typedef struct {
     char     *socket;               /* daemon.socket */
     int64_t   shutdown_timeout_ms;  /* daemon.shutdown_timeout */
+    int64_t   shutdown_grace_ms;    /* daemon.shutdown_grace */
     int64_t   max_links;            /* daemon.max_links */
     int64_t   max_frame_size;       /* daemon.max_frame_size (bytes) */
     int64_t   link_buffer_size;     /* daemon.link_buffer_size (bytes) */

@@ -9,13 +9,17 @@
  *             message {"action":"chat",...} is dispatched to the handler
  *             after core has checked that it is a JSON object with a
  *             non-empty string action and a string (or absent) request_id.
- *  - hooks:   on session close (cancel upstream work) and on stop (close
- *             your handles so the loop can end).
+ *  - hooks:   on session close (cancel upstream work), on drain (end
+ *             in-flight work while the links are still up) and on stop
+ *             (close your handles so the loop can end).
  *
  * Lifecycle: main() loads the config, mcp_daemon_init(), each subsystem's
  * init registers what it needs, mcp_daemon_run() listens and runs the loop
- * until SIGTERM/SIGINT, then stop hooks run and the loop drains for at most
- * daemon.shutdown_timeout.
+ * until SIGTERM/SIGINT.  Then, in this order: the listener closes; drain
+ * hooks run and core waits (at most daemon.shutdown_grace) until none is
+ * busy, so final frames reach the clients and partial work is stored; the
+ * links get their goodbye; stop hooks run; the loop drains.  All of it is
+ * bounded by daemon.shutdown_timeout.
  */
 
 #ifndef MCP_DAEMON_H
@@ -49,6 +53,8 @@ typedef void (*mcp_action_pt)(mcp_session_t *s, const char *request_id,
 
 typedef void (*mcp_daemon_hook_pt)(mcp_daemon_t *d, void *ctx);
 typedef void (*mcp_session_hook_pt)(mcp_session_t *s, void *ctx);
+/* a drain hook's question: still finishing something?  (nonzero: yes) */
+typedef int (*mcp_daemon_busy_pt)(mcp_daemon_t *d, void *ctx);
 
 typedef struct {
     char           *key;
@@ -56,16 +62,31 @@ typedef struct {
     void           *ctx;
 } mcp_daemon_stats_t;
 
+/* What an action wrapper calls to run the action it wraps. */
 typedef struct {
-    char           *name;
-    mcp_action_pt   handler;
+    mcp_action_pt   handler;    /* NULL until the action is registered */
     void           *ctx;
+} mcp_action_next_t;
+
+typedef struct {
+    char               *name;
+    mcp_action_pt       handler;    /* the outermost wrapper, or the action */
+    void               *ctx;
+    int                 registered; /* add_action ran (wrappers alone: no) */
+    mcp_action_next_t  *inner;      /* the first wrapper's next: where the
+                                       action goes when it comes later */
 } mcp_daemon_action_t;
 
 typedef struct {
     void           *fn;     /* mcp_daemon_hook_pt or mcp_session_hook_pt */
     void           *ctx;
 } mcp_daemon_hook_t;
+
+typedef struct {
+    mcp_daemon_hook_pt   start;
+    mcp_daemon_busy_pt   busy;
+    void                *ctx;
+} mcp_daemon_drain_t;
 
 struct mcp_daemon_s {
     uv_loop_t                *loop;
@@ -89,6 +110,8 @@ struct mcp_daemon_s {
     size_t                    non_close;
     mcp_daemon_hook_t        *on_open;      /* added for redis/ */
     size_t                    non_open;
+    mcp_daemon_drain_t       *on_drain;
+    size_t                    non_drain;
 
     /* counters for the "mcpd" stats object */
     uint64_t                  nlinks;
@@ -101,6 +124,9 @@ struct mcp_daemon_s {
     uv_signal_t               sigterm;
     uv_signal_t               sigint;
     uv_timer_t                stop_timer;
+    uv_timer_t                drain_timer;  /* polls the drain hooks */
+    uint64_t                  drain_until;  /* uv_now() bound of the grace */
+    int                       draining;
     int                       exit_code;
     int                       signals_on;
 };
@@ -114,7 +140,26 @@ int mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
     void *ctx);
 int mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
     mcp_action_pt handler, void *ctx);
+/*
+ * Run fn in place of action `name` (added for redis/, which forwards some
+ * actions to another instance).  Independent of start order: the action
+ * may be registered before or after.  *next (owned by the caller, living as
+ * long as the daemon) is filled with what fn must call to run the wrapped
+ * action: next->handler(s, rid, msg, next->ctx); it stays NULL, and the
+ * action answers unknown_action, until the action itself is registered.
+ * Wrappers nest: the last one added runs first.  0, or -1.
+ */
+int mcp_daemon_wrap_action(mcp_daemon_t *d, const char *name,
+    mcp_action_pt fn, void *ctx, mcp_action_next_t *next);
 int mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
+/*
+ * At stop, while the links are still up: start() ends in-flight work (a
+ * last frame to each client, what was produced stored); core then waits
+ * while busy() says so, at most daemon.shutdown_grace, before the links
+ * close and the stop hooks run.
+ */
+int mcp_daemon_on_drain(mcp_daemon_t *d, mcp_daemon_hook_pt start,
+    mcp_daemon_busy_pt busy, void *ctx);
 int mcp_daemon_on_session_close(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx);
 /* added (redis/: cluster-wide connection count): after a session opened */

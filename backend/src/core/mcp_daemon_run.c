@@ -1,10 +1,14 @@
 /*
- * Running and stopping the daemon.  A graceful stop (SIGTERM, SIGINT):
- * stop accepting links, say goodbye on each (CLOSE on sid 0), let queued
- * output drain, run the subsystems' stop hooks so they close their handles,
- * and let the loop end by itself.  A timer bounds all of it: past
- * daemon.shutdown_timeout the remaining handles are closed and the loop
- * stopped, so a stuck peer can never keep mcpd alive.
+ * Running and stopping the daemon.  A graceful stop (SIGTERM, SIGINT) goes
+ * in two steps.  Drain: stop accepting links, let the drain hooks end what
+ * is in flight while the links are still up (a chat request's last frame
+ * must reach its client through them), and wait, polling, until no hook is
+ * busy or daemon.shutdown_grace has passed.  Close: say goodbye on each
+ * link (CLOSE on sid 0), let queued output drain, run the subsystems' stop
+ * hooks so they close their handles, and let the loop end by itself.  A
+ * timer bounds all of it: past daemon.shutdown_timeout the remaining
+ * handles are closed and the loop stopped, so a stuck peer can never keep
+ * mcpd alive.  A second signal cuts the grace short.
  */
 
 #include <signal.h>
@@ -14,6 +18,9 @@
 
 #include "core/mcp_daemon.h"
 #include "link/mcp_link_server.h"
+
+/* how often the drain hooks are asked whether they are done */
+#define MCP_DRAIN_POLL_MS  10
 
 
 static void
@@ -31,12 +38,79 @@ mcp_daemon_on_stop_timeout(uv_timer_t *t)
 }
 
 
+/* the second step: goodbye on the links, then the stop hooks */
+static void
+mcp_daemon_close(mcp_daemon_t *d)
+{
+    size_t  i;
+
+    if (d->draining) {
+        d->draining = 0;
+        uv_close((uv_handle_t *) &d->drain_timer, NULL);
+    }
+
+    if (d->links) {
+        mcp_link_server_stop(d->links);
+    }
+
+    for (i = 0; i < d->non_stop; i++) {
+        ((mcp_daemon_hook_pt) d->on_stop[i].fn)(d, d->on_stop[i].ctx);
+    }
+
+    if (d->signals_on) {
+        d->signals_on = 0;
+        uv_close((uv_handle_t *) &d->sigterm, NULL);
+        uv_close((uv_handle_t *) &d->sigint, NULL);
+    }
+}
+
+
+static int
+mcp_daemon_busy(mcp_daemon_t *d)
+{
+    size_t  i;
+
+    for (i = 0; i < d->non_drain; i++) {
+        if (d->on_drain[i].busy(d, d->on_drain[i].ctx)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+/*
+ * Polled rather than told: work in flight ends on many paths (a store
+ * completing, a provider call cancelled, a tool returning), and asking the
+ * hooks keeps every one of those paths free of stop logic.
+ */
+static void
+mcp_daemon_on_drain_poll(uv_timer_t *t)
+{
+    mcp_daemon_t  *d = t->data;
+
+    if (!mcp_daemon_busy(d)) {
+        mcp_daemon_close(d);
+    } else if (uv_now(d->loop) >= d->drain_until) {
+        mcp_log_warn(&d->log, "core", "in-flight work still running after "
+                     "daemon.shutdown_grace (%lld ms): closing the links",
+                     (long long) d->conf->daemon.shutdown_grace_ms);
+        mcp_daemon_close(d);
+    }
+}
+
+
 void
 mcp_daemon_stop(mcp_daemon_t *d)
 {
     size_t  i;
 
     if (d->stopping) {
+        if (d->draining) {
+            mcp_log_info(&d->log, "core", "stop asked again: not waiting "
+                         "for in-flight work");
+            mcp_daemon_close(d);
+        }
         return;
     }
     d->stopping = 1;
@@ -53,18 +127,25 @@ mcp_daemon_stop(mcp_daemon_t *d)
     uv_unref((uv_handle_t *) &d->stop_timer);
 
     if (d->links) {
-        mcp_link_server_stop(d->links);
+        mcp_link_server_close_listener(d->links);
     }
 
-    for (i = 0; i < d->non_stop; i++) {
-        ((mcp_daemon_hook_pt) d->on_stop[i].fn)(d, d->on_stop[i].ctx);
+    for (i = 0; i < d->non_drain; i++) {
+        d->on_drain[i].start(d, d->on_drain[i].ctx);
     }
 
-    if (d->signals_on) {
-        d->signals_on = 0;
-        uv_close((uv_handle_t *) &d->sigterm, NULL);
-        uv_close((uv_handle_t *) &d->sigint, NULL);
+    if (!mcp_daemon_busy(d) || d->conf->daemon.shutdown_grace_ms <= 0) {
+        mcp_daemon_close(d);
+        return;
     }
+
+    d->draining = 1;
+    d->drain_until = uv_now(d->loop)
+                     + (uint64_t) d->conf->daemon.shutdown_grace_ms;
+    uv_timer_init(d->loop, &d->drain_timer);
+    d->drain_timer.data = d;
+    uv_timer_start(&d->drain_timer, mcp_daemon_on_drain_poll,
+                   MCP_DRAIN_POLL_MS, MCP_DRAIN_POLL_MS);
 }
 
 

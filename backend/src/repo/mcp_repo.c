@@ -255,20 +255,31 @@ failed:
 
 /* ------------------------------------------------------------ completion */
 
-/* Any thread: hand a finished request to the loop. */
+/* Any thread: hand n finished requests to the loop, one lock, one wakeup. */
+void
+mcp_repo_complete_many(mcp_repo_t *repo, mcp_repo_req_t **rs, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        rs[i]->next = i + 1 < n ? rs[i + 1] : NULL;
+    }
+    pthread_mutex_lock(&repo->done_mu);
+    if (repo->done_tail) {
+        repo->done_tail->next = rs[0];
+    } else {
+        repo->done_head = rs[0];
+    }
+    repo->done_tail = rs[n - 1];
+    pthread_mutex_unlock(&repo->done_mu);
+    uv_async_send(&repo->async);
+}
+
+
 void
 mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r)
 {
-    r->next = NULL;
-    pthread_mutex_lock(&repo->done_mu);
-    if (repo->done_tail) {
-        repo->done_tail->next = r;
-    } else {
-        repo->done_head = r;
-    }
-    repo->done_tail = r;
-    pthread_mutex_unlock(&repo->done_mu);
-    uv_async_send(&repo->async);
+    mcp_repo_complete_many(repo, &r, 1);
 }
 
 
@@ -317,6 +328,7 @@ mcp_repo_deliver(mcp_repo_t *repo)
     }
     if (--repo->delivering == 0 && !repo->closing) {
         mcp_repo_flush_stage(repo);
+        mcp_pool_delivered(&repo->writers);
     }
     if (repo->pending == 0 && !repo->closing) {
         uv_unref((uv_handle_t *) &repo->async);
@@ -344,7 +356,7 @@ mcp_repo_sweep_cb(uv_timer_t *t)
 
 /* ------------------------------------------------------------ submit */
 
-static mcp_repo_req_t *
+mcp_repo_req_t *
 mcp_req_new(mcp_op_e op, mcp_repo_cb_pt cb, void *data)
 {
     mcp_repo_req_t  *r = calloc(1, sizeof(*r));
@@ -365,7 +377,7 @@ mcp_dup(const char *s)
 }
 
 
-static int
+int
 mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
 {
     int  w;
@@ -421,7 +433,7 @@ mcp_repo_flush_stage(mcp_repo_t *repo)
 
 
 /* an argument error still answers through the callback, asynchronously */
-static int
+int
 mcp_repo_reject(mcp_repo_t *repo, mcp_repo_req_t *r, const char *why)
 {
     mcp_req_fail(r, MCP_REPO_EINVAL, 0, "repository: %s", why);

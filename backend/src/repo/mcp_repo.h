@@ -210,4 +210,29 @@ int mcp_repo_debug_hold(mcp_repo_t *repo, int write, int64_t ms,
 /* Make the next health check of every connection fail (tests). */
 void mcp_repo_debug_break(mcp_repo_t *repo);
 
+
+/* ------------------------------------------------------------ keyset pages */
+
+/*
+ * mcp_repo_page.c: pages read by one index range each, on the reader pool.
+ *
+ * A history page: the newest `limit` messages of principal's conversation
+ * whose id is below `before` (0: from the newest), oldest first in
+ * res->msgs.  Another principal's conversation is ENOTFOUND.  Ask for one
+ * row more than a page to learn whether an older page exists.
+ */
+int mcp_repo_history_page(mcp_repo_t *repo, const char *principal,
+    const char *conversation_id, int64_t before, int64_t limit,
+    mcp_repo_cb_pt cb, void *data);
+
+/*
+ * A page of principal's conversations in (updated_at, id) descending order:
+ * the first `limit` strictly below (before_updated, before_id).
+ * before_updated < 0: from the newest; before_id NULL: every conversation
+ * updated strictly before before_updated.  res->convs.
+ */
+int mcp_repo_list_page(mcp_repo_t *repo, const char *principal,
+    int64_t before_updated, const char *before_id, int64_t limit,
+    mcp_repo_cb_pt cb, void *data);
+
 #endif /* MCP_REPO_H */

@@ -51,6 +51,10 @@ const mcp_cfg_field_t  mcp_repo_conf_fields[] = {
     { "busy_timeout", MCP_CFG_T_DURATION, REPO(busy_timeout), "5s", 0,
       600000, NULL, NULL, NULL, NULL,
       "SQLite's wait for a lock held by another process" },
+    { "wal_checkpoint_pages", MCP_CFG_T_INT, REPO(wal_checkpoint_pages),
+      "1000", 100, 1000000, NULL, NULL, NULL, NULL,
+      "WAL pages that start a background checkpoint; at 4 times as many "
+      "the writer completes one so the WAL starts over" },
     { "connection_pool", MCP_CFG_T_SECTION, REPO(pool), NULL, 0, 0, NULL,
       mcp_repo_pool_fields, NULL, NULL, "reader and writer connections" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
@@ -88,6 +92,7 @@ mcp_repo_conf_defaults(mcp_repo_conf_t *rc, mcp_persist_conf_t *pc)
         rc->path = NULL;                    /* the caller names the file */
         rc->synchronous = MCP_REPO_SYNC_NORMAL;
         rc->busy_timeout = 5000;
+        rc->wal_checkpoint_pages = 1000;
         rc->pool.max_readers = 16;
         rc->pool.max_writers = 4;
         rc->pool.connection_timeout = 30000;

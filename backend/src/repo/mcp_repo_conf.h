@@ -29,6 +29,7 @@ typedef struct {
     char                  *path;
     int                    synchronous;   /* MCP_REPO_SYNC_* */
     int64_t                busy_timeout;  /* ms */
+    int64_t                wal_checkpoint_pages;
     mcp_repo_pool_conf_t   pool;
 } mcp_repo_conf_t;
 

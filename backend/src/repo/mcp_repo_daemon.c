@@ -21,6 +21,30 @@ mcp_repo_daemon_stop(mcp_daemon_t *d, void *ctx)
 }
 
 
+/*
+ * The repository's messages start with "repository" for the tools and
+ * tests that open it alone; mcpd's start-up log already names the
+ * subsystem ("repository: ..."), so the word is not said twice there.
+ */
+static void
+mcp_repo_daemon_unprefix(mcp_err_t *err)
+{
+    static const char  word[] = "repository";
+    size_t             skip = sizeof(word) - 1;
+
+    if (strncmp(err->msg, word, skip) != 0) {
+        return;
+    }
+    if (err->msg[skip] == ':') {
+        skip++;
+    }
+    while (err->msg[skip] == ' ') {
+        skip++;
+    }
+    memmove(err->msg, err->msg + skip, strlen(err->msg + skip) + 1);
+}
+
+
 int
 mcp_repo_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
 {
@@ -30,6 +54,7 @@ mcp_repo_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
 
     repo = mcp_repo_open(d->loop, rc, pc, err);
     if (repo == NULL) {
+        mcp_repo_daemon_unprefix(err);
         return -1;
     }
     mcp_repo_set_log(repo, &d->log);
@@ -37,8 +62,8 @@ mcp_repo_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         != 0 || mcp_daemon_on_stop(d, mcp_repo_daemon_stop, repo) != 0)
     {
         mcp_repo_close(repo);
-        snprintf(err->msg, sizeof(err->msg), "repository: cannot register "
-                 "with the daemon");
+        snprintf(err->msg, sizeof(err->msg), "cannot register with the "
+                 "daemon");
         return -1;
     }
     mcp_log_info(&d->log, "repo", "%s ready: schema %d, %s, %s, retention %s",

@@ -25,7 +25,9 @@ typedef enum {
     MCP_OP_LOOKUP,
     MCP_OP_LIST,
     MCP_OP_EXPORT,
-    MCP_OP_HOLD_READ
+    MCP_OP_HOLD_READ,
+    MCP_OP_PAGE_HISTORY,    /* mcp_repo_page.c */
+    MCP_OP_PAGE_LIST
 } mcp_op_e;
 
 #define MCP_OP_IS_WRITE(op)  ((op) <= MCP_OP_HOLD_WRITE)
@@ -61,10 +63,11 @@ struct mcp_repo_req_s {
 enum {
     MCP_ST_BEGIN, MCP_ST_COMMIT, MCP_ST_ROLLBACK,
     MCP_ST_CONV_INSERT, MCP_ST_CONV_GET, MCP_ST_CONV_TOUCH,
-    MCP_ST_MSG_INSERT, MCP_ST_REQ_INSERT, MCP_ST_REQ_FINISH,
+    MCP_ST_MSG_INSERT, MCP_ST_REQ_FINISH,
     MCP_ST_REQ_STATE, MCP_ST_REQ_ROWS,
     MCP_ST_HISTORY, MCP_ST_CONV_LIST, MCP_ST_CONV_DELETE, MCP_ST_CONV_ROWS,
     MCP_ST_HEALTH,
+    MCP_ST_PAGE_HISTORY, MCP_ST_PAGE_LIST,     /* SQL in mcp_repo_page.c */
     MCP_ST_COUNT
 };
 
@@ -97,6 +100,8 @@ struct mcp_pool_s {
     mcp_repo_req_t     *head, *tail;
     size_t              queued;
     int                 stop;
+    int                 delivering; /* a group's completions are on their
+                                       way to the loop */
 
     /* only one writer runs a transaction at a time: see docs/storage.md */
     pthread_mutex_t     turn;
@@ -131,12 +136,17 @@ struct mcp_pool_s {
 typedef struct {
     pthread_mutex_t     mu;
     pthread_cond_t      cv;
+    pthread_cond_t      idle;       /* a checkpoint finished */
     pthread_t           tid;
     int                 started;
     int                 stop;
     int                 wanted;
+    int                 running;    /* a checkpoint is running */
+    int                 pages;      /* wal_checkpoint_pages */
+    uint64_t            wal_frames; /* atomic: frames after the last commit */
     mcp_conn_t          conn;
     uint64_t            runs;
+    uint64_t            restarts;   /* atomic: times the WAL started over */
     uint64_t            errors;
     uint64_t            wal_pages;
     uint64_t            last_us;
@@ -146,6 +156,7 @@ typedef struct {
 int  mcp_ckpt_start(mcp_ckpt_t *k, const mcp_repo_conf_t *rc,
     int background, char *err, size_t errlen);
 void mcp_ckpt_attach(mcp_ckpt_t *k, sqlite3 *db);
+void mcp_ckpt_restart(mcp_ckpt_t *k, sqlite3 *db);
 void mcp_ckpt_stop(mcp_ckpt_t *k);
 json_t *mcp_ckpt_stats(mcp_ckpt_t *k);
 
@@ -192,6 +203,16 @@ struct mcp_repo_s {
 uint64_t mcp_repo_now_ns(void);
 uint64_t mcp_repo_now_ms(void);
 
+/* the columns mcp_collect_rows() reads, in its order */
+#define MCP_MSG_COLS  "id, conversation_id, type, content, tool_calls," \
+    " tool_call_id, name, model, usage, token_count, request_id, part," \
+    " created_at"
+
+/* mcp_repo.c: building and queueing a request */
+mcp_repo_req_t *mcp_req_new(mcp_op_e op, mcp_repo_cb_pt cb, void *data);
+int  mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r);
+int  mcp_repo_reject(mcp_repo_t *repo, mcp_repo_req_t *r, const char *why);
+
 /* mcp_repo_db.c: connections, schema */
 int  mcp_conn_open(mcp_conn_t *c, const mcp_repo_conf_t *rc, int reader,
     char *err, size_t errlen);
@@ -210,7 +231,15 @@ void mcp_req_fail_db(mcp_repo_req_t *r, sqlite3 *db, int rc,
     const char *what);
 void mcp_req_free(mcp_repo_req_t *r);
 int  mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max);
+void mcp_msgs_reverse(mcp_repo_result_t *res);
+/* conversation rows (id, principal, title, created_at, updated_at, count) */
+int  mcp_collect_convs(sqlite3_stmt *st, mcp_repo_result_t *res);
 void mcp_msg_clear(mcp_repo_msg_t *m);
+
+/* mcp_repo_page.c: the keyset page reads */
+extern const char  mcp_sql_history_page[];
+extern const char  mcp_sql_list_page[];
+void mcp_op_page(mcp_conn_t *c, mcp_repo_req_t *r);
 
 /* mcp_repo_export.c */
 void mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r);
@@ -230,6 +259,9 @@ void mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head,
 void mcp_pool_stop(mcp_pool_t *p);
 void mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms);
 json_t *mcp_pool_stats(mcp_pool_t *p);
+void mcp_pool_delivered(mcp_pool_t *p);
 void mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r);
+void mcp_repo_complete_many(mcp_repo_t *repo, mcp_repo_req_t **rs,
+    size_t n);
 
 #endif /* MCP_REPO_INT_H */

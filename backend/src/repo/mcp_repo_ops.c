@@ -168,6 +168,21 @@ mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max)
 }
 
 
+/* newest-first rows turned oldest-first */
+void
+mcp_msgs_reverse(mcp_repo_result_t *res)
+{
+    mcp_repo_msg_t  tmp;
+    size_t          i, n = res->n_msgs;
+
+    for (i = 0; i < n / 2; i++) {
+        tmp = res->msgs[i];
+        res->msgs[i] = res->msgs[n - 1 - i];
+        res->msgs[n - 1 - i] = tmp;
+    }
+}
+
+
 /* ------------------------------------------------------------ writes */
 
 static void
@@ -292,6 +307,18 @@ mcp_step_done(sqlite3_stmt *st)
 }
 
 
+/* the request's state, on its user message, becomes done */
+static int
+mcp_request_finish(mcp_conn_t *c, const char *conv, const char *rid)
+{
+    sqlite3_stmt  *st = c->st[MCP_ST_REQ_FINISH];
+
+    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    return mcp_step_done(st);
+}
+
+
 static int
 mcp_append_duplicate(mcp_conn_t *c, mcp_repo_req_t *r)
 {
@@ -337,11 +364,16 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
     mcp_bind_str(st, 10, m->request_id);
     sqlite3_bind_int64(st, 11, m->part);
     sqlite3_bind_int64(st, 12, m->created_at);
+    if (m->request_id && m->type == MCP_MSG_USER) {
+        sqlite3_bind_int(st, 13, MCP_REQ_OPEN);     /* opens the request */
+    } else {
+        sqlite3_bind_null(st, 13);
+    }
 
+    /* no RETURNING: SQLite buffers its rows in a temporary table */
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        r->res.id = sqlite3_column_int64(st, 0);
-        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 1) {
+        r->res.id = sqlite3_last_insert_rowid(c->db);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -356,25 +388,15 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
         return mcp_repo_status_of(rc) == MCP_REPO_EINVAL ? SQLITE_OK : rc;
     }
 
-    if (r->res.id == 0) {
+    rc = SQLITE_OK;
+    if (m->request_id && r->final) {
+        /* also when the final row is a duplicate: it is stored, so the
+           request is complete */
+        rc = mcp_request_finish(c, m->conversation_id, m->request_id);
+    }
+    if (rc == SQLITE_OK && r->res.id == 0) {
         /* ON CONFLICT DO NOTHING inserted nothing: the id is stored */
         return mcp_append_duplicate(c, r);
-    }
-
-    rc = SQLITE_OK;
-    if (m->request_id && m->type == MCP_MSG_USER) {
-        st = c->st[MCP_ST_REQ_INSERT];
-        sqlite3_bind_text(st, 1, m->conversation_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, m->request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        rc = mcp_step_done(st);
-    }
-    if (rc == SQLITE_OK && m->request_id && r->final) {
-        st = c->st[MCP_ST_REQ_FINISH];
-        sqlite3_bind_text(st, 1, m->conversation_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, m->request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        rc = mcp_step_done(st);
     }
     if (rc == SQLITE_OK) {
         st = c->st[MCP_ST_CONV_TOUCH];
@@ -392,13 +414,9 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
 static int
 mcp_op_req_end(mcp_conn_t *c, mcp_repo_req_t *r)
 {
-    sqlite3_stmt  *st = c->st[MCP_ST_REQ_FINISH];
-    int            rc;
+    int  rc;
 
-    sqlite3_bind_text(st, 1, r->msg.conversation_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->msg.request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64) mcp_repo_now_ms());
-    rc = mcp_step_done(st);
+    rc = mcp_request_finish(c, r->msg.conversation_id, r->msg.request_id);
     if (rc != SQLITE_OK) {
         mcp_req_fail_db(r, c->db, rc, "ending a request");
     }
@@ -475,8 +493,8 @@ static void
 mcp_op_history(mcp_conn_t *c, mcp_repo_req_t *r)
 {
     sqlite3_stmt    *st = c->st[MCP_ST_HISTORY];
-    mcp_repo_msg_t  *grown, tmp;
-    size_t           cap = 0, i, n;
+    mcp_repo_msg_t  *grown;
+    size_t           cap = 0;
     int64_t          sum = 0, tc;
     int              rc = SQLITE_DONE;
 
@@ -512,12 +530,7 @@ mcp_op_history(mcp_conn_t *c, mcp_repo_req_t *r)
         return;
     }
 
-    n = r->res.n_msgs;
-    for (i = 0; i < n / 2; i++) {
-        tmp = r->res.msgs[i];
-        r->res.msgs[i] = r->res.msgs[n - 1 - i];
-        r->res.msgs[n - 1 - i] = tmp;
-    }
+    mcp_msgs_reverse(&r->res);
     r->res.tokens = sum;
 }
 
@@ -534,27 +547,23 @@ mcp_op_lookup(mcp_conn_t *c, mcp_repo_req_t *r)
 }
 
 
-static void
-mcp_op_list(mcp_conn_t *c, mcp_repo_req_t *r)
+int
+mcp_collect_convs(sqlite3_stmt *st, mcp_repo_result_t *res)
 {
-    sqlite3_stmt     *st = c->st[MCP_ST_CONV_LIST];
     mcp_repo_conv_t  *grown, *cv;
-    size_t            cap = 0;
+    size_t            cap = res->n_convs;
     int               rc;
 
-    sqlite3_bind_text(st, 1, r->principal, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->limit > 0 ? r->limit : -1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (r->res.n_convs == cap) {
+        if (res->n_convs == cap) {
             cap = cap ? cap * 2 : 16;
-            grown = realloc(r->res.convs, cap * sizeof(*grown));
+            grown = realloc(res->convs, cap * sizeof(*grown));
             if (grown == NULL) {
-                rc = SQLITE_NOMEM;
-                break;
+                return SQLITE_NOMEM;
             }
-            r->res.convs = grown;
+            res->convs = grown;
         }
-        cv = &r->res.convs[r->res.n_convs++];
+        cv = &res->convs[res->n_convs++];
         cv->id = mcp_col_dup(st, 0, NULL);
         cv->principal = mcp_col_dup(st, 1, NULL);
         cv->title = mcp_col_dup(st, 2, NULL);
@@ -562,6 +571,19 @@ mcp_op_list(mcp_conn_t *c, mcp_repo_req_t *r)
         cv->updated_at = sqlite3_column_int64(st, 4);
         cv->messages = sqlite3_column_int64(st, 5);
     }
+    return rc;
+}
+
+
+static void
+mcp_op_list(mcp_conn_t *c, mcp_repo_req_t *r)
+{
+    sqlite3_stmt  *st = c->st[MCP_ST_CONV_LIST];
+    int            rc;
+
+    sqlite3_bind_text(st, 1, r->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->limit > 0 ? r->limit : -1);
+    rc = mcp_collect_convs(st, &r->res);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
@@ -588,6 +610,10 @@ mcp_op_read(mcp_conn_t *c, mcp_repo_req_t *r)
         break;
     case MCP_OP_HOLD_READ:
         mcp_sleep_ms(r->limit);
+        break;
+    case MCP_OP_PAGE_HISTORY:
+    case MCP_OP_PAGE_LIST:
+        mcp_op_page(c, r);
         break;
     default:
         mcp_req_fail(r, MCP_REPO_EINVAL, 0, "not a read operation");

@@ -9,8 +9,9 @@
  * holding the turn (a mutex) takes every batchable write queued (up to
  * max_batch) and runs them in one BEGIN IMMEDIATE ... COMMIT: group
  * commit.  It keeps the turn while its connection is healthy; the other
- * max_writers - 1 are standbys with open connections that take the turn
- * when it breaks.  Rotating the turn on every group was measured slower:
+ * max_writers - 1 are standbys with open connections, checked every
+ * health_check_interval while they wait, that take the turn when it
+ * breaks.  Rotating the turn on every group was measured slower:
  * each turn starts with a page cache the other writers' commits made
  * stale.  Writers never contend inside SQLite, so SQLITE_BUSY can only
  * come from another process; it is retried and counted.  See
@@ -228,6 +229,7 @@ mcp_writer_group(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
         }
         return;
     }
+    mcp_ckpt_restart(&p->repo->ckpt, w->conn.db);
 
     for (attempt = 1; ; attempt++) {
         rc = mcp_writer_txn(w, batch, n);
@@ -371,6 +373,38 @@ mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r)
 }
 
 
+/*
+ * Under p->mu: is there work to take now?  A writer leaves what is queued
+ * while the loop is still delivering its last group, unless a whole group
+ * waits already: the callers of that group queue their next writes from
+ * their callbacks (closed loop, like chat turns), and those belong in the
+ * next group instead of trailing behind it in groups of their own.  The
+ * wait is bounded by one turn of the loop, which is also the only place
+ * new writes come from.
+ */
+static int
+mcp_pool_has_work(mcp_pool_t *p)
+{
+    return p->head != NULL
+           && !(p->delivering && p->queued < (size_t) p->max_batch);
+}
+
+
+/* Loop thread, after delivering completions and queueing what they sent. */
+void
+mcp_pool_delivered(mcp_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->delivering) {
+        p->delivering = 0;
+        if (p->head) {
+            pthread_cond_signal(&p->cv);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+
 /* Under p->mu: sleep until work, a health check due, or stop. */
 static void
 mcp_pool_wait(mcp_worker_t *w)
@@ -380,7 +414,7 @@ mcp_pool_wait(mcp_worker_t *w)
     struct timespec   ts;
     int               rc;
 
-    while (p->head == NULL && !p->stop) {
+    while (!mcp_pool_has_work(p) && !p->stop) {
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += interval / 1000;
         ts.tv_nsec += (interval % 1000) * 1000000;
@@ -392,7 +426,7 @@ mcp_pool_wait(mcp_worker_t *w)
         rc = interval > 0 ? pthread_cond_timedwait(&p->cv, &p->mu, &ts)
                           : pthread_cond_wait(&p->cv, &p->mu);
         p->idle--;
-        if (rc == ETIMEDOUT && p->head == NULL && !p->stop) {
+        if (rc == ETIMEDOUT && !mcp_pool_has_work(p) && !p->stop) {
             pthread_mutex_unlock(&p->mu);
             mcp_worker_health(w);
             pthread_mutex_lock(&p->mu);
@@ -418,13 +452,45 @@ mcp_worker_dispatch(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n,
 }
 
 
+/*
+ * Writer: take the turn.  A standby waits for it as long as the writer
+ * holding it stays healthy, and checks its own connection every
+ * health_check_interval meanwhile, so that it is fit when it takes over.
+ */
+static void
+mcp_writer_take_turn(mcp_worker_t *w)
+{
+    mcp_pool_t       *p = w->pool;
+    int64_t           interval = p->repo->conf.pool.health_check_interval;
+    struct timespec   ts;
+
+    if (interval <= 0) {
+        pthread_mutex_lock(&p->turn);
+        return;
+    }
+    for ( ;; ) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (interval % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_mutex_timedlock(&p->turn, &ts) == 0) {
+            return;
+        }
+        mcp_worker_health(w);
+    }
+}
+
+
 static void *
 mcp_worker_main(void *arg)
 {
     mcp_worker_t     *w = arg;
     mcp_pool_t       *p = w->pool;
     mcp_repo_req_t  **batch;
-    size_t            n, i;
+    size_t            n;
     int               requeue;
 
     batch = malloc(sizeof(*batch) * (size_t) p->max_batch);
@@ -437,7 +503,7 @@ mcp_worker_main(void *arg)
      * connection breaks and cannot be reopened (see the file comment).
      */
     if (p->writer) {
-        pthread_mutex_lock(&p->turn);
+        mcp_writer_take_turn(w);
     }
     for ( ;; ) {
         pthread_mutex_lock(&p->mu);
@@ -452,21 +518,23 @@ mcp_worker_main(void *arg)
 
         mcp_worker_dispatch(w, batch, n, &requeue);
 
+        pthread_mutex_lock(&p->mu);
+        p->in_use--;
+        if (p->writer && p->max_batch > 1 && !requeue) {
+            p->delivering = 1;              /* see mcp_pool_has_work() */
+        }
+        pthread_mutex_unlock(&p->mu);
+
         if (requeue) {
             mcp_pool_push(p, batch[0]);     /* the next retention step */
         } else {
-            for (i = 0; i < n; i++) {
-                mcp_repo_complete(p->repo, batch[i]);
-            }
+            mcp_repo_complete_many(p->repo, batch, n);
         }
-        pthread_mutex_lock(&p->mu);
-        p->in_use--;
-        pthread_mutex_unlock(&p->mu);
 
         if (p->writer && w->broken && p->nworkers > 1) {
             pthread_mutex_unlock(&p->turn);     /* a standby's turn */
             sched_yield();
-            pthread_mutex_lock(&p->turn);
+            mcp_writer_take_turn(w);
         }
     }
     if (p->writer) {

@@ -1,0 +1,108 @@
+"""SIGTERM with chat requests in flight, through nginx: each gets a last
+`error` frame with code backend_unavailable before mcpd exits (the links
+are still up while the chat service winds down), what each produced is
+stored and marked, and the clients' sockets survive to see it once mcpd is
+back.  The LLM is the scripted mock, answering slowly."""
+
+import asyncio
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from chat_client import ChatClient, conv_of, text_of  # noqa: E402
+from stack import Stack  # noqa: E402
+from test_llm_util import Mock  # noqa: E402
+
+
+def mock_yaml(mock):
+    return {
+        "daemon": {"shutdown_grace": "3s", "shutdown_timeout": "8s"},
+        "llm": {"active": "mock", "providers": {"mock": {
+            "base_url": mock.base_url, "model": "mock-text",
+            "api_key_env": "",
+            "http_client": {"http2": False, "max_retries": 0,
+                            "connect_timeout": 2, "read_timeout": 30,
+                            "write_timeout": 2}}}},
+        "chat": {"service": {"provider": "llm"}},
+    }
+
+
+def code_of(frame):
+    assert frame["status"] == "error", frame
+    return frame["chunk"]["code"]
+
+
+def test_sigterm_ends_inflight_requests_with_backend_unavailable(tmp_path):
+    mock = Mock()
+    s = Stack(tmp_path, mcpd_yaml=mock_yaml(mock))
+    try:
+        s.start()
+        mock.queue({"scenario": "trickle", "delay_ms": 100,
+                    "text": " ".join("w%d" % i for i in range(200))},
+                   {"scenario": "stall", "stall_ms": 30000})
+        asyncio.run(scenario(s, mock))
+    finally:
+        s.stop()
+        mock.stop()
+
+
+async def scenario(s, mock):
+    async with ChatClient(s.ws_url) as a, ChatClient(s.ws_url) as b:
+        # a: a reply trickling in, and a second request waiting behind it
+        # in the same conversation; b: a reply stalled after one chunk
+        ra = await a.start_chat("talk slowly")
+        head = [await a.first(ra)]
+        conv_a = conv_of(head)
+        ra2 = await a.start_chat("and then this", conv=conv_a)
+        rb = await b.start_chat("stall please")
+        head_b = [await b.first(rb)]
+        while not [f for f in head if f["status"] == "chunk"]:
+            head.append(await a.first(ra))
+        while not [f for f in head_b if f["status"] == "chunk"]:
+            head_b.append(await b.first(rb))
+
+        s.mcpd.send_signal(signal.SIGTERM)
+        end_a = head + await a.until_end(ra, timeout=10)
+        end_a2 = await a.until_end(ra2, timeout=10)
+        end_b = head_b + await b.until_end(rb, timeout=10)
+        for frames in (end_a, end_a2, end_b):
+            assert code_of(frames[-1]) == "backend_unavailable"
+            assert "shutting down" in frames[-1]["chunk"]["error"]
+        assert end_a2[-1]["chunk"]["conversation_id"] == conv_a
+        assert s.mcpd.wait(10) == 0
+        assert "closing what is left" not in s.mcpd.log()
+
+        # nothing more for those requests; the sockets are still open
+        await asyncio.sleep(0.3)
+        assert not [f for f in a.pending + b.pending
+                    if f.get("request_id") in (ra, ra2, rb)]
+
+        s.start_mcpd()
+        # what each produced was stored, marked as a partial answer
+        for c, frames in ((a, end_a), (b, end_b)):
+            conv = conv_of(frames)
+            h = await retry(c, {"conversation_id": conv})
+            msgs = h["chunk"]["metadata"]["messages"]
+            last = msgs[-1]
+            assert last["role"] == "assistant", msgs
+            assert last["finish_reason"] == "cancelled"
+            assert last["content"] == text_of(frames)
+            assert last["content"]
+        # the waiting one had not started: its message is kept, no reply
+        h = await retry(a, {"conversation_id": conv_a})
+        assert "and then this" not in [
+            m["content"] for m in h["chunk"]["metadata"]["messages"]
+            if m["role"] == "assistant"]
+
+
+async def retry(c, payload):
+    """history once the module has its link back (until then it answers
+    backend_unavailable itself)."""
+    for _ in range(50):
+        f = await c.call("history", payload)
+        if f["status"] == "complete":
+            return f
+        assert code_of(f) == "backend_unavailable"
+        await asyncio.sleep(0.1)
+    return f
