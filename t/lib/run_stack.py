@@ -239,6 +239,7 @@ def cluster_instance(cdir, n, redis_address, host):
 
 def cluster_main(args):
     from cluster import Balancer, Redis
+    from stack import stop_session
     cdir = os.path.abspath(args.dir or os.path.join(RUN, "cluster"))
     os.makedirs(cdir, exist_ok=True)
     signal.signal(signal.SIGTERM, on_term)
@@ -254,8 +255,10 @@ def cluster_main(args):
             mcpd, nginx, port = cluster_instance(cdir, n, redis.address,
                                                  args.host)
             procs += [mcpd, nginx]
-            stops += [lambda p=mcpd: stop(p, signal.SIGTERM, 15),
-                      lambda p=nginx: stop(p, signal.SIGQUIT, 15)]
+            # each with its process group: MCP servers, nginx workers
+            stops += [lambda p=mcpd: stop_session(p, signal.SIGTERM, 15),
+                      lambda p=nginx: stop_session(p, signal.SIGQUIT, 15,
+                                                   then=signal.SIGTERM)]
             ports.append(port)
         balancer = Balancer(cdir, ["%s:%d" % (args.host, p) for p in ports],
                             port=args.port, host=args.host,
