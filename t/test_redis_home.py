@@ -197,3 +197,34 @@ def test_new_conversation_on_both_instances_agrees_on_one_home(
     assert len(where) == 1
     assert sorted(set(r[1] for r in stored(c, where[0], "raced"))) == [
         "race-a", "race-b"]
+
+
+def test_list_conversations_shows_every_home(make_cluster, llm_mock):
+    """list_conversations on either instance shows the principal's
+    conversations of both homes, newest first, and pages across them."""
+    c = make_cluster()
+
+    async def go():
+        made = []
+        for i, rid in ((A, "l-1"), (B, "l-2"), (A, "l-3")):
+            async with c.client(instance=i) as ws:
+                made.append(conv_of(await ws.chat("hi", rid=rid)))
+            await asyncio.sleep(0.01)       # distinct updated_at
+        lists = []
+        for i in (A, B):
+            async with c.client(instance=i) as ws:
+                lists.append(await ws.call("list_conversations", {}))
+                page = await ws.call("list_conversations", {"limit": 2})
+        return made, lists, page
+
+    made, lists, page = run(go())
+    for r in lists:
+        assert r["status"] == "complete", r
+        md = r["chunk"]["metadata"]
+        assert [x["conversation_id"] for x in md["conversations"]] == \
+            list(reversed(made))
+        assert "partial" not in md
+    md = page["chunk"]["metadata"]
+    assert [x["conversation_id"] for x in md["conversations"]] == \
+        [made[2], made[1]]
+    assert md["next_before"] == md["conversations"][-1]["updated_at"]
