@@ -58,7 +58,7 @@ typedef struct {
     char         sha[41];          /* "" until SCRIPT LOAD answered */
 } mcp_redis_script_t;
 
-#define MCP_REDIS_MAX_SCRIPTS  8
+#define MCP_REDIS_MAX_SCRIPTS  16
 #define MCP_REDIS_MAX_UP_HOOKS 4
 
 struct mcp_redis_s {
