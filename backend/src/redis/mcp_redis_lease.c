@@ -95,7 +95,7 @@ lease_renew(uv_timer_t *t)
     args[1] = l->token;
     args[2] = ms;
     if (!l->held || mcp_redis_eval(l->redis, &mcp_lease_renew_script,
-                                   lease_renewed, l, 1, 2, args, NULL) != 0)
+                                   lease_renewed, l, 1, 3, args, NULL) != 0)
     {
         l->held = 0;
     }
@@ -165,7 +165,7 @@ mcp_redis_lease_release(mcp_redis_lease_t *l)
     args[0] = l->key;
     args[1] = l->token;
     if (!l->held || mcp_redis_eval(l->redis, &mcp_lease_release_script,
-                                   lease_released, l, 1, 1, args, NULL)
+                                   lease_released, l, 1, 2, args, NULL)
                     != 0)
     {
         /* not held, or Redis gone: the lease runs out by itself */

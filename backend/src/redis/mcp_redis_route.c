@@ -289,7 +289,7 @@ route_lease_got(mcp_redis_lease_t *l, int acquired, void *data)
         args[1] = op->dead;
         args[2] = op->rt->redis->instance;
         if (mcp_redis_eval(op->rt->redis, &mcp_takeover_script,
-                           route_taken_over, op, 1, 2, args, NULL) == 0)
+                           route_taken_over, op, 1, 3, args, NULL) == 0)
         {
             return;
         }
