@@ -215,9 +215,12 @@ def test_list_conversations_shows_every_home(make_cluster, llm_mock):
             async with c.client(instance=i) as ws:
                 lists.append(await ws.call("list_conversations", {}))
                 page = await ws.call("list_conversations", {"limit": 2})
-        return made, lists, page
+                rest = await ws.call("list_conversations", {
+                    "limit": 2,
+                    "before": page["chunk"]["metadata"]["next_before"]})
+        return made, lists, page, rest
 
-    made, lists, page = run(go())
+    made, lists, page, rest = run(go())
     for r in lists:
         assert r["status"] == "complete", r
         md = r["chunk"]["metadata"]
@@ -227,7 +230,12 @@ def test_list_conversations_shows_every_home(make_cluster, llm_mock):
     md = page["chunk"]["metadata"]
     assert [x["conversation_id"] for x in md["conversations"]] == \
         [made[2], made[1]]
-    assert md["next_before"] == md["conversations"][-1]["updated_at"]
+    last = md["conversations"][-1]
+    assert md["next_before"] == "%d:%s" % (last["updated_at"],
+                                           last["conversation_id"])
+    md = rest["chunk"]["metadata"]
+    assert [x["conversation_id"] for x in md["conversations"]] == [made[0]]
+    assert "next_before" not in md
 
 
 def test_cancel_and_disconnect_on_b_reach_the_home(make_cluster, llm_mock):

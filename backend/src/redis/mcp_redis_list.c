@@ -40,15 +40,22 @@ list_op_free(mcp_list_op_t *op)
     free(op);
 }
 
+/* the stores' order: updated_at, then id, both descending */
 static int
 list_by_newest(const void *a, const void *b)
 {
-    json_int_t  x = json_integer_value(json_object_get(*(json_t **) a,
-                                                       "updated_at"));
-    json_int_t  y = json_integer_value(json_object_get(*(json_t **) b,
-                                                       "updated_at"));
+    json_t      *ca = *(json_t **) a, *cb = *(json_t **) b;
+    json_int_t   x = json_integer_value(json_object_get(ca, "updated_at"));
+    json_int_t   y = json_integer_value(json_object_get(cb, "updated_at"));
+    const char  *ia = json_string_value(json_object_get(ca,
+                                                        "conversation_id"));
+    const char  *ib = json_string_value(json_object_get(cb,
+                                                        "conversation_id"));
 
-    return x < y ? 1 : x > y ? -1 : 0;
+    if (x != y) {
+        return x < y ? 1 : -1;
+    }
+    return -strcmp(ia ? ia : "", ib ? ib : "");
 }
 
 /* Every part answered (or failed): one page, newest first. */
@@ -56,7 +63,7 @@ static void
 list_answer(mcp_list_op_t *op)
 {
     size_t   n = json_array_size(op->convs), i;
-    json_t **all, *page, *md;
+    json_t **all, *page, *md, *last;
 
     all = calloc(n + 1, sizeof(*all));
     page = json_array();
@@ -70,9 +77,13 @@ list_answer(mcp_list_op_t *op)
         json_array_append(page, all[i]);
     }
     md = json_pack("{s:o}", "conversations", page);
-    if (n > (size_t) op->limit || op->more) {
-        json_object_set(md, "next_before", json_object_get(
-            json_array_get(page, json_array_size(page) - 1), "updated_at"));
+    last = json_array_get(page, json_array_size(page) - 1);
+    if ((n > (size_t) op->limit || op->more) && last != NULL) {
+        /* the stores' cursor: each home pages on from the same point */
+        json_object_set_new(md, "next_before", json_sprintf("%lld:%s",
+            (long long) json_integer_value(json_object_get(last,
+                                                           "updated_at")),
+            json_string_value(json_object_get(last, "conversation_id"))));
     }
     if (op->partial) {
         json_object_set_new(md, "partial", json_true());
