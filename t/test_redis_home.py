@@ -319,8 +319,12 @@ def test_redis_down_keeps_local_conversations_only(make_cluster, llm_mock):
                and c.redis_status(B)["state"] == "up"
                and c.redis_status(A)["routing"]["unrecorded_homes"] == 0,
                15, what="Redis back, the new home recorded")
-    wait_until(lambda: c.redis_status(B)["instances_alive"] == 2, 10,
-               what="both heartbeats back")
+    # both heartbeats, and both subscriptions (a second connection, which
+    # reconnects on its own backoff: until then A is not reachable and a
+    # forward answers conversation_unavailable at once)
+    wait_until(lambda: c.redis_status(B)["instances_alive"] == 2
+               and all(fwd(c, i)["subscriber"] == "up" for i in (A, B)), 10,
+               what="both heartbeats and subscriptions back")
     assert c.redis.command("GET", "t:home:" + new) == b"a"
     later = run(on(B, new, "d-6"))
     assert later[-1]["status"] == "complete", later
