@@ -10,7 +10,8 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from chat_client import run  # noqa: E402
-from cluster import needs_redis  # noqa: E402
+from cluster import HEARTBEAT_TTL, needs_redis  # noqa: E402
+from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
 
@@ -53,20 +54,27 @@ def test_routing_by_conversation_keeps_its_sockets_together(make_cluster):
 
 def test_dead_instance_is_routed_around_and_restarts_serve(make_cluster):
     """An instance's nginx killed: every new socket through the balancer
-    reaches the other one and chats; restarted, it serves again; its mcpd
-    killed and restarted, likewise."""
+    reaches the other one and chats, and /health on the balancer still
+    answers; restarted, it serves again.  An instance's mcpd killed: the
+    fleet counts one live instance once its heartbeat expires; restarted,
+    it serves and counts again."""
     c = make_cluster()
     c.kill_nginx(0)
     ends = [run(c.chat_once("around %d" % n, streaming=False))
             for n in range(4)]
     assert {r["instance"] for r in ends} == {1}
     assert all(r["frames"][-1]["status"] == "complete" for r in ends)
+    assert c.health()["redis"]["instance"] == "b"
     c.start_nginx(0)
     r = run(c.chat_once("back", instance=0, streaming=False))
     assert r["frames"][-1]["status"] == "complete", r["frames"][-1]
 
     c.kill_mcpd(1)
+    wait_until(lambda: c.redis_status(0)["instances_alive"] == 1,
+               HEARTBEAT_TTL + 3, what="b's heartbeat to expire")
     c.start_mcpd(1)
     r = run(c.chat_once("mcpd back", instance=1, streaming=False))
     assert r["frames"][-1]["status"] == "complete", r["frames"][-1]
     assert c.redis_status(1)["state"] == "up"
+    wait_until(lambda: c.redis_status(0)["instances_alive"] == 2, 5,
+               what="b's heartbeat again")

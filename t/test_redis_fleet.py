@@ -142,8 +142,8 @@ def test_request_id_retried_on_the_other_instance_runs_once(make_cluster,
     """A client sends a chat, loses its socket, and retries the same request
     id on a new socket that the balancer gives to the other instance: the
     model is called once, whether the retry arrives while the first runs or
-    after it ended; the retry is told duplicate_request (naming the
-    instance that has it) or gets the same answer."""
+    after it ended; the retry goes to the conversation's home, where it
+    joins the running request or replays the stored answer."""
     c = make_cluster()
 
     async def on_both():
@@ -183,12 +183,13 @@ def test_request_id_retried_on_the_other_instance_runs_once(make_cluster,
     assert len(mock_chats(llm_mock)) == 1
     for frames in (during, after):
         end = frames[-1]
-        if end["status"] == "error":
-            assert end["chunk"]["code"] == "duplicate_request", end
-            assert end["chunk"]["metadata"]["instance"] == "a"
-        else:
-            assert end["status"] == "complete", end
-            assert "once only" in str(frames)
+        assert end["status"] == "complete", end
+        assert "once only" in str(frames)
+        assert end["chunk"]["metadata"]["conversation_id"] == \
+            first[-1]["chunk"]["metadata"]["conversation_id"]
+    assert after[-1]["chunk"]["metadata"].get("cached") is True
+    assert c.redis_status(1)["routing"]["retries"] >= 2
+    assert c.redis_status(1)["forwarding"]["forwarded"] >= 2
 
 
 def test_balancer_health_answers_for_the_cluster(make_cluster):

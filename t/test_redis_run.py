@@ -92,6 +92,8 @@ def test_run_cluster_starts_serves_and_stops_on_ctrl_c(tmp_path):
         frames = run(chat())
         assert frames[-1]["status"] == "complete", frames[-1]
         assert any(f["status"] == "chunk" for f in frames)
+        with urllib.request.urlopen(base + "/", timeout=5) as r:
+            assert b"<html" in r.read().lower()         # the chat page
 
         seen = started_by(proc.pid)
         lead = list(children(proc.pid).values())

@@ -407,6 +407,38 @@ t_sql_int(const char *path, const char *sql)
 }
 
 
+/* a version 4 database back to the tables of version 3 */
+static const char  t_undo_v4[] =
+    "DROP INDEX messages_open_requests;"
+    "ALTER TABLE messages DROP COLUMN request_state;"
+    "CREATE INDEX conversations_by_principal"
+    "  ON conversations(principal, updated_at DESC);"
+    "CREATE TABLE requests (conversation_id TEXT NOT NULL"
+    "  REFERENCES conversations(id) ON DELETE CASCADE,"
+    "  request_id TEXT NOT NULL, state INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL, finished_at INTEGER,"
+    "  PRIMARY KEY (conversation_id, request_id)) WITHOUT ROWID;";
+
+
+static int
+t_lookup_state(t_env_t *e, const char *conv, const char *rid)
+{
+    t_res_t  r;
+    int      state;
+
+    memset(&r, 0, sizeof(r));
+    if (mcp_repo_lookup_request(e->repo, conv, rid, t_cb, &r) != 0
+        || t_wait(&e->loop, &r.done) != 0 || r.status != MCP_REPO_OK)
+    {
+        t_res_clear(&r);
+        return -1;
+    }
+    state = r.request_state;
+    t_res_clear(&r);
+    return state;
+}
+
+
 static void
 test_schema_versions(void)
 {
@@ -416,22 +448,44 @@ test_schema_versions(void)
     t_env_init(&env);
     CHECK(t_env_open(&env) != NULL);
     t_env_close_repo(&env);
-    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 3);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 4);
     CHECK_EQ_STR("wal", "wal");
     CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
                            "WHERE name = 'messages_by_time'"), 1);
 
     /* a version 1 database is migrated */
     CHECK(sqlite3_open(env.path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, t_undo_v4, NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db, "DROP INDEX messages_by_time; "
                        "PRAGMA user_version = 1", NULL, NULL, NULL)
           == SQLITE_OK);
     sqlite3_close(db);
     CHECK(t_env_open(&env) != NULL);
     t_env_close_repo(&env);
-    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 3);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 4);
     CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
                            "WHERE name = 'messages_by_time'"), 1);
+
+    /* a version 3 database keeps its requests' states */
+    t_env_close_repo(&env);
+    CHECK(sqlite3_open(env.path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, t_undo_v4, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+        "INSERT INTO conversations VALUES ('c3', 'p', NULL, 1, 1);"
+        "INSERT INTO messages(conversation_id, type, content, request_id,"
+        "  created_at) VALUES ('c3', 1, 'q1', 'done', 1),"
+        "  ('c3', 2, 'a1', 'done', 2), ('c3', 1, 'q2', 'open', 3);"
+        "INSERT INTO requests VALUES ('c3', 'done', 2, 1, 2),"
+        "  ('c3', 'open', 1, 3, NULL);"
+        "PRAGMA user_version = 3", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK(t_env_open(&env) != NULL);
+    CHECK(t_lookup_state(&env, "c3", "done") == MCP_REQ_DONE);
+    CHECK(t_lookup_state(&env, "c3", "open") == MCP_REQ_ABANDONED);
+    t_env_close_repo(&env);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 4);
+    CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
+                           "WHERE name = 'requests'"), 0);
 
     /* a newer one is refused, untouched */
     CHECK(sqlite3_open(env.path, &db) == SQLITE_OK);

@@ -62,6 +62,9 @@ ROUTING = {
     "conversation": "hash $arg_conversation_id consistent;",
 }
 
+# seconds an instance stays alive for the fleet after its last heartbeat
+HEARTBEAT_TTL = 2.0
+
 needs_redis = pytest.mark.skipif(not os.path.exists(REDIS_SERVER),
                                  reason="redis-server not installed")
 
@@ -200,7 +203,8 @@ def instance_yaml(name, redis_address, mock_url=None, redis=None,
     mock sees every request once."""
     conf = {"redis": {
         "address": redis_address, "instance_id": name, "key_prefix": "t:",
-        "heartbeat_interval": "200ms", "heartbeat_ttl": "2s",
+        "heartbeat_interval": "200ms",
+        "heartbeat_ttl": "%dms" % (HEARTBEAT_TTL * 1000),
         "connect_timeout": "500ms", "command_timeout": "250ms",
         "reconnect_min": "50ms", "reconnect_max": "500ms"}}
     conf["redis"].update(redis or {})

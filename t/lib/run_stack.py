@@ -65,19 +65,54 @@ def wait_http(url, proc, timeout):
     wait_until(ok, timeout, what=url)
 
 
-def start_mcpd():
-    """mcpd with conf/mcpd.yaml, in its own session; waits until its socket
-    is there."""
-    proc = subprocess.Popen([MCPD_BIN, "-c", "conf/mcpd.yaml"], cwd=ROOT,
+def spawn_mcpd(conf):
+    """mcpd with that config, in its own session (a Ctrl-C reaches us only,
+    and we stop the parts in order)."""
+    return subprocess.Popen([MCPD_BIN, "-c", conf], cwd=ROOT,
                             start_new_session=True)
-    sock = os.path.join(RUN, "mcpd.sock")
 
+
+def wait_mcpd(proc, sock, name):
+    """Until mcpd's socket is there; Fatal if it exits first."""
     def up():
         if proc.poll() is not None:
-            raise Fatal("mcpd exited with %s" % proc.returncode)
+            raise Fatal("%s exited with %s" % (name, proc.returncode))
         return os.path.exists(sock)
-    wait_until(up, 30, what="mcpd")
+    wait_until(up, 30, what=name)
+
+
+def start_mcpd():
+    """The single instance's mcpd: conf/mcpd.yaml, socket run/mcpd.sock."""
+    proc = spawn_mcpd("conf/mcpd.yaml")
+    wait_mcpd(proc, os.path.join(RUN, "mcpd.sock"), "mcpd")
     return proc
+
+
+def spawn_nginx(conf, error_log):
+    """nginx in the foreground with that config, in its own session."""
+    return subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
+                             "-e", error_log, "-g", "daemon off;"],
+                            cwd=ROOT, start_new_session=True)
+
+
+def run_foreground(run, stops):
+    """run() until it returns, Ctrl-C or SIGTERM; its exit status (0 after
+    a stop by signal).  Then, whatever happened, the functions in stops,
+    last added first, with further signals ignored."""
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return run()
+    except (KeyboardInterrupt, Stop):
+        print("\nstopping...", file=sys.stderr)
+        return 0
+    except (TimeoutError, Fatal) as e:
+        print("run_stack: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for fn in reversed(stops):
+            fn()
 
 
 def stop(proc, sig, timeout):
@@ -106,69 +141,63 @@ def main():
     if args.cluster:
         return cluster_main(args)
 
+    return single_main(args)
+
+
+def single_main(args):
+    """One nginx + mcpd from conf/, files under run/."""
     for d in ("", "tmp"):
         os.makedirs(os.path.join(RUN, d), exist_ok=True)
     conf = os.path.join(RUN, "nginx.conf")
     with open(conf, "w") as f:
         f.write(nginx_conf(args.port, args.host))
+    procs = {"mcpd": None, "nginx": None}    # mcpd is replaced on restarts
+    stops = [lambda: stop(procs["mcpd"], signal.SIGTERM, 15),
+             lambda: stop(procs["nginx"], signal.SIGQUIT, 15)]
+    return run_foreground(lambda: single_run(args, conf, procs), stops)
 
-    signal.signal(signal.SIGTERM, on_term)
-    mcpd = nginx = None
+
+def single_run(args, conf, procs):
     base = "http://%s:%d" % (args.host, args.port)
-    try:
-        # own sessions: a Ctrl-C reaches us only, and we stop them in order
-        mcpd = start_mcpd()
-        r = subprocess.run([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
-                            "-e", os.path.join(RUN, "error.log"), "-t", "-q"])
-        if r.returncode != 0:
-            return 1
-        nginx = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
-                                  "-e", os.path.join(RUN, "error.log"),
-                                  "-g", "daemon off;"],
-                                 cwd=ROOT, start_new_session=True)
-        wait_http(base + "/health", nginx, 15)
-        print()
-        print("mcp-edge is running:")
-        print("  chat page  %s/" % base)
-        print("  WebSocket  ws://%s:%d/ws/chat" % (args.host, args.port))
-        print("  status     %s/health" % base)
-        print("  logs       run/error.log (nginx), mcpd on this terminal")
-        print("Ctrl-C stops both.")
-        sys.stdout.flush()
-        quick_exits = 0
-        mcpd_since = time.monotonic()
-        while nginx.poll() is None:
-            time.sleep(0.5)
-            if mcpd.poll() is None:
-                continue
-            # mcpd went away (killed to try it out, or crashed): nginx keeps
-            # the clients connected; bring mcpd back like a supervisor would
-            quick_exits = quick_exits + 1 \
-                if time.monotonic() - mcpd_since < 10 else 0
-            if quick_exits > 3:
-                print("run_stack: mcpd keeps failing, giving up",
-                      file=sys.stderr)
-                return 1
-            print("run_stack: mcpd exited with %s; restarting it in 3s "
-                  "(clients stay connected meanwhile)" % mcpd.returncode,
+    error_log = os.path.join(RUN, "error.log")
+    procs["mcpd"] = start_mcpd()
+    r = subprocess.run([NGINX_BIN, "-p", ROOT + "/", "-c", conf,
+                        "-e", error_log, "-t", "-q"])
+    if r.returncode != 0:
+        return 1
+    procs["nginx"] = nginx = spawn_nginx(conf, error_log)
+    wait_http(base + "/health", nginx, 15)
+    print()
+    print("mcp-edge is running:")
+    print("  chat page  %s/" % base)
+    print("  WebSocket  ws://%s:%d/ws/chat" % (args.host, args.port))
+    print("  status     %s/health" % base)
+    print("  logs       run/error.log (nginx), mcpd on this terminal")
+    print("Ctrl-C stops both.")
+    sys.stdout.flush()
+    quick_exits = 0
+    mcpd_since = time.monotonic()
+    while nginx.poll() is None:
+        time.sleep(0.5)
+        if procs["mcpd"].poll() is None:
+            continue
+        # mcpd went away (killed to try it out, or crashed): nginx keeps
+        # the clients connected; bring mcpd back like a supervisor would
+        quick_exits = quick_exits + 1 \
+            if time.monotonic() - mcpd_since < 10 else 0
+        if quick_exits > 3:
+            print("run_stack: mcpd keeps failing, giving up",
                   file=sys.stderr)
-            time.sleep(3)
-            mcpd = start_mcpd()
-            mcpd_since = time.monotonic()
-        print("run_stack: nginx exited unexpectedly (see run/error.log)",
+            return 1
+        print("run_stack: mcpd exited with %s; restarting it in 3s "
+              "(clients stay connected meanwhile)" % procs["mcpd"].returncode,
               file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, Stop):
-        print("\nstopping...", file=sys.stderr)
-        return 0
-    except (TimeoutError, Fatal) as e:
-        print("run_stack: %s" % e, file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop(nginx, signal.SIGQUIT, 15)
-        stop(mcpd, signal.SIGTERM, 15)
+        time.sleep(3)
+        procs["mcpd"] = start_mcpd()
+        mcpd_since = time.monotonic()
+    print("run_stack: nginx exited unexpectedly (see run/error.log)",
+          file=sys.stderr)
+    return 1
 
 
 # ------------------------------------------------------------ --cluster
@@ -214,14 +243,8 @@ def cluster_instance(cdir, n, redis_address, host):
     os.makedirs(os.path.join(idir, "tmp"), exist_ok=True)
     mpath = cluster_mcpd_conf(idir, n, redis_address)
     sock = os.path.join(idir, "mcpd.sock")
-    mcpd = subprocess.Popen([MCPD_BIN, "-c", mpath], cwd=ROOT,
-                            start_new_session=True)
-
-    def up():
-        if mcpd.poll() is not None:
-            raise Fatal("mcpd %d exited with %s" % (n, mcpd.returncode))
-        return os.path.exists(sock)
-    wait_until(up, 30, what="mcpd %d" % n)
+    mcpd = spawn_mcpd(mpath)
+    wait_mcpd(mcpd, sock, "mcpd %d" % n)
 
     port = free_port()
     text = nginx_conf(port, host).replace(RUN + "/", idir + "/")
@@ -229,68 +252,56 @@ def cluster_instance(cdir, n, redis_address, host):
     npath = os.path.join(idir, "nginx.conf")
     with open(npath, "w") as f:
         f.write(text)
-    nginx = subprocess.Popen([NGINX_BIN, "-p", ROOT + "/", "-c", npath,
-                              "-e", os.path.join(idir, "error.log"),
-                              "-g", "daemon off;"],
-                             cwd=ROOT, start_new_session=True)
+    nginx = spawn_nginx(npath, os.path.join(idir, "error.log"))
     wait_http("http://%s:%d/health" % (host, port), nginx, 15)
     return mcpd, nginx, port
 
 
 def cluster_main(args):
-    from cluster import Balancer, Redis
     cdir = os.path.abspath(args.dir or os.path.join(RUN, "cluster"))
     os.makedirs(cdir, exist_ok=True)
-    signal.signal(signal.SIGTERM, on_term)
-    procs = []          # what must stay up
     stops = []          # how to stop each part, called in reverse order
-    try:
-        redis = Redis(os.path.join(cdir, "redis"))
-        stops.append(redis.stop)
-        redis.start()
-        procs.append(redis.proc)
-        ports = []
-        for n in (1, 2):
-            mcpd, nginx, port = cluster_instance(cdir, n, redis.address,
-                                                 args.host)
-            procs += [mcpd, nginx]
-            stops += [lambda p=mcpd: stop(p, signal.SIGTERM, 15),
-                      lambda p=nginx: stop(p, signal.SIGQUIT, 15)]
-            ports.append(port)
-        balancer = Balancer(cdir, ["%s:%d" % (args.host, p) for p in ports],
-                            port=args.port, host=args.host,
-                            routing="least_conn")
-        stops.append(balancer.stop)
-        balancer.start()
-        procs.append(balancer.proc)
-        base = "http://%s:%d" % (args.host, args.port)
-        print()
-        print("mcp-edge cluster is running (conf/examples/cluster/):")
-        print("  balancer   %s/  (chat page), ws://%s:%d/ws/chat"
-              % (base, args.host, args.port))
-        print("  status     %s/health  (jq .redis: shared or degraded)" % base)
-        print("  instances  %s  (nginx + mcpd edge-1, edge-2)"
-              % ", ".join("http://%s:%d" % (args.host, p) for p in ports))
-        print("  redis      %s" % redis.address)
-        print("  files      %s" % os.path.relpath(cdir, ROOT))
-        print("Ctrl-C stops all.")
-        sys.stdout.flush()
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        print("run_stack: a process of the cluster exited; stopping all",
-              file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, Stop):
-        print("\nstopping...", file=sys.stderr)
-        return 0
-    except (TimeoutError, Fatal) as e:
-        print("run_stack: %s" % e, file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for fn in reversed(stops):
-            fn()
+    return run_foreground(lambda: cluster_run(args, cdir, stops), stops)
+
+
+def cluster_run(args, cdir, stops):
+    from cluster import Balancer, Redis
+    procs = []          # what must stay up
+    redis = Redis(os.path.join(cdir, "redis"))
+    stops.append(redis.stop)
+    redis.start()
+    procs.append(redis.proc)
+    ports = []
+    for n in (1, 2):
+        mcpd, nginx, port = cluster_instance(cdir, n, redis.address,
+                                             args.host)
+        procs += [mcpd, nginx]
+        stops += [lambda p=mcpd: stop(p, signal.SIGTERM, 15),
+                  lambda p=nginx: stop(p, signal.SIGQUIT, 15)]
+        ports.append(port)
+    balancer = Balancer(cdir, ["%s:%d" % (args.host, p) for p in ports],
+                        port=args.port, host=args.host,
+                        routing="least_conn")
+    stops.append(balancer.stop)
+    balancer.start()
+    procs.append(balancer.proc)
+    base = "http://%s:%d" % (args.host, args.port)
+    print()
+    print("mcp-edge cluster is running (conf/examples/cluster/):")
+    print("  balancer   %s/  (chat page), ws://%s:%d/ws/chat"
+          % (base, args.host, args.port))
+    print("  status     %s/health  (jq .redis: shared or degraded)" % base)
+    print("  instances  %s  (nginx + mcpd edge-1, edge-2)"
+          % ", ".join("http://%s:%d" % (args.host, p) for p in ports))
+    print("  redis      %s" % redis.address)
+    print("  files      %s" % os.path.relpath(cdir, ROOT))
+    print("Ctrl-C stops all.")
+    sys.stdout.flush()
+    while all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    print("run_stack: a process of the cluster exited; stopping all",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

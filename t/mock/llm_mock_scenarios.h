@@ -84,21 +84,31 @@ script_data(script_t *s, uint64_t delay, json_t *chunk)
     json_decref(chunk);
 }
 
-static void
-script_stream_head(script_t *s, uint64_t delay, json_t *headers)
+/* a scenario's extra response headers ({"name": "value"}) as header lines */
+static char *
+header_lines(json_t *headers)
 {
     const char  *k;
     json_t      *v;
     size_t       len;
-    char        *extra = strdup(""), *t;
+    char        *lines = strdup(""), *t;
 
     json_object_foreach(headers, k, v) {
         if (json_is_string(v)) {
-            t = fmt(&len, "%s%s: %s\r\n", extra, k, json_string_value(v));
-            free(extra);
-            extra = t;
+            t = fmt(&len, "%s%s: %s\r\n", lines, k, json_string_value(v));
+            free(lines);
+            lines = t;
         }
     }
+    return lines;
+}
+
+static void
+script_stream_head(script_t *s, uint64_t delay, json_t *headers)
+{
+    size_t   len;
+    char    *extra = header_lines(headers), *t;
+
     t = fmt(&len, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n%s\r\n",
             extra);
@@ -137,18 +147,10 @@ usage_chunk(const char *model, int prompt, int completion)
 static void
 script_plain(script_t *s, int status, json_t *body, json_t *headers)
 {
-    char        *b = json_dumps(body, JSON_COMPACT), *extra = strdup(""), *t;
-    const char  *k;
-    json_t      *v;
-    size_t       len;
+    char    *b = json_dumps(body, JSON_COMPACT), *t;
+    char    *extra = header_lines(headers);
+    size_t   len;
 
-    json_object_foreach(headers, k, v) {
-        if (json_is_string(v)) {
-            t = fmt(&len, "%s%s: %s\r\n", extra, k, json_string_value(v));
-            free(extra);
-            extra = t;
-        }
-    }
     t = fmt(&len, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
             "Content-Length: %zu\r\n%s\r\n%s", status,
             status == 200 ? "OK" : "Mock", strlen(b), extra, b);

@@ -43,7 +43,7 @@ static const mcp_subsystem_t  mcp_subsystems[] = {
     { "llm", mcp_llm_daemon_init },
     { "mcp", mcp_host_subsystem_init },
     { "chat", mcp_chat_daemon_init },
-    { "redis", mcp_redis_daemon_init },     /* after chat: wraps "chat" */
+    { "redis", mcp_redis_daemon_init },
     { NULL, NULL }
 };
 

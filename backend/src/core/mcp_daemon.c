@@ -90,35 +90,9 @@ mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
 }
 
 
-int
-mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
-    mcp_action_pt handler, void *ctx)
-{
-    mcp_daemon_action_t  *a;
-
-    if (name[0] == '\0' || mcp_daemon_find_action(d, name) != NULL) {
-        return -1;
-    }
-
-    a = realloc(d->actions, (d->nactions + 1) * sizeof(*a));
-    if (a == NULL) {
-        return -1;
-    }
-    d->actions = a;
-
-    a[d->nactions].name = strdup(name);
-    if (a[d->nactions].name == NULL) {
-        return -1;
-    }
-    a[d->nactions].handler = handler;
-    a[d->nactions].ctx = ctx;
-    d->nactions++;
-    return 0;
-}
-
-
-const mcp_daemon_action_t *
-mcp_daemon_find_action(const mcp_daemon_t *d, const char *name)
+/* The entry named `name`, registered or only wrapped so far. */
+static mcp_daemon_action_t *
+mcp_daemon_action_entry(const mcp_daemon_t *d, const char *name)
 {
     size_t  i;
 
@@ -128,6 +102,96 @@ mcp_daemon_find_action(const mcp_daemon_t *d, const char *name)
         }
     }
     return NULL;
+}
+
+
+static mcp_daemon_action_t *
+mcp_daemon_action_new(mcp_daemon_t *d, const char *name)
+{
+    mcp_daemon_action_t  *a;
+
+    a = realloc(d->actions, (d->nactions + 1) * sizeof(*a));
+    if (a == NULL) {
+        return NULL;
+    }
+    d->actions = a;
+
+    a = &a[d->nactions];
+    memset(a, 0, sizeof(*a));
+    a->name = strdup(name);
+    if (a->name == NULL) {
+        return NULL;
+    }
+    d->nactions++;
+    return a;
+}
+
+
+int
+mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
+    mcp_action_pt handler, void *ctx)
+{
+    mcp_daemon_action_t  *a;
+
+    if (name[0] == '\0') {
+        return -1;
+    }
+
+    a = mcp_daemon_action_entry(d, name);
+    if (a != NULL && a->registered) {
+        return -1;
+    }
+    if (a != NULL) {
+        /* wrapped before it existed: it goes under the wrappers */
+        a->inner->handler = handler;
+        a->inner->ctx = ctx;
+        a->registered = 1;
+        return 0;
+    }
+
+    a = mcp_daemon_action_new(d, name);
+    if (a == NULL) {
+        return -1;
+    }
+    a->handler = handler;
+    a->ctx = ctx;
+    a->registered = 1;
+    return 0;
+}
+
+
+int
+mcp_daemon_wrap_action(mcp_daemon_t *d, const char *name, mcp_action_pt fn,
+    void *ctx, mcp_action_next_t *next)
+{
+    mcp_daemon_action_t  *a;
+
+    if (name[0] == '\0') {
+        return -1;
+    }
+
+    a = mcp_daemon_action_entry(d, name);
+    if (a == NULL && (a = mcp_daemon_action_new(d, name)) == NULL) {
+        return -1;
+    }
+
+    next->handler = a->handler;
+    next->ctx = a->ctx;
+    if (a->inner == NULL) {
+        a->inner = next;
+    }
+    a->handler = fn;
+    a->ctx = ctx;
+    return 0;
+}
+
+
+const mcp_daemon_action_t *
+mcp_daemon_find_action(const mcp_daemon_t *d, const char *name)
+{
+    const mcp_daemon_action_t  *a = mcp_daemon_action_entry(d, name);
+
+    return a != NULL && a->registered ? a : NULL;
 }
 
 

@@ -62,10 +62,19 @@ typedef struct {
     void           *ctx;
 } mcp_daemon_stats_t;
 
+/* What an action wrapper calls to run the action it wraps. */
 typedef struct {
-    char           *name;
-    mcp_action_pt   handler;
+    mcp_action_pt   handler;    /* NULL until the action is registered */
     void           *ctx;
+} mcp_action_next_t;
+
+typedef struct {
+    char               *name;
+    mcp_action_pt       handler;    /* the outermost wrapper, or the action */
+    void               *ctx;
+    int                 registered; /* add_action ran (wrappers alone: no) */
+    mcp_action_next_t  *inner;      /* the first wrapper's next: where the
+                                       action goes when it comes later */
 } mcp_daemon_action_t;
 
 typedef struct {
@@ -131,6 +140,17 @@ int mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
     void *ctx);
 int mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
     mcp_action_pt handler, void *ctx);
+/*
+ * Run fn in place of action `name` (added for redis/, which forwards some
+ * actions to another instance).  Independent of start order: the action
+ * may be registered before or after.  *next (owned by the caller, living as
+ * long as the daemon) is filled with what fn must call to run the wrapped
+ * action: next->handler(s, rid, msg, next->ctx); it stays NULL, and the
+ * action answers unknown_action, until the action itself is registered.
+ * Wrappers nest: the last one added runs first.  0, or -1.
+ */
+int mcp_daemon_wrap_action(mcp_daemon_t *d, const char *name,
+    mcp_action_pt fn, void *ctx, mcp_action_next_t *next);
 int mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
 /*
  * At stop, while the links are still up: start() ends in-flight work (a

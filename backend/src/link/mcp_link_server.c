@@ -21,10 +21,13 @@
 
 #define MCP_LINK_READ_CHUNK     65536
 
-typedef struct {
+#define MCP_LINK_PEND_MIN       16384
+
+typedef struct mcp_link_wreq_s {
     uv_write_t    req;
     mcp_link_t   *link;
     size_t        len;
+    size_t        cap;
     uint8_t       data[];
 } mcp_link_wreq_t;
 
@@ -58,44 +61,136 @@ mcp_link_on_write(uv_write_t *req, int status)
 }
 
 
-int
-mcp_link_send(mcp_link_t *l, uint8_t type, uint8_t flags, uint64_t sid,
-    const void *payload, size_t len)
+/* room for n more bytes in l->pend */
+static int
+mcp_link_reserve(mcp_link_t *l, size_t n)
 {
-    mcp_link_wreq_t  *w;
-    uv_buf_t          buf;
-    int               rc;
+    mcp_link_wreq_t  *w = l->pend;
+    size_t            cap;
 
-    if (l->closing || len > MCP_LINK_MAX_PAYLOAD) {
-        return -1;
+    if (w != NULL && w->len + n <= w->cap) {
+        return 0;
     }
-
-    w = malloc(sizeof(*w) + MCP_LINK_HDR_LEN + len);
+    cap = w ? w->cap * 2 : MCP_LINK_PEND_MIN;
+    while (cap < (w ? w->len : 0) + n) {
+        cap *= 2;
+    }
+    w = realloc(w, sizeof(*w) + cap);
     if (w == NULL) {
         return -1;
     }
-
-    w->link = l;
-    w->len = MCP_LINK_HDR_LEN + len;
-    mcp_link_hdr_write(w->data, type, flags, sid, (uint32_t) len);
-    if (len) {
-        memcpy(w->data + MCP_LINK_HDR_LEN, payload, len);
+    if (l->pend == NULL) {
+        w->link = l;
+        w->len = 0;
     }
+    w->cap = cap;
+    l->pend = w;
+    return 0;
+}
 
+
+/* hand l->pend to libuv: one write for every frame queued since the last */
+static void
+mcp_link_flush(mcp_link_t *l)
+{
+    mcp_link_wreq_t  *w = l->pend;
+    uv_buf_t          buf;
+    int               rc;
+
+    if (w == NULL) {
+        return;
+    }
+    l->pend = NULL;
+    if (l->closing) {
+        l->out_bytes -= w->len;     /* dropped: nobody to write to */
+        free(w);
+        return;
+    }
     buf = uv_buf_init((char *) w->data, (unsigned) w->len);
     rc = uv_write(&w->req, (uv_stream_t *) &l->pipe, &buf, 1,
                   mcp_link_on_write);
     if (rc < 0) {
+        l->out_bytes -= w->len;
         free(w);
         mcp_link_drop(l, uv_strerror(rc));
+    }
+}
+
+
+/* the loop is about to wait: write what this iteration produced */
+static void
+mcp_link_on_prepare(uv_prepare_t *h)
+{
+    mcp_link_server_t  *srv = h->data;
+    mcp_link_t         *l, *next;
+
+    l = srv->dirty;
+    srv->dirty = NULL;
+    for ( ; l; l = next) {
+        next = l->flush_next;
+        l->flush_next = NULL;
+        l->flush_queued = 0;
+        mcp_link_flush(l);
+    }
+    if (srv->dirty == NULL) {
+        uv_prepare_stop(h);
+    }
+}
+
+
+static void
+mcp_link_unqueue(mcp_link_t *l)
+{
+    mcp_link_t  **p;
+
+    if (!l->flush_queued) {
+        return;
+    }
+    for (p = &l->srv->dirty; *p; p = &(*p)->flush_next) {
+        if (*p == l) {
+            *p = l->flush_next;
+            break;
+        }
+    }
+    l->flush_queued = 0;
+    l->flush_next = NULL;
+}
+
+
+int
+mcp_link_send(mcp_link_t *l, uint8_t type, uint8_t flags, uint64_t sid,
+    const void *payload, size_t len)
+{
+    mcp_link_server_t  *srv = l->srv;
+    mcp_link_wreq_t    *w;
+    size_t              n = MCP_LINK_HDR_LEN + len;
+
+    if (l->closing || len > MCP_LINK_MAX_PAYLOAD
+        || mcp_link_reserve(l, n) != 0)
+    {
         return -1;
     }
 
-    l->out_bytes += w->len;
-    if (l->out_bytes > l->srv->buf_limit) {
+    w = l->pend;
+    mcp_link_hdr_write(w->data + w->len, type, flags, sid, (uint32_t) len);
+    if (len) {
+        memcpy(w->data + w->len + MCP_LINK_HDR_LEN, payload, len);
+    }
+    w->len += n;
+
+    l->out_bytes += n;
+    if (l->out_bytes > srv->buf_limit) {
         l->congested = 1;
     }
 
+    if (!l->flush_queued) {
+        l->flush_queued = 1;
+        l->flush_next = srv->dirty;
+        if (srv->dirty == NULL) {
+            uv_prepare_start(&srv->flusher, mcp_link_on_prepare);
+        }
+        srv->dirty = l;
+    }
     return 0;
 }
 
@@ -164,6 +259,8 @@ mcp_link_on_close(uv_handle_t *h)
     srv->nlinks--;
     srv->d->nlinks = srv->nlinks;
 
+    mcp_link_unqueue(l);
+    free(l->pend);
     free(l->buckets);
     free(l->rbuf);
     free(l);
@@ -188,6 +285,8 @@ mcp_link_on_shutdown(uv_shutdown_t *req, int status)
 static void
 mcp_link_finish(mcp_link_t *l)
 {
+    mcp_link_flush(l);      /* the goodbye is still in pend */
+    mcp_link_unqueue(l);
     mcp_link_sessions_detach_all(l);
     l->closing = 1;
     uv_read_stop((uv_stream_t *) &l->pipe);
@@ -624,6 +723,8 @@ mcp_link_server_start(mcp_link_server_t *srv, mcp_daemon_t *d,
 
     uv_pipe_init(d->loop, &srv->listener, 0);
     srv->listener.data = srv;
+    uv_prepare_init(d->loop, &srv->flusher);
+    srv->flusher.data = srv;
 
     rc = uv_pipe_bind(&srv->listener, path);
     if (rc == 0) {
@@ -634,6 +735,7 @@ mcp_link_server_start(mcp_link_server_t *srv, mcp_daemon_t *d,
     if (rc != 0) {
         mcp_err_set(err, NULL, "listen on %s: %s", path, uv_strerror(rc));
         uv_close((uv_handle_t *) &srv->listener, NULL);
+        uv_close((uv_handle_t *) &srv->flusher, NULL);
         return -1;
     }
 
@@ -680,6 +782,8 @@ mcp_link_server_stop(mcp_link_server_t *srv)
         mcp_link_send(l, MCP_LINK_CLOSE, 0, 0, cbuf, n);
         mcp_link_finish(l);
     }
+    /* every link is closing now: nothing more to flush */
+    uv_close((uv_handle_t *) &srv->flusher, NULL);
 }
 
 

@@ -44,6 +44,12 @@ struct mcp_link_s {
     size_t               rcap;
 
     size_t               out_bytes;     /* queued in uv_write, not yet sent */
+    struct mcp_link_wreq_s *pend;       /* frames of this loop iteration,
+                                           written together before it
+                                           sleeps (one write, not one a
+                                           frame) */
+    mcp_link_t          *flush_next;    /* srv->dirty */
+    unsigned             flush_queued:1;
 
     /* the session table: sid -> session, chained, power-of-two buckets */
     mcp_session_t      **buckets;
@@ -66,6 +72,9 @@ struct mcp_link_server_s {
 
     uint32_t             max_payload;   /* daemon.max_frame_size */
     size_t               buf_limit;     /* daemon.link_buffer_size */
+
+    uv_prepare_t         flusher;       /* writes the links' pend */
+    mcp_link_t          *dirty;         /* links with pend to write */
 };
 
 /* Bind and listen (removing a stale socket file, refusing a live one). */
@@ -79,7 +88,9 @@ void mcp_link_server_stop(mcp_link_server_t *srv);
 void mcp_link_server_abort(mcp_link_server_t *srv);
 void mcp_link_server_free(mcp_link_server_t *srv);
 
-/* Queue one frame; 0, or -1 when the link is closing or out of memory. */
+/* Queue one frame; 0, or -1 when the link is closing or out of memory.
+   The frames of one loop iteration leave in one write, before the loop
+   waits again. */
 int mcp_link_send(mcp_link_t *l, uint8_t type, uint8_t flags, uint64_t sid,
     const void *payload, size_t len);
 /* Drop a link (protocol error, peer gone); its sessions close. */

@@ -29,6 +29,9 @@ struct mcp_session_s {
     mcp_session_resume_pt   resume_cb;
     void                   *resume_ctx;
 
+    const mcp_session_sink_t *sink;     /* remote: no link */
+    void                   *sink_ctx;
+
     size_t                  nattrs;
     char                  **attrs;      /* key0, value0, key1, value1, ... */
 
@@ -220,11 +223,11 @@ mcp_session_detach(mcp_session_t *s)
         return;
     }
 
-    for (pp = &l->buckets[mcp_session_bucket(l, s->sid)]; *pp;
-         pp = &(*pp)->hnext)
+    for (pp = l ? &l->buckets[mcp_session_bucket(l, s->sid)] : NULL;
+         pp != NULL && *pp != NULL; pp = &(*pp)->hnext)
     {
         if (*pp == s) {
-            *pp = s->hnext;
+            *pp = s->hnext;         /* a remote session is in no table */
             break;
         }
     }
@@ -236,8 +239,10 @@ mcp_session_detach(mcp_session_t *s)
     s->open = 0;
     s->link = NULL;
     s->resume_cb = NULL;
-    l->nsessions--;
-    d->nsessions--;
+    if (l != NULL) {
+        l->nsessions--;
+        d->nsessions--;
+    }
 
     /* producers stop here: cancel upstream work for this client */
     mcp_session_ref(s);
@@ -382,8 +387,9 @@ mcp_session_unref(mcp_session_t *s)
 int
 mcp_session_paused(const mcp_session_t *s)
 {
-    return !s->open || s->flow_paused || s->link->flow_paused
-           || s->link->congested;
+    return !s->open || s->flow_paused
+           || (s->link != NULL && (s->link->flow_paused
+                                   || s->link->congested));
 }
 
 
@@ -411,6 +417,11 @@ mcp_session_send_text(mcp_session_t *s, const char *text, size_t len)
 
     if (!s->open) {
         return -1;
+    }
+
+    if (s->sink != NULL) {
+        s->d->messages_out++;
+        return s->sink->send(s->sink_ctx, text, len);
     }
 
     if (l->out_bytes > l->srv->buf_limit * MCP_SESSION_HARD_FACTOR) {
@@ -500,6 +511,12 @@ mcp_session_close(mcp_session_t *s, uint16_t code, const char *reason)
         return;
     }
 
+    if (s->sink != NULL) {
+        s->sink->closed(s->sink_ctx, code, reason ? reason : "");
+        mcp_session_detach(s);
+        return;
+    }
+
     rlen = reason ? strlen(reason) : 0;
     if (rlen > MCP_LINK_CLOSE_REASON_MAX) {
         rlen = MCP_LINK_CLOSE_REASON_MAX;
@@ -508,4 +525,55 @@ mcp_session_close(mcp_session_t *s, uint16_t code, const char *reason)
     n = mcp_link_close_write(buf, code, reason ? reason : "", rlen);
     (void) mcp_link_send(s->link, MCP_LINK_CLOSE, 0, s->sid, buf, n);
     mcp_session_detach(s);
+}
+
+
+/* ------------------------------------------------------------ remote */
+
+mcp_session_t *
+mcp_session_new_remote(struct mcp_daemon_s *d, uint64_t sid,
+    const char *const *attrs, const mcp_session_sink_t *sink, void *ctx)
+{
+    mcp_session_t  *s;
+    size_t          n = 0, i;
+
+    while (attrs != NULL && attrs[2 * n] != NULL) {
+        n++;
+    }
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->attrs = calloc(2 * n + 1, sizeof(char *))) == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->d = d;
+    s->sid = sid;
+    s->refs = 1;
+    s->open = 1;
+    s->sink = sink;
+    s->sink_ctx = ctx;
+    for (i = 0; i < 2 * n; i++) {
+        s->attrs[i] = strdup(attrs[i] ? attrs[i] : "");
+        if (s->attrs[i] == NULL) {
+            s->nattrs = (i + 2) / 2;
+            mcp_session_unref(s);
+            return NULL;
+        }
+    }
+    s->nattrs = n;
+    return s;
+}
+
+
+void
+mcp_session_end_remote(mcp_session_t *s)
+{
+    mcp_session_detach(s);      /* close hooks, then the creator's ref */
+}
+
+
+int
+mcp_session_is_remote(const mcp_session_t *s)
+{
+    return s->sink != NULL;
 }

@@ -61,4 +61,23 @@ void mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb,
 /* End the session from mcpd's side: CLOSE(code, reason) to the module. */
 void mcp_session_close(mcp_session_t *s, uint16_t code, const char *reason);
 
+/*
+ * Remote sessions (added for redis/): a client connected to another mcpd of
+ * the cluster whose requests run here.  It has no link: what producers send
+ * goes to sink->send, mcp_session_close() to sink->closed; it is never
+ * paused.  Actions see an ordinary session with the attributes given
+ * (NULL-terminated key, value list).  The creator holds one reference and
+ * ends it with mcp_session_end_remote() when the client went away: close
+ * hooks run (producers stop) and that reference is dropped.
+ */
+typedef struct {
+    int   (*send)(void *ctx, const char *text, size_t len);
+    void  (*closed)(void *ctx, uint16_t code, const char *reason);
+} mcp_session_sink_t;
+
+mcp_session_t *mcp_session_new_remote(struct mcp_daemon_s *d, uint64_t sid,
+    const char *const *attrs, const mcp_session_sink_t *sink, void *ctx);
+void mcp_session_end_remote(mcp_session_t *s);
+int mcp_session_is_remote(const mcp_session_t *s);
+
 #endif /* MCP_SESSION_H */

@@ -1,4 +1,8 @@
-/* mcpd's Redis connection: see mcp_redis.h. */
+/*
+ * mcpd's Redis connection (see mcp_redis.h): resolve, connect, handshake,
+ * backoff, drop and status.  Commands and their deadlines are in
+ * mcp_redis_cmd.c.
+ */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,34 +12,16 @@
 
 #include <hiredis/adapters/libuv.h>
 
-#include "redis/mcp_redis.h"
-
-typedef struct {
-    mcp_redis_t          *r;
-    mcp_redis_cb_pt       cb;
-    void                 *data;
-    mcp_redis_script_t   *script;       /* NULL: a plain command */
-    int                   nkeys;
-    int                   argc;
-    char                **argv;         /* the command, or the script args */
-    size_t               *lens;
-    uv_timer_t            timer;
-    uint64_t              start_ns;
-    int                   done;         /* cb has run */
-    int                   retried;      /* NOSCRIPT -> EVAL once */
-    int                   refs;         /* hiredis callback + timer */
-} mcp_redis_cmd_t;
+#include "redis/mcp_redis_int.h"
 
 static void redis_connect(mcp_redis_t *r);
 static void redis_go_down(mcp_redis_t *r, const char *why);
-static void redis_schedule_drop(mcp_redis_t *r, const char *why);
-static void redis_handles_dec(mcp_redis_t *r);
 
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-redis_set_error(mcp_redis_t *r, const char *why)
+void
+mcp_redis_set_error(mcp_redis_t *r, const char *why)
 {
     if (why != NULL && why[0] != '\0') {
         snprintf(r->last_error, sizeof(r->last_error), "%s", why);
@@ -83,227 +69,10 @@ mcp_redis_fallback(mcp_redis_t *r)
 }
 
 
-/* ------------------------------------------------------------ commands */
-
-static void
-redis_cmd_release(mcp_redis_cmd_t *c)
-{
-    int  i;
-
-    if (--c->refs > 0) {
-        return;
-    }
-    for (i = 0; i < c->argc; i++) {
-        free(c->argv[i]);
-    }
-    free(c->argv);
-    free(c->lens);
-    free(c);
-}
-
-static void
-redis_cmd_timer_closed(uv_handle_t *h)
-{
-    mcp_redis_cmd_t  *c = h->data;
-    mcp_redis_t      *r = c->r;
-
-    redis_cmd_release(c);
-    redis_handles_dec(r);
-}
-
-/* Run the caller's callback once, and retire the deadline. */
-static void
-redis_cmd_finish(mcp_redis_cmd_t *c, redisReply *reply, const char *err)
-{
-    mcp_redis_t  *r = c->r;
-
-    if (c->done) {
-        return;
-    }
-    c->done = 1;
-    r->inflight--;
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *) &c->timer, redis_cmd_timer_closed);
-
-    if (err != NULL) {
-        r->errors++;
-        redis_set_error(r, err);
-    } else {
-        mcp_hist_record(&r->latency_us, (uv_hrtime() - c->start_ns) / 1000);
-    }
-    if (c->cb != NULL) {
-        c->cb(r, reply, err, c->data);
-    }
-}
-
-static int redis_cmd_send(mcp_redis_cmd_t *c);
-
-static void
-redis_cmd_reply(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    mcp_redis_cmd_t  *c = privdata;
-    redisReply       *reply = rep;
-    char              msg[160];
-
-    if (!c->done) {
-        if (reply == NULL) {
-            redis_cmd_finish(c, NULL, "disconnected");
-
-        } else if (reply->type == REDIS_REPLY_ERROR && c->script != NULL
-                   && !c->retried
-                   && strncmp(reply->str, "NOSCRIPT", 8) == 0)
-        {
-            /* Redis restarted or was flushed: send the source this once */
-            c->retried = 1;
-            c->script->sha[0] = '\0';
-            if (redis_cmd_send(c) != 0) {
-                redis_cmd_finish(c, NULL, "disconnected");
-            }
-
-        } else if (reply->type == REDIS_REPLY_ERROR) {
-            snprintf(msg, sizeof(msg), "%.*s", (int) reply->len, reply->str);
-            redis_cmd_finish(c, reply, msg);
-
-        } else {
-            redis_cmd_finish(c, reply, NULL);
-        }
-    }
-    redis_cmd_release(c);
-}
-
-static void
-redis_cmd_timeout(uv_timer_t *t)
-{
-    mcp_redis_cmd_t  *c = t->data;
-    mcp_redis_t      *r = c->r;
-
-    r->timeouts++;
-    redis_cmd_finish(c, NULL, "timeout");
-    /* a Redis that does not answer in time is treated as down: the
-       connection is re-made, and meanwhile everyone uses local state */
-    redis_schedule_drop(r, "command timeout");
-}
-
-/* Hand c to hiredis (again, for a NOSCRIPT retry). 0 or -1. */
-static int
-redis_cmd_send(mcp_redis_cmd_t *c)
-{
-    mcp_redis_t   *r = c->r;
-    const char    *argv[64];
-    size_t         lens[64];
-    char           nkeys[16];
-    int            n = 0, i;
-
-    if (r->ac == NULL || c->argc + 3 > 64) {
-        return -1;
-    }
-    if (c->script != NULL) {
-        if (c->script->sha[0] != '\0') {
-            argv[n] = "EVALSHA";
-            lens[n++] = 7;
-            argv[n] = c->script->sha;
-            lens[n++] = 40;
-        } else {
-            argv[n] = "EVAL";
-            lens[n++] = 4;
-            argv[n] = c->script->src;
-            lens[n++] = strlen(c->script->src);
-        }
-        snprintf(nkeys, sizeof(nkeys), "%d", c->nkeys);
-        argv[n] = nkeys;
-        lens[n++] = strlen(nkeys);
-    }
-    for (i = 0; i < c->argc; i++) {
-        argv[n] = c->argv[i];
-        lens[n++] = c->lens[i];
-    }
-    if (redisAsyncCommandArgv(r->ac, redis_cmd_reply, c, n, argv, lens)
-        != REDIS_OK)
-    {
-        return -1;
-    }
-    c->refs++;
-    return 0;
-}
-
-/* Internal: also used for the handshake, before the state is UP. */
-static int
-redis_submit(mcp_redis_t *r, mcp_redis_script_t *s, int nkeys,
-    mcp_redis_cb_pt cb, void *data, int argc, const char **argv,
-    const size_t *lens)
-{
-    mcp_redis_cmd_t  *c;
-    int               i;
-
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        return -1;
-    }
-    c->r = r;
-    c->cb = cb;
-    c->data = data;
-    c->script = s;
-    c->nkeys = nkeys;
-    c->argc = argc;
-    c->argv = calloc((size_t) argc + 1, sizeof(char *));
-    c->lens = calloc((size_t) argc + 1, sizeof(size_t));
-    if (c->argv == NULL || c->lens == NULL) {
-        redis_cmd_release(c);
-        return -1;
-    }
-    for (i = 0; i < argc; i++) {
-        c->lens[i] = lens ? lens[i] : strlen(argv[i]);
-        c->argv[i] = malloc(c->lens[i] + 1);
-        if (c->argv[i] == NULL) {
-            c->refs = 0;
-            redis_cmd_release(c);
-            return -1;
-        }
-        memcpy(c->argv[i], argv[i], c->lens[i]);
-        c->argv[i][c->lens[i]] = '\0';
-    }
-    if (redis_cmd_send(c) != 0) {
-        c->refs = 0;
-        redis_cmd_release(c);
-        return -1;
-    }
-    c->refs++;                              /* the timer */
-    c->start_ns = uv_hrtime();
-    uv_timer_init(r->loop, &c->timer);
-    r->open_handles++;
-    c->timer.data = c;
-    uv_timer_start(&c->timer, redis_cmd_timeout,
-                   (uint64_t) r->conf->command_timeout_ms, 0);
-    r->inflight++;
-    r->commands++;
-    return 0;
-}
-
-int
-mcp_redis_command(mcp_redis_t *r, mcp_redis_cb_pt cb, void *data,
-    int argc, const char **argv, const size_t *lens)
-{
-    if (r->state != MCP_REDIS_UP) {
-        return -1;
-    }
-    return redis_submit(r, NULL, 0, cb, data, argc, argv, lens);
-}
-
-int
-mcp_redis_eval(mcp_redis_t *r, mcp_redis_script_t *s, mcp_redis_cb_pt cb,
-    void *data, int nkeys, int nargs, const char **args, const size_t *lens)
-{
-    if (r->state != MCP_REDIS_UP) {
-        return -1;
-    }
-    return redis_submit(r, s, nkeys, cb, data, nargs, args, lens);
-}
-
-
 /* ------------------------------------------------------------ connection */
 
-static void
-redis_handles_dec(mcp_redis_t *r)
+void
+mcp_redis_handles_dec(mcp_redis_t *r)
 {
     if (--r->open_handles == 0 && r->state == MCP_REDIS_CLOSED
         && r->closed != NULL)
@@ -318,7 +87,7 @@ redis_handles_dec(mcp_redis_t *r)
 static void
 redis_own_handle_closed(uv_handle_t *h)
 {
-    redis_handles_dec(h->data);
+    mcp_redis_handles_dec(h->data);
 }
 
 static void
@@ -336,7 +105,7 @@ redis_go_down(mcp_redis_t *r, const char *why)
     if (r->state == MCP_REDIS_CLOSED) {
         return;
     }
-    redis_set_error(r, why);
+    mcp_redis_set_error(r, why);
     if (r->state == MCP_REDIS_UP) {
         r->disconnects++;
         r->down_since_ms = uv_now(r->loop);
@@ -379,10 +148,10 @@ redis_drop_fired(uv_timer_t *t)
     redis_drop_now(r, NULL);
 }
 
-static void
-redis_schedule_drop(mcp_redis_t *r, const char *why)
+void
+mcp_redis_schedule_drop(mcp_redis_t *r, const char *why)
 {
-    redis_set_error(r, why);
+    mcp_redis_set_error(r, why);
     if (!r->drop_pending && r->state != MCP_REDIS_CLOSED) {
         r->drop_pending = 1;
         uv_timer_start(&r->drop_timer, redis_drop_fired, 0, 0);
@@ -402,7 +171,7 @@ redis_handshake_reply(mcp_redis_t *r, redisReply *reply, const char *err,
     }
     if (err != NULL) {
         snprintf(msg, sizeof(msg), "handshake: %s", err);
-        redis_schedule_drop(r, msg);
+        mcp_redis_schedule_drop(r, msg);
         return;
     }
     if (s != NULL && reply->type == REDIS_REPLY_STRING && reply->len == 40) {
@@ -441,7 +210,7 @@ redis_handshake(mcp_redis_t *r)
             argv[n++] = r->conf->username;
         }
         argv[n++] = r->password;
-        if (redis_submit(r, NULL, 0, redis_handshake_reply, NULL, n, argv,
+        if (mcp_redis_submit(r, NULL, 0, redis_handshake_reply, NULL, n, argv,
                          NULL) != 0)
         {
             return -1;
@@ -452,7 +221,7 @@ redis_handshake(mcp_redis_t *r)
         snprintf(db, sizeof(db), "%lld", (long long) r->conf->database);
         argv[0] = "SELECT";
         argv[1] = db;
-        if (redis_submit(r, NULL, 0, redis_handshake_reply, NULL, 2, argv,
+        if (mcp_redis_submit(r, NULL, 0, redis_handshake_reply, NULL, 2, argv,
                          NULL) != 0)
         {
             return -1;
@@ -463,7 +232,7 @@ redis_handshake(mcp_redis_t *r)
         argv[0] = "SCRIPT";
         argv[1] = "LOAD";
         argv[2] = r->scripts[i]->src;
-        if (redis_submit(r, NULL, 0, redis_handshake_reply, r->scripts[i], 3,
+        if (mcp_redis_submit(r, NULL, 0, redis_handshake_reply, r->scripts[i], 3,
                          argv, NULL) != 0)
         {
             return -1;
@@ -471,7 +240,7 @@ redis_handshake(mcp_redis_t *r)
         r->handshake_left++;
     }
     argv[0] = "PING";
-    if (redis_submit(r, NULL, 0, redis_handshake_reply, NULL, 1, argv, NULL)
+    if (mcp_redis_submit(r, NULL, 0, redis_handshake_reply, NULL, 1, argv, NULL)
         != 0)
     {
         return -1;
@@ -498,7 +267,7 @@ redis_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     if (redis_handshake(r) != 0) {
-        redis_schedule_drop(r, "handshake: cannot send");
+        mcp_redis_schedule_drop(r, "handshake: cannot send");
     }
 }
 
@@ -587,7 +356,7 @@ redis_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     char          ip[64], host[256], port[16], msg[200];
 
     r->resolving = 0;
-    redis_handles_dec(r);
+    mcp_redis_handles_dec(r);
     if (r->state != MCP_REDIS_CONNECTING) {
         uv_freeaddrinfo(res);
         return;

@@ -45,6 +45,10 @@ typedef enum {
 typedef void (*mcp_redis_cb_pt)(mcp_redis_t *r, redisReply *reply,
     const char *err, void *data);
 
+/* A message on the subscribed channel (payload borrowed). */
+typedef void (*mcp_redis_msg_pt)(mcp_redis_t *r, const char *payload,
+    size_t len, void *data);
+
 /* Called when the connection comes up (scripts loaded). */
 typedef void (*mcp_redis_up_pt)(mcp_redis_t *r, void *data);
 
@@ -84,6 +88,10 @@ struct mcp_redis_s {
     }                         up_hooks[MCP_REDIS_MAX_UP_HOOKS];
     size_t                    nup_hooks;
 
+    mcp_redis_msg_pt          sub_cb;         /* subscriber connection */
+    void                     *sub_data;
+    uint64_t                  sub_messages;
+
     size_t                    inflight;
     int                       open_handles;
     void                    (*closed)(void *ctx);
@@ -118,6 +126,14 @@ int mcp_redis_command(mcp_redis_t *r, mcp_redis_cb_pt cb, void *data,
     int argc, const char **argv, const size_t *lens);
 int mcp_redis_eval(mcp_redis_t *r, mcp_redis_script_t *s, mcp_redis_cb_pt cb,
     void *data, int nkeys, int nargs, const char **args, const size_t *lens);
+
+/*
+ * SUBSCRIBE channel: from then on this connection carries nothing else
+ * (use a second mcp_redis_t for it).  Call it from an up hook: a new
+ * connection must subscribe again.  0, or -1 when not up.
+ */
+int mcp_redis_subscribe(mcp_redis_t *r, const char *channel,
+    mcp_redis_msg_pt cb, void *data);
 
 /* "prefix" + part: into buf (truncated to size). */
 const char *mcp_redis_key(const mcp_redis_t *r, char *buf, size_t size,

@@ -5,15 +5,18 @@
 #include "llm/mcp_llm_daemon.h"
 #include "redis/mcp_redis.h"
 #include "redis/mcp_redis_daemon.h"
-#include "redis/mcp_redis_dedupe.h"
 #include "redis/mcp_redis_conns.h"
+#include "redis/mcp_redis_fwd.h"
 #include "redis/mcp_redis_limit.h"
+#include "redis/mcp_redis_route.h"
+#include "repo/mcp_repo_daemon.h"
 
 typedef struct {
     mcp_redis_t        redis;
     mcp_redis_limit_t  lim;
-    mcp_redis_dedupe_t dedupe;
     mcp_redis_conns_t  conns;
+    mcp_redis_fwd_t    fwd;
+    mcp_redis_route_t  route;
     int                closing;     /* parts still closing */
 } mcp_redis_sub_t;
 
@@ -25,8 +28,9 @@ redis_sub_stats(void *ctx)
 
     if (o != NULL) {
         mcp_redis_limit_stats(&s->lim, o);
-        mcp_redis_dedupe_stats(&s->dedupe, o);
         mcp_redis_conns_stats(&s->conns, o);
+        mcp_redis_route_stats(&s->route, o);
+        mcp_redis_fwd_stats(&s->fwd, o);
     }
     return o;
 }
@@ -60,8 +64,9 @@ redis_sub_stop(mcp_daemon_t *d, void *ctx)
 {
     mcp_redis_sub_t  *s = ctx;
 
-    s->closing = 2;
+    s->closing = 3;
     mcp_redis_limit_close(&s->lim, redis_sub_lim_closed);
+    mcp_redis_fwd_close(&s->fwd, redis_sub_conn_closed, s);
     mcp_redis_close(&s->redis, redis_sub_conn_closed, s);
 }
 
@@ -81,8 +86,10 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         return -1;
     }
     if (mcp_redis_limit_init(&s->lim, &s->redis, mcp_llm_daemon_get(d)) != 0
-        || mcp_redis_dedupe_init(&s->dedupe, d, &s->redis) != 0
         || mcp_redis_conns_init(&s->conns, d, &s->redis) != 0
+        || mcp_redis_fwd_init(&s->fwd, d, &s->redis) != 0
+        || mcp_redis_route_init(&s->route, d, &s->redis, &s->fwd,
+                                mcp_repo_daemon_get(d)) != 0
         || mcp_daemon_add_stats(d, "redis", redis_sub_stats, s) != 0
         || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0)
     {
@@ -92,5 +99,6 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
     mcp_log_info(&d->log, "redis", "instance %s, redis at %s",
                  s->redis.instance, conf->address);
     mcp_redis_start(&s->redis);
+    mcp_redis_fwd_start(&s->fwd);
     return 0;
 }

@@ -307,6 +307,18 @@ mcp_step_done(sqlite3_stmt *st)
 }
 
 
+/* the request's state, on its user message, becomes done */
+static int
+mcp_request_finish(mcp_conn_t *c, const char *conv, const char *rid)
+{
+    sqlite3_stmt  *st = c->st[MCP_ST_REQ_FINISH];
+
+    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    return mcp_step_done(st);
+}
+
+
 static int
 mcp_append_duplicate(mcp_conn_t *c, mcp_repo_req_t *r)
 {
@@ -352,6 +364,11 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
     mcp_bind_str(st, 10, m->request_id);
     sqlite3_bind_int64(st, 11, m->part);
     sqlite3_bind_int64(st, 12, m->created_at);
+    if (m->request_id && m->type == MCP_MSG_USER) {
+        sqlite3_bind_int(st, 13, MCP_REQ_OPEN);     /* opens the request */
+    } else {
+        sqlite3_bind_null(st, 13);
+    }
 
     /* no RETURNING: SQLite buffers its rows in a temporary table */
     rc = sqlite3_step(st);
@@ -371,25 +388,15 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
         return mcp_repo_status_of(rc) == MCP_REPO_EINVAL ? SQLITE_OK : rc;
     }
 
-    if (r->res.id == 0) {
+    rc = SQLITE_OK;
+    if (m->request_id && r->final) {
+        /* also when the final row is a duplicate: it is stored, so the
+           request is complete */
+        rc = mcp_request_finish(c, m->conversation_id, m->request_id);
+    }
+    if (rc == SQLITE_OK && r->res.id == 0) {
         /* ON CONFLICT DO NOTHING inserted nothing: the id is stored */
         return mcp_append_duplicate(c, r);
-    }
-
-    rc = SQLITE_OK;
-    if (m->request_id && m->type == MCP_MSG_USER) {
-        st = c->st[MCP_ST_REQ_INSERT];
-        sqlite3_bind_text(st, 1, m->conversation_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, m->request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        rc = mcp_step_done(st);
-    }
-    if (rc == SQLITE_OK && m->request_id && r->final) {
-        st = c->st[MCP_ST_REQ_FINISH];
-        sqlite3_bind_text(st, 1, m->conversation_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, m->request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        rc = mcp_step_done(st);
     }
     if (rc == SQLITE_OK) {
         st = c->st[MCP_ST_CONV_TOUCH];
@@ -407,13 +414,9 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
 static int
 mcp_op_req_end(mcp_conn_t *c, mcp_repo_req_t *r)
 {
-    sqlite3_stmt  *st = c->st[MCP_ST_REQ_FINISH];
-    int            rc;
+    int  rc;
 
-    sqlite3_bind_text(st, 1, r->msg.conversation_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->msg.request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64) mcp_repo_now_ms());
-    rc = mcp_step_done(st);
+    rc = mcp_request_finish(c, r->msg.conversation_id, r->msg.request_id);
     if (rc != SQLITE_OK) {
         mcp_req_fail_db(r, c->db, rc, "ending a request");
     }

@@ -5,9 +5,10 @@
  * whole sweep.  It runs at open and then from the writer queue on a timer:
  * never on a request's path.
  *
- * A message whose request is still in flight (requests.state = 1: the user
- * message is stored, the final answer is not) is never deleted, whatever
- * the policy says; the chat service may be assembling its context.
+ * A message whose request is still in flight (request_state = 1 on its
+ * user message: that is stored, the final answer is not) is never deleted,
+ * whatever the policy says; the chat service may be assembling its
+ * context.
  */
 
 #include <stdio.h>
@@ -20,9 +21,10 @@
 #define MCP_RETAIN_ROWS_PER_STEP   2000
 
 #define MCP_NOT_IN_FLIGHT(m)                                               \
-    " NOT EXISTS (SELECT 1 FROM requests r"                                \
-    "  WHERE r.conversation_id = " m ".conversation_id"                    \
-    "  AND r.request_id = " m ".request_id AND r.state = 1)"
+    " NOT EXISTS (SELECT 1 FROM messages u"                                \
+    "  WHERE u.conversation_id = " m ".conversation_id"                    \
+    "  AND u.request_id = " m ".request_id AND u.type = 1"                 \
+    "  AND u.request_state = 1)"
 
 /* newest first: keep while the running token sum fits, and always keep
    the newest message itself (the original kept nothing then, or all) */
@@ -185,7 +187,8 @@ mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
     char  *cursor = NULL;
     int    rc, done = 0;
 
-    rc = mcp_retain_exec(db, "UPDATE requests SET state = 3 WHERE state = 1",
+    rc = mcp_retain_exec(db, "UPDATE messages SET request_state = 3"
+                         " WHERE request_state = 1",
                          "abandoning requests of the previous run", err,
                          errlen);
     if (rc != SQLITE_OK) {
@@ -194,7 +197,7 @@ mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
 
     if (pc->clear_on_startup) {
         rc = mcp_retain_exec(db, "BEGIN IMMEDIATE;"
-                             "DELETE FROM messages; DELETE FROM requests;"
+                             "DELETE FROM messages;"
                              "DELETE FROM conversations; COMMIT",
                              "clearing the database (clear_on_startup)",
                              err, errlen);
