@@ -124,6 +124,34 @@ def test_status_says_offline(stack):
     assert st["tools"]["ok"] >= 1
 
 
+def sysprompt_stack(make_stack, mock, servers, system_prompt, context):
+    """A stack whose chat asks the LLM mock, with MCP items in its system
+    prompt; started, and the prompt built."""
+    s = make_stack(mcpd_yaml={
+        "mcp": {"config_file": str(servers)},
+        "llm": {"active": "mock", "providers": {"mock": {
+            "base_url": mock.base_url, "model": "mock-text",
+            "api_key_env": "", "http_client": {"http2": False}}}},
+        "chat": {"service": {"provider": "llm",
+                             "system_prompt": system_prompt,
+                             "context": context}}})
+    s.start()
+    wait_until(lambda: "MCP item" in s.mcpd_log(), timeout=30,
+               what="the system prompt to be built")
+    return s
+
+
+def chat_sent(s, mock):
+    """Chat once; the request body the model got."""
+    async def main():
+        async with ChatClient(s.ws_url) as c:
+            return await c.chat("hi")
+    assert run(main())[-1]["status"] == "complete"
+    body = [r for r in mock.requests()
+            if r["path"].endswith("/chat/completions")][-1]["body"]
+    return json.loads(body) if isinstance(body, str) else body
+
+
 def test_mcp_prompt_and_resource_join_the_system_prompt(make_stack,
                                                         tmp_path):
     from test_llm_util import Mock
@@ -133,28 +161,11 @@ def test_mcp_prompt_and_resource_join_the_system_prompt(make_stack,
         servers.write_text(json.dumps({"mcpServers": {"everything": {
             "command": "node", "args": [EVERYTHING, "stdio"]}}}))
         uri = "demo://resource/static/document/features.md"
-        s = make_stack(mcpd_yaml={
-            "mcp": {"config_file": str(servers)},
-            "llm": {"active": "mock", "providers": {"mock": {
-                "base_url": mock.base_url, "model": "mock-text",
-                "api_key_env": "", "http_client": {"http2": False}}}},
-            "chat": {"service": {
-                "provider": "llm", "system_prompt": "BASE PROMPT",
-                "context": {"mcp_prompt": "everything/simple-prompt",
-                            "mcp_resources": [uri]}}}})
-        s.start()
-        wait_until(lambda: "MCP item" in s.mcpd_log(), timeout=30,
-                   what="the system prompt to be built")
+        s = sysprompt_stack(make_stack, mock, servers, "BASE PROMPT", {
+            "mcp_prompt": "everything/simple-prompt",
+            "mcp_resources": [uri]})
         mock.queue({"scenario": "text", "text": "ok"})
-
-        async def main():
-            async with ChatClient(s.ws_url) as c:
-                return await c.chat("hi")
-        f = run(main())
-        assert f[-1]["status"] == "complete"
-        body = [r for r in mock.requests()
-                if r["path"].endswith("/chat/completions")][-1]["body"]
-        body = json.loads(body) if isinstance(body, str) else body
+        body = chat_sent(s, mock)
         system = body["messages"][0]
         assert system["role"] == "system"
         assert system["content"].startswith("BASE PROMPT\n\n")
@@ -228,29 +239,12 @@ def test_system_prompt_follows_mcp_prompt_and_resource_changes(make_stack,
                   "args": [NOTES, str(plain), "--no-subscribe"]}}}))
     mock = Mock()
     try:
-        s = make_stack(mcpd_yaml={
-            "mcp": {"config_file": str(servers)},
-            "llm": {"active": "mock", "providers": {"mock": {
-                "base_url": mock.base_url, "model": "mock-text",
-                "api_key_env": "", "http_client": {"http2": False}}}},
-            "chat": {"service": {
-                "provider": "llm", "system_prompt": "BASE",
-                "context": {"mcp_prompt": "notes/rules",
-                            "mcp_resources": ["notes://memo",
-                                              "notes://todo"]}}}})
-        s.start()
-        wait_until(lambda: "MCP item" in s.mcpd_log(), timeout=30,
-                   what="the system prompt to be built")
+        s = sysprompt_stack(make_stack, mock, servers, "BASE", {
+            "mcp_prompt": "notes/rules",
+            "mcp_resources": ["notes://memo", "notes://todo"]})
 
         def system():
-            async def main():
-                async with ChatClient(s.ws_url) as c:
-                    return await c.chat("hi")
-            assert run(main())[-1]["status"] == "complete"
-            body = [r for r in mock.requests()
-                    if r["path"].endswith("/chat/completions")][-1]["body"]
-            body = json.loads(body) if isinstance(body, str) else body
-            return body["messages"][0]["content"]
+            return chat_sent(s, mock)["messages"][0]["content"]
 
         def becomes(new, old):
             wait_until(lambda: new in system(), timeout=10,
