@@ -28,6 +28,19 @@ from pagekit import (OPEN, backend_up, final_frame, history_of,  # noqa
 from stack import wait_until  # noqa: E402
 
 
+def error_shown(page, req, code, where, cls=""):
+    """req was answered with an error frame of that code, and the page
+    shows it in `where` with its code and message; the box's selector."""
+    f = final_frame(page, req["request_id"])
+    assert f["status"] == "error", f
+    assert f["chunk"]["code"] == code, f
+    sel = '%s .error-box%s[data-code="%s"]' % (where, cls, code)
+    page.wait_for(sel)
+    box = page.text(sel)
+    assert code in box and f["chunk"]["error"] in box, box
+    return sel
+
+
 def test_page_loads_connects_and_shows_error_frames(make_stack, page,
                                                      tmp_path):
     stack = page_stack(make_stack)
@@ -74,13 +87,7 @@ def test_page_loads_connects_and_shows_error_frames(make_stack, page,
     # an error frame is shown in the reply it ends, with its code, its
     # message and a Retry button (provider_error may pass on a retry)
     req = send(page, "offline:fail")
-    f = final_frame(page, req["request_id"])
-    assert f["status"] == "error"
-    assert f["chunk"]["code"] == "provider_error"
-    sel = '.msg.assistant .error-box[data-code="provider_error"]'
-    page.wait_for(sel)
-    box = page.text(sel)
-    assert "provider_error" in box and f["chunk"]["error"] in box
+    sel = error_shown(page, req, "provider_error", ".msg.assistant")
     assert page.count(sel + " button:text('Retry')") == 1
     page.wait_for("#send:visible")
     shot(page, tmp_path, "page-error-frame")
@@ -92,12 +99,7 @@ def test_page_loads_connects_and_shows_error_frames(make_stack, page,
     hist = wait_until(lambda: page.sent("history") or None, 10,
                       what="the history request")
     assert hist[0]["payload"] == {"conversation_id": "c-test", "limit": 50}
-    hf = final_frame(page, hist[0]["request_id"])
-    assert hf["status"] == "error"
-    assert hf["chunk"]["code"] == "conversation_not_found"
-    sel = '.error-box.global[data-code="conversation_not_found"]'
-    page.wait_for(sel)
-    assert "conversation_not_found" in page.text(sel)
+    error_shown(page, hist[0], "conversation_not_found", "#messages", ".global")
     # "New chat" leaves it: empty view, no conversation in the URL
     page.click("#new-conv")
     assert page.text("#conv-title") == "New conversation"
@@ -112,12 +114,7 @@ def test_page_loads_connects_and_shows_error_frames(make_stack, page,
     page.wait_for('#conv-notice[data-code="backend_unavailable"]')
     assert "backend_unavailable" in page.text("#conv-notice")
     req2 = send(page, "are you there?")
-    f2 = final_frame(page, req2["request_id"])
-    assert f2["status"] == "error"
-    assert f2["chunk"]["code"] == "backend_unavailable"
-    sel = '.msg.assistant .error-box[data-code="backend_unavailable"]'
-    page.wait_for(sel)
-    assert "backend_unavailable" in page.text(sel)
+    sel = error_shown(page, req2, "backend_unavailable", ".msg.assistant")
     assert page.count(OPEN) == 1
     wait_until(lambda: page.attr("#conn", "data-backend") == "unavailable",
                5, what="the header to say the backend is unavailable")

@@ -28,16 +28,6 @@ def node_bin():
     return shutil.which("node") or "node"
 
 
-def available():
-    """(ok, why not): chromium and playwright-core are both installed."""
-    if not os.access(CHROMIUM, os.X_OK):
-        return False, "no " + CHROMIUM + " (make deps installs chromium)"
-    if not os.path.isdir(os.path.join(T_DIR, "node_modules",
-                                      "playwright-core")):
-        return False, "no playwright-core (make npm-deps)"
-    return True, ""
-
-
 class PageError(Exception):
     pass
 

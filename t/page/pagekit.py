@@ -79,13 +79,17 @@ def send(page, text):
     return chats[0]
 
 
+def ask(stack, action, payload):
+    """One request outside the browser; its last frame."""
+    async def run():
+        async with ChatClient(stack.ws_url) as c:
+            return await c.call(action, payload)
+    return asyncio.run(run())
+
+
 def history_of(stack, conv):
     """The stored messages of conv, asked outside the browser."""
-    async def ask():
-        async with ChatClient(stack.ws_url) as c:
-            return await c.call("history", {"conversation_id": conv,
-                                            "limit": 500})
-    f = asyncio.run(ask())
+    f = ask(stack, "history", {"conversation_id": conv, "limit": 500})
     assert f["status"] == "complete", f
     return f["chunk"]["metadata"]["messages"]
 

@@ -1,10 +1,11 @@
-"""The chat page pages through what does not fit one answer, in headless
-Chromium against the real stack: a conversation longer than one `history`
-page ("Load earlier messages") and more conversations than one
-`list_conversations` page ("More conversations"), both through the keyset
-cursors (`before` / `next_before`, docs/websocket-api.md).  The data is
-made through the WebSocket API first (the offline demo provider answers
-at once), then the page is opened on it."""
+"""The chat page's conversations, in headless Chromium against the real
+stack: paging through what does not fit one answer (a conversation longer
+than one `history` page: "Load earlier messages"; more conversations than
+one `list_conversations` page: "More conversations"), both through the
+keyset cursors (`before` / `next_before`, docs/websocket-api.md), and
+deleting a conversation from the list.  The data is made through the
+WebSocket API first (the offline demo provider answers at once), then the
+page is opened on it."""
 
 import asyncio
 import json
@@ -14,13 +15,19 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "page"))
 
 # page is a fixture: tests name it as an argument
-from pagekit import OPEN, page, page_stack, shot  # noqa
+from pagekit import OPEN, ask, history_of, page, page_stack, shot  # noqa
 from chat_client import ChatClient, conv_of  # noqa: E402
 from stack import wait_until  # noqa: E402
 
 PAGE = 50               # the page's history and list page size (chat.js)
 TURNS = 30              # the long conversation: 60 messages
 OTHERS = PAGE + 2       # conversations beside it: 53 in all
+
+
+def offline_stack(make_stack):
+    return page_stack(make_stack, mcpd_yaml={
+        "chat": {"service": {"provider": "offline", "offline_delay": "0ms"}},
+        "persistence": {"retention_policy": "unlimited"}})
 
 
 async def seed(stack):
@@ -62,9 +69,7 @@ def top_of(page, text):
 
 def test_page_loads_older_messages_and_more_conversations(make_stack, page,
                                                           tmp_path):
-    stack = page_stack(make_stack, mcpd_yaml={
-        "chat": {"service": {"provider": "offline", "offline_delay": "0ms"}},
-        "persistence": {"retention_policy": "unlimited"}})
+    stack = offline_stack(make_stack)
     long_conv, others = asyncio.run(seed(stack))
 
     # the list: one page, then the rest through its cursor
@@ -121,4 +126,49 @@ def test_page_loads_older_messages_and_more_conversations(make_stack, page,
     top_after = top_of(page, shown[0])
     assert abs(top_after - top_before) < 5, (top_before, top_after)
     shot(page, tmp_path, "page-history-all")
+    assert page.console_errors() == []
+
+
+async def two_conversations(stack):
+    async with ChatClient(stack.ws_url) as c:
+        a = conv_of(await c.chat("first", streaming=False))
+        b = conv_of(await c.chat("second", streaming=False))
+    return a, b
+
+
+def test_page_deletes_a_conversation(make_stack, page, tmp_path):
+    stack = offline_stack(make_stack)
+    a, b = asyncio.run(two_conversations(stack))
+    page.goto(stack.http_url + "/#c=" + a)
+    page.wait_for(OPEN)
+    page.wait_for('.conv.active[data-id="%s"]' % a)
+    page.wait_for(".msg.user")
+    assert user_texts(page) == ["first"]
+
+    # one click only arms the button, for 4 s; nothing is deleted
+    del_b = '.conv[data-id="%s"] .conv-del' % b
+    page.click(del_b)
+    assert page.text(del_b) == "Delete?"
+    page.wait_until("() => document.querySelector('%s').textContent === "
+                    "'\u2715'" % del_b, timeout=6)
+    assert page.sent("delete_conversation") == []
+
+    # two clicks delete the open one: gone from the list and from the
+    # store, and the view is a new conversation again
+    del_a = '.conv[data-id="%s"] .conv-del' % a
+    page.click(del_a)
+    page.click(del_a)
+    req = wait_until(lambda: page.sent("delete_conversation") or None, 5,
+                     what="the delete")[0]
+    assert req["payload"] == {"conversation_id": a}
+    page.wait_for('.conv[data-id="%s"]' % a, state="detached")
+    assert page.eval("[...document.querySelectorAll('.conv')]"
+                     ".map(e => e.dataset.id)") == [b]
+    assert page.text("#conv-title") == "New conversation"
+    assert page.eval("location.hash") == ""
+    assert page.count(".msg") == 0
+    f = ask(stack, "history", {"conversation_id": a})
+    assert f["chunk"].get("code") == "conversation_not_found", f
+    assert [m["content"] for m in history_of(stack, b)][:1] == ["second"]
+    shot(page, tmp_path, "page-deleted")
     assert page.console_errors() == []
