@@ -7,7 +7,8 @@ clients, one conversation each.  For persistence on, then off:
      the previous one is complete) gives the maximum turns/s.  Its
      latencies are all queueing (1,000 / rate) and are printed only as such.
   2. paced: a fresh stack, the same 1,000 conversations, an open loop at
-     PACE (default 0.5) x the maximum just measured: time to first chunk,
+     PACE (default 0.5) x the maximum just measured (or RATE turns/s):
+     time to first chunk,
      turn time, mcpd's own overhead per turn (the `overhead_ms` of every
      `complete`, the figure chat_stats.overhead_us summarises) and the
      end-to-end overhead (client turn time minus the mock's own time).
@@ -192,6 +193,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--pace", type=float, default=0.5,
                     help="paced phase rate as a fraction of the maximum")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="paced phase rate in turns/s (instead of --pace): "
+                    "the same offered load across runs")
     a = ap.parse_args()
 
     res = {}
@@ -203,7 +207,8 @@ def main():
                 tag = "on" if persist else "off"
                 sat = run_phase(os.path.join(d, tag + "-sat"), mock,
                                 a.conns, a.seconds, persist, 0)
-                rate = max(1.0, a.pace * float(sat["turns_per_s"]))
+                rate = a.rate or max(1.0,
+                                     a.pace * float(sat["turns_per_s"]))
                 paced = run_phase(os.path.join(d, tag + "-paced"), mock,
                                   a.conns, a.seconds, persist, rate)
                 report(name, sat, paced)

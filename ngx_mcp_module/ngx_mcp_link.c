@@ -26,6 +26,7 @@ static void ngx_mcp_link_connect(ngx_mcp_worker_t *wk);
 static void ngx_mcp_link_reconnect_handler(ngx_event_t *ev);
 static void ngx_mcp_link_read_handler(ngx_event_t *rev);
 static void ngx_mcp_link_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_mcp_link_send_out(ngx_mcp_worker_t *wk);
 static void ngx_mcp_link_connected(ngx_mcp_worker_t *wk);
 static void ngx_mcp_link_down(ngx_mcp_worker_t *wk, const char *why);
 static ngx_int_t ngx_mcp_link_frame(ngx_mcp_worker_t *wk, mcp_link_frame_t *f);
@@ -243,7 +244,6 @@ static void
 ngx_mcp_link_write_handler(ngx_event_t *wev)
 {
     int                err = 0;
-    ssize_t            n;
     socklen_t          len;
     ngx_connection_t  *c = wev->data;
     ngx_mcp_worker_t  *wk = c->data;
@@ -266,6 +266,24 @@ ngx_mcp_link_write_handler(ngx_event_t *wev)
         return;
     }
 
+    if (ngx_mcp_link_send_out(wk) != NGX_OK) {
+        ngx_mcp_link_down(wk, "send failed");
+        return;
+    }
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_mcp_link_down(wk, "event error");
+    }
+}
+
+
+/* write what the output buffer holds, as far as the socket takes it */
+static ngx_int_t
+ngx_mcp_link_send_out(ngx_mcp_worker_t *wk)
+{
+    ssize_t            n;
+    ngx_connection_t  *c = wk->conn;
+
     while (wk->out_pos < wk->out_len) {
         n = c->send(c, wk->out + wk->out_pos, wk->out_len - wk->out_pos);
 
@@ -274,8 +292,7 @@ ngx_mcp_link_write_handler(ngx_event_t *wev)
         }
 
         if (n == NGX_ERROR) {
-            ngx_mcp_link_down(wk, "send failed");
-            return;
+            return NGX_ERROR;
         }
 
         wk->out_pos += n;
@@ -294,9 +311,7 @@ ngx_mcp_link_write_handler(ngx_event_t *wev)
     ngx_mcp_main_conf()->sh->workers[ngx_process_slot].link_out_bytes =
         wk->out_len - wk->out_pos;
 
-    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-        ngx_mcp_link_down(wk, "event error");
-    }
+    return NGX_OK;
 }
 
 
@@ -513,6 +528,7 @@ ngx_mcp_link_session(ngx_mcp_worker_t *wk, uint64_t sid)
 static void
 ngx_mcp_link_replay(ngx_mcp_worker_t *wk)
 {
+    u_char           pause = MCP_LINK_FLOW_PAUSE;
     ngx_queue_t     *q;
     ngx_mcp_conn_t  *ctx;
     uint8_t          flags;
@@ -536,6 +552,15 @@ ngx_mcp_link_replay(ngx_mcp_worker_t *wk)
         }
 
         ctx->opened = 1;
+
+        /* a new mcpd starts the session unpaused; the client did not
+           catch up meanwhile */
+        if (ctx->flow_paused
+            && ngx_mcp_link_put(wk, MCP_LINK_FLOW, 0, ctx->sid, &pause, 1)
+               != NGX_OK)
+        {
+            return;
+        }
     }
 }
 
@@ -673,15 +698,28 @@ ngx_mcp_link_close(ngx_mcp_conn_t *ctx, uint16_t code, const char *reason,
 }
 
 
+/*
+ * FLOW leaves at once rather than with the loop's other frames: a pause
+ * is usually decided inside the link's read loop, and every message mcpd
+ * produces before it sees the pause still lands in this client's queue.
+ */
 void
 ngx_mcp_link_flow(ngx_mcp_conn_t *ctx, ngx_uint_t pause)
 {
     u_char             b = (u_char) pause;
     ngx_mcp_worker_t  *wk = ngx_mcp_worker();
 
-    if (wk->state == NGX_MCP_LINK_UP && ctx->opened) {
-        (void) ngx_mcp_link_put(wk, MCP_LINK_FLOW, 0, ctx->sid, &b, 1);
+    if (wk->state != NGX_MCP_LINK_UP || !ctx->opened) {
+        return;
     }
+
+    if (ngx_mcp_link_put(wk, MCP_LINK_FLOW, 0, ctx->sid, &b, 1) != NGX_OK) {
+        return;
+    }
+
+    /* an error is met again by the write event ngx_mcp_link_put posted,
+       which takes the link down there, not under the read loop */
+    (void) ngx_mcp_link_send_out(wk);
 }
 
 

@@ -4,7 +4,8 @@
  *
  *   ngx_mcp_module.c     directives, configuration, shared zone, worker hooks
  *   ngx_mcp_handshake.c  RFC 6455 handshake, Origin check, admission queue
- *   ngx_mcp_ws.c         the upgraded connection: frames, timers, send queue
+ *   ngx_mcp_ws.c         the upgraded connection: frames, control, timers
+ *   ngx_mcp_ws_send.c    its send queue: write path, FLOW marks, 1008
  *   ngx_mcp_link.c       the link to mcpd (HELLO, OPEN, MESSAGE, CLOSE, ...)
  *   ngx_mcp_open.c       the OPEN attributes of a session
  *   ngx_mcp_status.c     the mcp_status handler (JSON and Prometheus)
@@ -180,7 +181,9 @@ struct ngx_mcp_conn_s {
 
     ngx_mcp_out_t      *out;            /* send queue */
     ngx_mcp_out_t      *out_last;
+    ngx_mcp_out_t      *out_urgent;     /* last ping/pong queued up front */
     size_t              out_bytes;
+    size_t              flow_in;        /* bytes from mcpd since pause */
 
     u_char             *open;           /* OPEN payload, kept for replay */
     size_t              open_len;
@@ -188,6 +191,8 @@ struct ngx_mcp_conn_s {
     ngx_msec_t          last_active;
     ngx_msec_t          next_ping;
     ngx_msec_t          ping_sent;      /* 0: no ping outstanding */
+    ngx_msec_t          ping_due;       /* its pong is late after this */
+    off_t               client_took;    /* ngx_mcp_ws_client_took() then */
     ngx_msec_t          close_deadline;
     uint64_t            ping_stamp;
 
@@ -219,10 +224,19 @@ void ngx_mcp_admission_shutdown(void);
 
 /* ngx_mcp_ws.c */
 void ngx_mcp_ws_start(ngx_http_request_t *r, ngx_mcp_conn_t *ctx);
-ngx_int_t ngx_mcp_ws_send_text(ngx_mcp_conn_t *ctx, u_char *data, size_t len);
 void ngx_mcp_ws_close(ngx_mcp_conn_t *ctx, uint16_t code, const char *reason);
 void ngx_mcp_ws_pause_read(ngx_mcp_conn_t *ctx, ngx_uint_t pause);
 void ngx_mcp_ws_teardown(ngx_mcp_conn_t *ctx);
+void ngx_mcp_ws_destroy(ngx_mcp_conn_t *ctx);
+
+/* ngx_mcp_ws_send.c */
+ngx_int_t ngx_mcp_ws_queue(ngx_mcp_conn_t *ctx, ngx_uint_t opcode,
+    u_char *data, size_t len);
+ngx_int_t ngx_mcp_ws_flush(ngx_mcp_conn_t *ctx);
+ngx_int_t ngx_mcp_ws_send_text(ngx_mcp_conn_t *ctx, u_char *data, size_t len);
+void ngx_mcp_ws_write_handler(ngx_event_t *wev);
+void ngx_mcp_ws_free_queue(ngx_mcp_conn_t *ctx);
+off_t ngx_mcp_ws_client_took(ngx_mcp_conn_t *ctx);
 
 /* ngx_mcp_link.c */
 ngx_int_t ngx_mcp_link_init_worker(ngx_cycle_t *cycle);

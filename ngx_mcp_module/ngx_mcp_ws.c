@@ -4,7 +4,7 @@
  * proxy does through the request's handlers), keeps the request and its
  * pool only for logging and cleanup, and holds per connection just the
  * parser state, a send queue of malloc'ed frames that is freed as it
- * drains, and one timer.  Reads go through one per-worker buffer: the
+ * drains (ngx_mcp_ws_send.c), and one timer.  Reads go through one per-worker buffer: the
  * parser is resumable, so nothing of a read outlives it except a message
  * still being reassembled.
  *
@@ -18,20 +18,16 @@
 #include "mcp_reqid.h"
 
 static void ngx_mcp_ws_read_handler(ngx_event_t *rev);
-static void ngx_mcp_ws_write_handler(ngx_event_t *wev);
 static void ngx_mcp_ws_timer_handler(ngx_event_t *ev);
 static ngx_int_t ngx_mcp_ws_process(ngx_mcp_conn_t *ctx, u_char *buf,
     size_t len);
 static ngx_int_t ngx_mcp_ws_data(ngx_mcp_conn_t *ctx, mcp_ws_event_t *ev);
 static void ngx_mcp_ws_deliver(ngx_mcp_conn_t *ctx, u_char *p, size_t len);
 static void ngx_mcp_ws_control(ngx_mcp_conn_t *ctx, mcp_ws_event_t *ev);
-static ngx_int_t ngx_mcp_ws_queue(ngx_mcp_conn_t *ctx, ngx_uint_t opcode,
-    u_char *data, size_t len);
-static ngx_int_t ngx_mcp_ws_flush(ngx_mcp_conn_t *ctx);
 static void ngx_mcp_ws_arm_timer(ngx_mcp_conn_t *ctx);
-static void ngx_mcp_ws_destroy(ngx_mcp_conn_t *ctx);
 static void ngx_mcp_ws_destroy_handler(ngx_event_t *ev);
 static void ngx_mcp_ws_rtt(ngx_mcp_sh_t *sh, ngx_msec_t ms, uint64_t us);
+static ngx_uint_t ngx_mcp_ws_client_reading(ngx_mcp_conn_t *ctx);
 
 #define ngx_mcp_sh()  (ngx_mcp_main_conf()->sh)
 
@@ -412,56 +408,6 @@ ngx_mcp_ws_close(ngx_mcp_conn_t *ctx, uint16_t code, const char *reason)
 }
 
 
-/*
- * A message from mcpd.  The send queue is bounded by mcp_send_buffer_size:
- * past half of it mcpd is asked to pause this session (FLOW); a message
- * that does not fit while older ones are still queued means the client is
- * not reading at all, and it is closed with 1008.  A single message larger
- * than the buffer is still sent when the queue is empty.
- */
-ngx_int_t
-ngx_mcp_ws_send_text(ngx_mcp_conn_t *ctx, u_char *data, size_t len)
-{
-    ngx_mcp_sh_t  *sh;
-
-    if (ctx->close_sent || ctx->finalizing) {
-        return NGX_OK;
-    }
-
-    sh = ngx_mcp_sh();
-
-    if (ctx->out_bytes && ctx->out_bytes + len > ctx->conf->send_buffer_size)
-    {
-        (void) ngx_atomic_fetch_add(&sh->backpressure_close, 1);
-        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "WebSocket send buffer full (%uz bytes queued)",
-                      ctx->out_bytes);
-        ngx_mcp_ws_close(ctx, MCP_WS_CLOSE_POLICY,
-                         "send buffer overflow: the client is not reading");
-        return NGX_OK;
-    }
-
-    if (ngx_mcp_ws_queue(ctx, MCP_WS_OP_TEXT, data, len) != NGX_OK) {
-        ngx_mcp_ws_close(ctx, MCP_WS_CLOSE_INTERNAL, "out of memory");
-        return NGX_OK;
-    }
-
-    (void) ngx_atomic_fetch_add(&sh->messages_out, 1);
-    ctx->last_active = ngx_current_msec;
-
-    if (!ctx->flow_paused && ctx->out_bytes > ctx->conf->send_buffer_size / 2)
-    {
-        ctx->flow_paused = 1;
-        (void) ngx_atomic_fetch_add(&sh->backpressure_pause, 1);
-        ngx_mcp_link_flow(ctx, MCP_LINK_FLOW_PAUSE);
-    }
-
-    (void) ngx_mcp_ws_flush(ctx);
-
-    return NGX_OK;
-}
-
-
 /* mcpd asked to pause (or resume) reading this client */
 void
 ngx_mcp_ws_pause_read(ngx_mcp_conn_t *ctx, ngx_uint_t pause)
@@ -480,147 +426,6 @@ ngx_mcp_ws_pause_read(ngx_mcp_conn_t *ctx, ngx_uint_t pause)
 }
 
 
-static ngx_int_t
-ngx_mcp_ws_queue(ngx_mcp_conn_t *ctx, ngx_uint_t opcode, u_char *data,
-    size_t len)
-{
-    size_t          hlen;
-    ngx_mcp_out_t  *o;
-
-    o = ngx_alloc(sizeof(ngx_mcp_out_t) + MCP_WS_SRV_HDR_MAX + len,
-                  ctx->request->connection->log);
-    if (o == NULL) {
-        return NGX_ERROR;
-    }
-
-    hlen = mcp_ws_frame_header(o->data, 1, opcode, len);
-    if (len) {
-        ngx_memcpy(o->data + hlen, data, len);
-    }
-
-    o->next = NULL;
-    o->len = hlen + len;
-    o->sent = 0;
-
-    if (ctx->out_last) {
-        ctx->out_last->next = o;
-    } else {
-        ctx->out = o;
-    }
-
-    ctx->out_last = o;
-    ctx->out_bytes += o->len;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_mcp_ws_write_handler(ngx_event_t *wev)
-{
-    ngx_connection_t    *c;
-    ngx_mcp_conn_t      *ctx;
-    ngx_http_request_t  *r;
-
-    c = wev->data;
-    r = c->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_mcp_module);
-
-    if (wev->timedout) {
-        wev->timedout = 0;
-    }
-
-    if (!ctx->finalizing) {
-        (void) ngx_mcp_ws_flush(ctx);
-    }
-}
-
-
-/* NGX_OK, or NGX_DONE when the connection was destroyed */
-static ngx_int_t
-ngx_mcp_ws_flush(ngx_mcp_conn_t *ctx)
-{
-    ssize_t              n;
-    ngx_mcp_sh_t        *sh;
-    ngx_mcp_out_t       *o;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ctx->request;
-    c = r->connection;
-    sh = ngx_mcp_sh();
-
-    if (r->out || c->buffered) {
-        /* the rest of the 101 response goes first */
-        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
-            ngx_mcp_ws_destroy(ctx);
-            return NGX_DONE;
-        }
-
-        if (r->out || c->buffered) {
-            goto again;
-        }
-    }
-
-    while (ctx->out) {
-        o = ctx->out;
-
-        if (!c->write->ready) {
-            goto again;
-        }
-
-        n = c->send(c, o->data + o->sent, o->len - o->sent);
-
-        if (n == NGX_ERROR) {
-            if (!ctx->close_rcvd) {
-                ctx->close_code = MCP_WS_CLOSE_ABNORMAL;
-            }
-            ngx_mcp_ws_destroy(ctx);
-            return NGX_DONE;
-        }
-
-        if (n == NGX_AGAIN) {
-            goto again;
-        }
-
-        (void) ngx_atomic_fetch_add(&sh->bytes_out, n);
-        o->sent += n;
-
-        if (o->sent < o->len) {
-            continue;
-        }
-
-        (void) ngx_atomic_fetch_add(&sh->frames_out, 1);
-        ctx->out = o->next;
-        if (ctx->out == NULL) {
-            ctx->out_last = NULL;
-        }
-        ctx->out_bytes -= o->len;
-        ngx_free(o);
-    }
-
-    if (ctx->flow_paused && !ctx->close_sent) {
-        ctx->flow_paused = 0;
-        ngx_mcp_link_flow(ctx, MCP_LINK_FLOW_RESUME);
-    }
-
-    if (ctx->close_sent && (ctx->close_rcvd || ctx->failed)) {
-        /* both closes exchanged and ours is out: the server closes TCP */
-        ngx_mcp_ws_destroy(ctx);
-        return NGX_DONE;
-    }
-
-    return NGX_OK;
-
-again:
-
-    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-        ngx_mcp_ws_destroy(ctx);
-        return NGX_DONE;
-    }
-
-    return NGX_OK;
-}
 
 
 static void
@@ -647,12 +452,16 @@ ngx_mcp_ws_timer_handler(ngx_event_t *ev)
     }
 
     if (ctx->ping_sent && ctx->conf->ping_timeout
-        && (ngx_msec_int_t) (now - ctx->ping_sent - ctx->conf->ping_timeout)
-           >= 0)
+        && (ngx_msec_int_t) (now - ctx->ping_due) >= 0)
     {
-        (void) ngx_atomic_fetch_add(&sh->ping_timeouts, 1);
-        ngx_mcp_ws_close(ctx, MCP_WS_CLOSE_GOING_AWAY, "ping timeout");
-        return;
+        if (!ngx_mcp_ws_client_reading(ctx)) {
+            (void) ngx_atomic_fetch_add(&sh->ping_timeouts, 1);
+            ngx_mcp_ws_close(ctx, MCP_WS_CLOSE_GOING_AWAY, "ping timeout");
+            return;
+        }
+
+        /* our ping is still behind data the client is reading */
+        ctx->ping_due = now + ctx->conf->ping_timeout;
     }
 
     if (ctx->conf->idle_timeout
@@ -672,6 +481,8 @@ ngx_mcp_ws_timer_handler(ngx_event_t *ev)
         stamp = (uint64_t) tv.tv_sec * 1000000 + tv.tv_usec;
         ctx->ping_stamp = stamp;
         ctx->ping_sent = now ? now : 1;
+        ctx->ping_due = now + ctx->conf->ping_timeout;
+        ctx->client_took = ngx_mcp_ws_client_took(ctx);
         ctx->next_ping = now + ctx->conf->ping_interval;
         (void) ngx_atomic_fetch_add(&sh->pings_sent, 1);
 
@@ -688,6 +499,28 @@ ngx_mcp_ws_timer_handler(ngx_event_t *ev)
     }
 
     ngx_mcp_ws_arm_timer(ctx);
+}
+
+
+/*
+ * A client that took bytes of its backlog since the last look is alive even
+ * though our ping has not reached it: it still sits behind data in the
+ * kernel's buffer (megabytes, autotuned) or in our queue.
+ */
+static ngx_uint_t
+ngx_mcp_ws_client_reading(ngx_mcp_conn_t *ctx)
+{
+    off_t  took;
+
+    took = ngx_mcp_ws_client_took(ctx);
+
+    if (took == ctx->client_took) {
+        return 0;
+    }
+
+    ctx->client_took = took;
+
+    return 1;
 }
 
 
@@ -720,7 +553,7 @@ ngx_mcp_ws_arm_timer(ngx_mcp_conn_t *ctx)
         }
 
         if (ctx->ping_sent && conf->ping_timeout) {
-            d = (ngx_msec_int_t) (ctx->ping_sent + conf->ping_timeout - now);
+            d = (ngx_msec_int_t) (ctx->ping_due - now);
             best = ngx_min(best, d);
 
         } else if (conf->ping_interval) {
@@ -748,7 +581,6 @@ ngx_mcp_ws_arm_timer(ngx_mcp_conn_t *ctx)
 void
 ngx_mcp_ws_teardown(ngx_mcp_conn_t *ctx)
 {
-    ngx_mcp_out_t        *o;
     ngx_mcp_main_conf_t  *mmcf;
 
     if (ctx->timer.timer_set) {
@@ -767,15 +599,7 @@ ngx_mcp_ws_teardown(ngx_mcp_conn_t *ctx)
     mmcf = ngx_mcp_main_conf();
 
     ngx_mcp_link_close(ctx, ctx->close_code, NULL, 0);
-
-    while (ctx->out) {
-        o = ctx->out;
-        ctx->out = o->next;
-        ngx_free(o);
-    }
-
-    ctx->out_last = NULL;
-    ctx->out_bytes = 0;
+    ngx_mcp_ws_free_queue(ctx);
 
     if (ctx->msg) {
         ngx_free(ctx->msg);
@@ -795,7 +619,7 @@ ngx_mcp_ws_teardown(ngx_mcp_conn_t *ctx)
  * up the stack touches freed memory: the request is freed there (access
  * log, pool cleanups, which tear the session down and give the slot back).
  */
-static void
+void
 ngx_mcp_ws_destroy(ngx_mcp_conn_t *ctx)
 {
     if (ctx->finalizing) {

@@ -50,7 +50,7 @@ import pytest
 
 from chat_client import ChatClient
 from stack import (HEALTH_PATH, NGINX_BIN, ROOT, Fatal, Stack, deep_merge,
-                   free_port, wait_until)
+                   free_port, stop_session, wait_until)
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 BALANCER_EXAMPLE = os.path.join(ROOT, "conf", "examples", "cluster",
@@ -87,21 +87,21 @@ class RespReader:
         self.sock = sock
         self.buf = b""
 
+    def _more(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("redis closed the connection")
+        self.buf += chunk
+
     def _line(self):
         while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
+            self._more()
         line, _, self.buf = self.buf.partition(b"\r\n")
         return line
 
     def _exact(self, n):
         while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
+            self._more()
         data, self.buf = self.buf[:n], self.buf[n + 2:]
         return data
 
@@ -329,20 +329,7 @@ class Balancer:
     def stop(self, timeout=10.0):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_session(self.proc, signal.SIGQUIT, timeout, then=signal.SIGTERM)
         if self.logf:
             self.logf.close()
             self.logf = None

@@ -266,6 +266,7 @@ def cluster_main(args):
 
 def cluster_run(args, cdir, stops):
     from cluster import Balancer, Redis
+    from stack import stop_session
     procs = []          # what must stay up
     redis = Redis(os.path.join(cdir, "redis"))
     stops.append(redis.stop)
@@ -276,8 +277,10 @@ def cluster_run(args, cdir, stops):
         mcpd, nginx, port = cluster_instance(cdir, n, redis.address,
                                              args.host)
         procs += [mcpd, nginx]
-        stops += [lambda p=mcpd: stop(p, signal.SIGTERM, 15),
-                  lambda p=nginx: stop(p, signal.SIGQUIT, 15)]
+        # each with its process group: MCP servers, nginx workers
+        stops += [lambda p=mcpd: stop_session(p, signal.SIGTERM, 15),
+                  lambda p=nginx: stop_session(p, signal.SIGQUIT, 15,
+                                               then=signal.SIGTERM)]
         ports.append(port)
     balancer = Balancer(cdir, ["%s:%d" % (args.host, p) for p in ports],
                         port=args.port, host=args.host,

@@ -73,6 +73,32 @@ def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def stop_session(proc, sig, timeout=10.0, then=signal.SIGKILL):
+    """Stop proc, started as the leader of a session of its own: sig, then
+    `then` if it has not exited within timeout, then SIGKILL to its whole
+    process group, where whatever it started lives (nginx workers, mcpd's
+    MCP servers): none may outlive it.  Returns its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(then)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+    return proc.returncode
+
+
 def deep_merge(base, over):
     """over merged into a copy of base; dicts merge, anything else replaces,
     None removes the key."""
@@ -208,24 +234,14 @@ class Mcpd:
         exit status."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
         # whatever mcpd started (MCP servers) and left behind, e.g. after a
         # SIGKILL in a test, is in its process group: none may outlive the
         # test
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        rc = stop_session(self.proc, sig, timeout)
         if self.logf:
             self.logf.close()
             self.logf = None
-        return self.proc.returncode
+        return rc
 
     def log(self):
         try:
@@ -437,25 +453,8 @@ class Stack:
         """Stop nginx alone (sig to the master, then TERM, then KILL of its
         process group); mcpd stays.  start_nginx() brings it back."""
         if self.nginx is not None:
-            if self.nginx.poll() is None:
-                self.nginx.send_signal(sig)
-                try:
-                    self.nginx.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.nginx.terminate()
-                    try:
-                        self.nginx.wait(5)
-                    except subprocess.TimeoutExpired:
-                        pass
             # workers are in the master's session: none may outlive it
-            try:
-                os.killpg(self.nginx.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.nginx.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
+            stop_session(self.nginx, sig, timeout, then=signal.SIGTERM)
             if self.ngx_logf:
                 self.ngx_logf.close()
                 self.ngx_logf = None

@@ -64,6 +64,7 @@ class WSClient:
     def __init__(self, sock, leftover=b""):
         self.sock = sock
         self.buf = bytearray(leftover)
+        self.recv_size = 65536      # bytes asked of the kernel per read
 
     # -- connecting
 
@@ -121,13 +122,24 @@ class WSClient:
 
     @classmethod
     def connect(cls, port, host="127.0.0.1", path="/ws/chat", timeout=5.0,
-                headers=None, extra=b"", source=None):
+                headers=None, extra=b"", source=None, rcvbuf=None):
         """Connect and complete the handshake (asserting 101 and the accept
-        key); extra bytes are sent right behind the handshake (pipelined)."""
+        key); extra bytes are sent right behind the handshake (pipelined).
+        rcvbuf sets SO_RCVBUF before connecting, so the TCP window is
+        negotiated small (set later, autotuning has already grown it)."""
         req, key = cls.handshake_request(path=path, host=host,
                                          headers=headers)
-        s = socket.create_connection((host, port), timeout=timeout,
-                                     source_address=source)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            if rcvbuf is not None:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            if source is not None:
+                s.bind(source)
+            s.settimeout(timeout)
+            s.connect((host, port))
+        except OSError:
+            s.close()
+            raise
         s.sendall(req + extra)
         status, hdrs, rest = cls._read_response(s, timeout)
         if status != 101:
@@ -172,7 +184,7 @@ class WSClient:
                 raise socket.timeout("timed out reading a frame")
             self.sock.settimeout(left)
             try:
-                chunk = self.sock.recv(65536)
+                chunk = self.sock.recv(self.recv_size)
             except ConnectionResetError:
                 chunk = b""
             if not chunk:

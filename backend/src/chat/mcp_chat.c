@@ -215,26 +215,97 @@ mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk)
 }
 
 
+/* send r's held frames while s takes them; 0 when some are left */
+static int
+mcp_chat_send_held(mcp_chat_t *c, mcp_session_t *s, mcp_chat_req_t *r)
+{
+    json_t  *f;
+
+    while (json_array_size(r->out) > 0 && !mcp_session_paused(s)) {
+        f = json_array_get(r->out, 0);
+        mcp_session_reply(s, r->rid,
+                          json_string_value(json_object_get(f, "status")),
+                          json_incref(json_object_get(f, "chunk")));
+        json_array_remove(r->out, 0);
+    }
+    if (json_array_size(r->out) > 0) {
+        mcp_session_on_resume(s, mcp_chat_on_resume, c);
+        return 0;
+    }
+    return 1;
+}
+
+
+/* take r out of the list at *head (c->reqs or c->draining) */
+static void
+mcp_chat_req_unlink(mcp_chat_req_t **head, mcp_chat_req_t *r)
+{
+    if (r->prev) {
+        r->prev->next = r->next;
+    } else {
+        *head = r->next;
+    }
+    if (r->next) {
+        r->next->prev = r->prev;
+    }
+    r->prev = r->next = NULL;
+}
+
+
+static void
+mcp_chat_draining_unlink(mcp_chat_t *c, mcp_chat_req_t *r)
+{
+    mcp_chat_req_unlink(&c->draining, r);
+    mcp_chat_req_unref(r);
+}
+
+
+/*
+ * Finished requests whose last frames (complete or error among them) are
+ * still held for a slow client go once they are out, or when their
+ * session has closed (nobody can take them any more), or at stop (all).
+ */
+static void
+mcp_chat_draining_sweep(mcp_chat_t *c, int all)
+{
+    mcp_chat_req_t  *r, *next;
+
+    for (r = c->draining; r; r = next) {
+        next = r->next;
+        if (all || !mcp_session_is_open(r->s)) {
+            mcp_chat_draining_unlink(c, r);
+        }
+    }
+}
+
+
+void
+mcp_chat_drop_draining(mcp_chat_t *c)
+{
+    mcp_chat_draining_sweep(c, 1);
+}
+
+
 void
 mcp_chat_flush_paused(mcp_chat_t *c, mcp_session_t *s)
 {
     mcp_chat_req_t  *r, *next;
-    json_t          *f;
+
+    /* the tails of finished replies go first: they are older */
+    mcp_chat_draining_sweep(c, 0);
+    for (r = c->draining; r; r = next) {
+        next = r->next;
+        if (r->s == s && mcp_chat_send_held(c, s, r)) {
+            mcp_chat_draining_unlink(c, r);
+        }
+    }
 
     for (r = c->reqs; r; r = next) {
         next = r->next;
         if (r->s != s || r->out == NULL) {
             continue;
         }
-        while (json_array_size(r->out) > 0 && !mcp_session_paused(s)) {
-            f = json_array_get(r->out, 0);
-            mcp_session_reply(s, r->rid,
-                              json_string_value(json_object_get(f, "status")),
-                              json_incref(json_object_get(f, "chunk")));
-            json_array_remove(r->out, 0);
-        }
-        if (json_array_size(r->out) > 0) {
-            mcp_session_on_resume(s, mcp_chat_on_resume, c);
+        if (!mcp_chat_send_held(c, s, r)) {
             continue;
         }
         if (r->paused) {
@@ -306,18 +377,22 @@ mcp_chat_finish(mcp_chat_req_t *r)
         mcp_chat_limits_release(c->limits, r->principal);
     }
 
-    if (r->prev) {
-        r->prev->next = r->next;
-    } else {
-        c->reqs = r->next;
-    }
-    if (r->next) {
-        r->next->prev = r->prev;
-    }
-    r->prev = r->next = NULL;
+    mcp_chat_req_unlink(&c->reqs, r);
     c->nreqs--;
 
-    mcp_chat_req_unref(r);
+    if (json_array_size(r->out) > 0 && mcp_session_is_open(r->s)) {
+        /* a slow client: the end of the reply is still held (FLOW or a
+           congested link), and is sent when the session resumes; the
+           sweep of closed sessions rides along */
+        mcp_chat_draining_sweep(c, 0);
+        r->next = c->draining;
+        if (c->draining) {
+            c->draining->prev = r;
+        }
+        c->draining = r;
+    } else {
+        mcp_chat_req_unref(r);
+    }
 
     if (next != NULL) {
         mcp_chat_turn_begin(next);

@@ -249,6 +249,8 @@ mcp_chat_stop(mcp_daemon_t *d, void *ctx)
     if (!c->stopping || c->nreqs > 0) {
         mcp_chat_drain(d, ctx);
     }
+    /* the held ends of finished replies for slow clients: too late */
+    mcp_chat_drop_draining(c);
     uv_timer_stop(&c->sys_timer);
     uv_close((uv_handle_t *) &c->sys_timer, NULL);  /* before sweep: its
                                                        close frees c */

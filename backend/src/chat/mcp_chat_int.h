@@ -68,6 +68,7 @@ struct mcp_chat_s {
     mcp_strmap_t                   *running;    /* mcp_chat_key -> req */
     mcp_chat_req_t                 *reqs;       /* every live request */
     size_t                          nreqs;
+    mcp_chat_req_t                 *draining;   /* finished, frames held */
 
     mcp_chat_provider_t            *provider;
     const mcp_chat_tools_t         *tools;      /* NULL: no MCP host */
@@ -143,7 +144,7 @@ enum {
 
 struct mcp_chat_req_s {
     mcp_chat_t            *chat;
-    mcp_chat_req_t        *prev, *next;     /* chat->reqs */
+    mcp_chat_req_t        *prev, *next;     /* chat->reqs or ->draining */
     int                    refs;            /* async ops + the request */
     int                    state;
 
@@ -216,6 +217,7 @@ void mcp_chat_finish(mcp_chat_req_t *r);
 void mcp_chat_req_cancel(mcp_chat_req_t *r, int why);
 void mcp_chat_cancel_done(mcp_chat_req_t *r);
 void mcp_chat_flush_paused(mcp_chat_t *c, mcp_session_t *s);
+void mcp_chat_drop_draining(mcp_chat_t *c);
 mcp_chat_req_t *mcp_chat_find(mcp_chat_t *c, mcp_session_t *s,
     const char *rid);
 const char *mcp_chat_principal(mcp_session_t *s);

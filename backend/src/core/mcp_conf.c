@@ -32,9 +32,10 @@ const mcp_cfg_field_t  mcp_daemon_conf_fields[] = {
       4096, 67108864, NULL, NULL, NULL, NULL,
       "largest link frame payload accepted; match mcp_max_message_size" },
     { "link_buffer_size", MCP_CFG_T_SIZE,
-      offsetof(mcp_daemon_conf_t, link_buffer_size), "4m",
+      offsetof(mcp_daemon_conf_t, link_buffer_size), "128k",
       65536, 1073741824, NULL, NULL, NULL, NULL,
-      "unsent bytes per link before its sessions' producers are paused" },
+      "unsent bytes per link before its sessions' producers are paused; "
+      "keep it at most an eighth of nginx's mcp_send_buffer_size" },
     MCP_FIELD_END
 };
 
