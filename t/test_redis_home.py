@@ -197,3 +197,173 @@ def test_new_conversation_on_both_instances_agrees_on_one_home(
     assert len(where) == 1
     assert sorted(set(r[1] for r in stored(c, where[0], "raced"))) == [
         "race-a", "race-b"]
+
+
+def test_list_conversations_shows_every_home(make_cluster, llm_mock):
+    """list_conversations on either instance shows the principal's
+    conversations of both homes, newest first, and pages across them."""
+    c = make_cluster()
+
+    async def go():
+        made = []
+        for i, rid in ((A, "l-1"), (B, "l-2"), (A, "l-3")):
+            async with c.client(instance=i) as ws:
+                made.append(conv_of(await ws.chat("hi", rid=rid)))
+            await asyncio.sleep(0.01)       # distinct updated_at
+        lists = []
+        for i in (A, B):
+            async with c.client(instance=i) as ws:
+                lists.append(await ws.call("list_conversations", {}))
+                page = await ws.call("list_conversations", {"limit": 2})
+                rest = await ws.call("list_conversations", {
+                    "limit": 2,
+                    "before": page["chunk"]["metadata"]["next_before"]})
+        return made, lists, page, rest
+
+    made, lists, page, rest = run(go())
+    for r in lists:
+        assert r["status"] == "complete", r
+        md = r["chunk"]["metadata"]
+        assert [x["conversation_id"] for x in md["conversations"]] == \
+            list(reversed(made))
+        assert "partial" not in md
+    md = page["chunk"]["metadata"]
+    assert [x["conversation_id"] for x in md["conversations"]] == \
+        [made[2], made[1]]
+    last = md["conversations"][-1]
+    assert md["next_before"] == "%d:%s" % (last["updated_at"],
+                                           last["conversation_id"])
+    md = rest["chunk"]["metadata"]
+    assert [x["conversation_id"] for x in md["conversations"]] == [made[0]]
+    assert "next_before" not in md
+
+
+def test_cancel_and_disconnect_on_b_reach_the_home(make_cluster, llm_mock):
+    """A `cancel` sent on B for a request running on A stops it on A (the
+    partial answer is stored there as cancelled); a client on B that
+    disconnects stops its request on A as a local disconnect would."""
+    c = make_cluster()
+
+    async def go():
+        async with c.client(instance=A) as wa:
+            conv = conv_of(await wa.chat("seed", rid="c-0"))
+        llm_mock.queue({"scenario": "trickle",
+                        "text": " ".join(["word"] * 100), "delay_ms": 50})
+        async with c.client(instance=B) as wb:
+            rid = await wb.start_chat("long", conv=conv, rid="c-1",
+                                      streaming=True)
+            while (await wb.first(rid))["status"] != "chunk":
+                pass
+            ack = await wb.call("cancel", {"target": rid})
+            end = await wb.until_end(rid)
+        llm_mock.queue({"scenario": "trickle",
+                        "text": " ".join(["word"] * 100), "delay_ms": 50})
+        async with c.client(instance=B) as wb:
+            rid = await wb.start_chat("long", conv=conv, rid="c-2",
+                                      streaming=True)
+            while (await wb.first(rid))["status"] != "chunk":
+                pass
+            await wb.abort()
+        return conv, ack, end
+
+    conv, ack, end = run(go())
+    assert ack["status"] == "complete", ack
+    assert ack["chunk"]["metadata"]["cancelled"] is True
+    assert end[-1]["status"] == "error"
+    assert end[-1]["chunk"]["code"] == "cancelled"
+
+    def stopped():
+        req = c.instance_health(A)["chat_stats"]["requests"]
+        return req["cancelled"] >= 1 and req["disconnected"] >= 1
+    from stack import wait_until
+    wait_until(stopped, 10, what="A to stop both requests")
+    wait_until(lambda: fwd(c, A)["remote_sessions"] == 0
+               and fwd(c, B)["routes"] == 0, 10, what="routes to end")
+    rows = stored(c, A, conv)
+    assert [r[1] for r in rows].count("c-1") == 2   # user + partial answer
+    assert stored(c, B, conv) == []
+
+
+def test_redis_down_keeps_local_conversations_only(make_cluster, llm_mock):
+    """Redis killed: a conversation A holds keeps working on A, one that
+    lives on B is conversation_unavailable on A (never started afresh
+    there), a new conversation starts on A; when Redis is back its home
+    is recorded, so B forwards to it."""
+    c = make_cluster()
+
+    async def start(i, rid):
+        async with c.client(instance=i) as ws:
+            return conv_of(await ws.chat("seed", rid=rid))
+
+    async def on(i, conv, rid):
+        async with c.client(instance=i) as ws:
+            return await ws.chat("more", conv=conv, rid=rid)
+
+    conv_a = run(start(A, "d-1"))
+    conv_b = run(start(B, "d-2"))
+    from stack import wait_until
+    c.redis.kill()
+    wait_until(lambda: c.redis_status(A)["state"] == "degraded", 10,
+               what="A degraded")
+    mine = run(on(A, conv_a, "d-3"))
+    theirs = run(on(A, conv_b, "d-4"))
+    new = run(start(A, "d-5"))
+    assert mine[-1]["status"] == "complete", mine
+    assert theirs[-1]["status"] == "error"
+    assert theirs[-1]["chunk"]["code"] == "conversation_unavailable"
+    assert stored(c, A, conv_b) == []
+    assert c.redis_status(A)["routing"]["unrecorded_homes"] == 1
+
+    c.redis.start()
+    wait_until(lambda: c.redis_status(A)["state"] == "up"
+               and c.redis_status(B)["state"] == "up"
+               and c.redis_status(A)["routing"]["unrecorded_homes"] == 0,
+               15, what="Redis back, the new home recorded")
+    # both heartbeats, and both subscriptions (a second connection, which
+    # reconnects on its own backoff: until then A is not reachable and a
+    # forward answers conversation_unavailable at once)
+    wait_until(lambda: c.redis_status(B)["instances_alive"] == 2
+               and all(fwd(c, i)["subscriber"] == "up" for i in (A, B)), 10,
+               what="both heartbeats and subscriptions back")
+    assert c.redis.command("GET", "t:home:" + new) == b"a"
+    later = run(on(B, new, "d-6"))
+    assert later[-1]["status"] == "complete", later
+    assert [r[1] for r in stored(c, A, new)] == ["d-5", "d-5", "d-6", "d-6"]
+
+
+def test_restarted_home_under_a_new_name_takes_its_conversations_back(
+        make_cluster, llm_mock):
+    """A's mcpd comes back as "a2" on the same SQLite file: once "a" is
+    gone, a request for one of its conversations on a2 moves the home to
+    a2 (under the conversation's lease) and runs; B then forwards there.
+    B itself, without the history, only ever answers unavailable."""
+    c = make_cluster()
+
+    async def on(i, conv, rid):
+        async with c.client(instance=i) as ws:
+            return await ws.chat("again", conv=conv, rid=rid)
+
+    async def start():
+        async with c.client(instance=A) as ws:
+            return conv_of(await ws.chat("seed", rid="n-1"))
+
+    conv = run(start())
+    c.kill_mcpd(A)
+    c.instances[A].mcpd.conf["redis"]["instance_id"] = "a2"
+    c.start_mcpd(A)
+    from stack import wait_until
+    wait_until(lambda: c.redis_status(A).get("state") == "up", 10,
+               what="a2 up")
+    time.sleep(TTL + 0.5)                   # "a"'s heartbeat expires
+    on_b = run(on(B, conv, "n-2"))
+    assert on_b[-1]["chunk"].get("code") == "conversation_unavailable"
+    on_a = run(on(A, conv, "n-3"))
+    assert on_a[-1]["status"] == "complete", on_a
+    assert c.redis_status(A)["routing"]["takeovers"] == 1
+    assert c.redis.command("GET", "t:home:" + conv) == b"a2"
+    assert c.redis.command("EXISTS", "t:lock:" + conv) == 0   # released
+    on_b = run(on(B, conv, "n-4"))
+    assert on_b[-1]["status"] == "complete", on_b
+    assert [r[1] for r in stored(c, A, conv)] == [
+        "n-1", "n-1", "n-3", "n-3", "n-4", "n-4"]
+    assert stored(c, B, conv) == []

@@ -58,7 +58,7 @@ typedef struct {
     char         sha[41];          /* "" until SCRIPT LOAD answered */
 } mcp_redis_script_t;
 
-#define MCP_REDIS_MAX_SCRIPTS  8
+#define MCP_REDIS_MAX_SCRIPTS  16
 #define MCP_REDIS_MAX_UP_HOOKS 4
 
 struct mcp_redis_s {
@@ -124,6 +124,7 @@ void mcp_redis_fallback(mcp_redis_t *r);
 /* 0 (cb will run), or -1 when not up (cb will not run). */
 int mcp_redis_command(mcp_redis_t *r, mcp_redis_cb_pt cb, void *data,
     int argc, const char **argv, const size_t *lens);
+/* args: the nkeys keys, then the script's ARGV; nargs counts them all. */
 int mcp_redis_eval(mcp_redis_t *r, mcp_redis_script_t *s, mcp_redis_cb_pt cb,
     void *data, int nkeys, int nargs, const char **args, const size_t *lens);
 

@@ -8,6 +8,7 @@
 #include "redis/mcp_redis_conns.h"
 #include "redis/mcp_redis_fwd.h"
 #include "redis/mcp_redis_limit.h"
+#include "redis/mcp_redis_list.h"
 #include "redis/mcp_redis_route.h"
 #include "repo/mcp_repo_daemon.h"
 
@@ -17,6 +18,7 @@ typedef struct {
     mcp_redis_conns_t  conns;
     mcp_redis_fwd_t    fwd;
     mcp_redis_route_t  route;
+    mcp_redis_list_t   list;
     int                closing;     /* parts still closing */
 } mcp_redis_sub_t;
 
@@ -30,6 +32,7 @@ redis_sub_stats(void *ctx)
         mcp_redis_limit_stats(&s->lim, o);
         mcp_redis_conns_stats(&s->conns, o);
         mcp_redis_route_stats(&s->route, o);
+        mcp_redis_list_stats(&s->list, o);
         mcp_redis_fwd_stats(&s->fwd, o);
     }
     return o;
@@ -90,6 +93,7 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         || mcp_redis_fwd_init(&s->fwd, d, &s->redis) != 0
         || mcp_redis_route_init(&s->route, d, &s->redis, &s->fwd,
                                 mcp_repo_daemon_get(d)) != 0
+        || mcp_redis_list_init(&s->list, d, &s->redis, &s->fwd) != 0
         || mcp_daemon_add_stats(d, "redis", redis_sub_stats, s) != 0
         || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0)
     {

@@ -5,12 +5,15 @@
 #include <string.h>
 
 #include "redis/mcp_redis_fwd_codec.h"
+#include "redis/mcp_redis_lease.h"
 #include "redis/mcp_redis_route.h"
 #include "util/mcp_uuid.h"
 
 /* a conversation-less chat's id, whose home is not recorded yet, at most
    this many while Redis is down; beyond it new conversations wait */
 #define MCP_ROUTE_UNRECORDED_MAX  100000
+/* a takeover holds the conversation's lock this long at most */
+#define MCP_ROUTE_LEASE_MS        5000
 
 /*
  * KEYS: instances zset, home key, request key ('' unless a conversation-
@@ -41,6 +44,19 @@ static mcp_redis_script_t  mcp_route_script = { .src =
     "return {home, conv, alive, retry}\n"
 };
 
+/*
+ * KEYS: home key.  ARGV: the dead home, this instance.  Moves the home
+ * here if it is still the dead one (or already here): 1, else 0.
+ */
+static mcp_redis_script_t  mcp_takeover_script = { .src =
+    "local h = redis.call('GET', KEYS[1])\n"
+    "if h == ARGV[1] or h == ARGV[2] then\n"
+    "  redis.call('SET', KEYS[1], ARGV[2])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n"
+};
+
 /* one message on its way to a decision */
 typedef struct {
     mcp_redis_route_t  *rt;
@@ -50,6 +66,8 @@ typedef struct {
     json_t             *msg;           /* ours (a copy when rewritten) */
     char               *conv;
     int                 fresh;         /* conversation id made here */
+    char               *dead;          /* takeover: the gone home */
+    mcp_redis_lease_t  *lease;
 } mcp_route_op_t;
 
 
@@ -62,6 +80,7 @@ route_op_free(mcp_route_op_t *op)
     json_decref(op->msg);
     free(op->rid);
     free(op->conv);
+    free(op->dead);
     free(op);
 }
 
@@ -214,6 +233,115 @@ route_on_up(mcp_redis_t *r, void *data)
 }
 
 
+/* ------------------------------------------------------------ takeover */
+
+/*
+ * The home's heartbeat expired, yet this instance's store has the
+ * conversation: it is that instance come back under a new name (the
+ * default instance_id has the pid in it), on the same file.  Under the
+ * conversation's lease (so two takers cannot interleave) the home moves
+ * here if it still names the dead one; then the request runs here.  Any
+ * other instance answers conversation_unavailable: the history is not
+ * in its store.
+ */
+
+static void
+route_takeover_freed(mcp_redis_lease_t *l)
+{
+    route_op_free(l->data);
+}
+
+static void
+route_taken_over(mcp_redis_t *r, redisReply *reply, const char *err,
+    void *data)
+{
+    mcp_route_op_t  *op = data;
+
+    if (!mcp_session_is_open(op->s)) {
+        /* the client left */
+    } else if (err == NULL && reply->type == REDIS_REPLY_INTEGER
+               && reply->integer == 1)
+    {
+        mcp_log_info(r->log, "redis", "conversation %s: home moves from "
+                     "%s (gone) to this instance, whose store has it",
+                     op->conv, op->dead);
+        op->rt->takeovers++;
+        route_run(op->next, op->s, op->rid, op->msg);
+    } else {
+        route_unavailable(op, "the conversation's home changed meanwhile; "
+                          "try again");
+    }
+    mcp_redis_lease_release(op->lease);         /* frees op */
+}
+
+static void
+route_lease_got(mcp_redis_lease_t *l, int acquired, void *data)
+{
+    mcp_route_op_t  *op = data;
+    char             khome[300];
+    const char      *args[3];
+
+    if (acquired == 1
+        && mcp_fwd_home_key(khome, sizeof(khome),
+                            op->rt->redis->conf->key_prefix, op->conv) == 0)
+    {
+        args[0] = khome;
+        args[1] = op->dead;
+        args[2] = op->rt->redis->instance;
+        if (mcp_redis_eval(op->rt->redis, &mcp_takeover_script,
+                           route_taken_over, op, 1, 3, args, NULL) == 0)
+        {
+            return;
+        }
+    }
+    route_unavailable(op, "another instance is taking this conversation "
+                      "over; try again");
+    mcp_redis_lease_release(l);                 /* frees op */
+}
+
+static void
+route_takeover_checked(const mcp_repo_result_t *res, void *data)
+{
+    mcp_route_op_t  *op = data;
+    char             key[300];
+
+    if (res->status != MCP_REPO_OK || !mcp_session_is_open(op->s)) {
+        route_unavailable(op, "the instance holding this conversation is "
+                          "gone (its heartbeat expired); its history stays "
+                          "there and is not copied elsewhere");
+        route_op_free(op);
+        return;
+    }
+    if (mcp_fwd_lock_key(key, sizeof(key), op->rt->redis->conf->key_prefix,
+                         op->conv) != 0
+        || (op->lease = mcp_redis_lease_new(op->rt->redis, key,
+                                            MCP_ROUTE_LEASE_MS,
+                                            route_takeover_freed)) == NULL)
+    {
+        route_unavailable(op, "out of memory");
+        route_op_free(op);
+        return;
+    }
+    op->lease->data = op;
+    if (mcp_redis_lease_acquire(op->lease, route_lease_got, op) != 0) {
+        route_unavailable(op, "Redis is not reachable; try again later");
+        mcp_redis_lease_release(op->lease);     /* frees op */
+    }
+}
+
+/* 1 when the check runs (it owns op then), 0 when there is no store. */
+static int
+route_takeover(mcp_route_op_t *op, const char *dead)
+{
+    const char  *p = mcp_session_attr(op->s, "principal");
+
+    op->dead = strdup(dead);
+    return op->dead != NULL && op->rt->repo != NULL
+           && mcp_repo_export(op->rt->repo, p ? p : "", op->conv,
+                              route_takeover_checked, op) == 0;
+}
+
+
 /* ------------------------------------------------------------ deciding */
 
 static void
@@ -262,6 +390,8 @@ route_decided(mcp_redis_t *r, redisReply *reply, const char *err,
         route_run(op->next, op->s, op->rid, op->msg);
     } else if (reply->element[2]->integer == 1) {
         route_forward(op, home);
+    } else if (route_takeover(op, home)) {
+        return;
     } else {
         route_unavailable(op, "the instance holding this conversation is "
                           "gone (its heartbeat expired); its history stays "
@@ -440,6 +570,8 @@ mcp_redis_route_init(mcp_redis_route_t *rt, mcp_daemon_t *d,
     rt->unrecorded = mcp_strmap_new(NULL, NULL);
     if (rt->unrecorded == NULL
         || mcp_redis_add_script(redis, &mcp_route_script) != 0
+        || mcp_redis_add_script(redis, &mcp_takeover_script) != 0
+        || mcp_redis_lease_register(redis) != 0
         || mcp_redis_on_up(redis, route_on_up, rt) != 0
         || mcp_daemon_wrap_action(d, "chat", route_chat, rt, &rt->chat) != 0
         || mcp_daemon_wrap_action(d, "history", route_history, rt,
@@ -467,7 +599,8 @@ void
 mcp_redis_route_stats(mcp_redis_route_t *rt, json_t *o)
 {
     json_object_set_new(o, "routing", json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I}",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "takeovers", (json_int_t) rt->takeovers,
         "local", (json_int_t) rt->local,
         "forwarded", (json_int_t) rt->forwarded,
         "retries", (json_int_t) rt->retries,

@@ -45,6 +45,7 @@ typedef struct {
     uint64_t            retries;       /* a request id seen before */
     uint64_t            unavailable;   /* home gone, or unknown while down */
     uint64_t            unchecked;     /* Redis down: decided locally */
+    uint64_t            takeovers;     /* homes moved here (same store) */
 } mcp_redis_route_t;
 
 int mcp_redis_route_init(mcp_redis_route_t *rt, mcp_daemon_t *d,
