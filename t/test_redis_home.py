@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from chat_client import conv_of, run, text_of  # noqa: E402
 from cluster import needs_redis  # noqa: E402
+from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
 
@@ -244,25 +245,23 @@ def test_cancel_and_disconnect_on_b_reach_the_home(make_cluster, llm_mock):
     disconnects stops its request on A as a local disconnect would."""
     c = make_cluster()
 
+    async def streaming(ws, conv, rid):
+        """A long streamed answer on A for ws, once its text flows."""
+        llm_mock.queue({"scenario": "trickle",
+                        "text": " ".join(["word"] * 100), "delay_ms": 50})
+        await ws.start_chat("long", conv=conv, rid=rid, streaming=True)
+        while (await ws.first(rid))["status"] != "chunk":
+            pass
+
     async def go():
         async with c.client(instance=A) as wa:
             conv = conv_of(await wa.chat("seed", rid="c-0"))
-        llm_mock.queue({"scenario": "trickle",
-                        "text": " ".join(["word"] * 100), "delay_ms": 50})
         async with c.client(instance=B) as wb:
-            rid = await wb.start_chat("long", conv=conv, rid="c-1",
-                                      streaming=True)
-            while (await wb.first(rid))["status"] != "chunk":
-                pass
-            ack = await wb.call("cancel", {"target": rid})
-            end = await wb.until_end(rid)
-        llm_mock.queue({"scenario": "trickle",
-                        "text": " ".join(["word"] * 100), "delay_ms": 50})
+            await streaming(wb, conv, "c-1")
+            ack = await wb.call("cancel", {"target": "c-1"})
+            end = await wb.until_end("c-1")
         async with c.client(instance=B) as wb:
-            rid = await wb.start_chat("long", conv=conv, rid="c-2",
-                                      streaming=True)
-            while (await wb.first(rid))["status"] != "chunk":
-                pass
+            await streaming(wb, conv, "c-2")
             await wb.abort()
         return conv, ack, end
 
@@ -275,7 +274,6 @@ def test_cancel_and_disconnect_on_b_reach_the_home(make_cluster, llm_mock):
     def stopped():
         req = c.instance_health(A)["chat_stats"]["requests"]
         return req["cancelled"] >= 1 and req["disconnected"] >= 1
-    from stack import wait_until
     wait_until(stopped, 10, what="A to stop both requests")
     wait_until(lambda: fwd(c, A)["remote_sessions"] == 0
                and fwd(c, B)["routes"] == 0, 10, what="routes to end")
@@ -301,7 +299,6 @@ def test_redis_down_keeps_local_conversations_only(make_cluster, llm_mock):
 
     conv_a = run(start(A, "d-1"))
     conv_b = run(start(B, "d-2"))
-    from stack import wait_until
     c.redis.kill()
     wait_until(lambda: c.redis_status(A)["state"] == "degraded", 10,
                what="A degraded")
@@ -351,7 +348,6 @@ def test_restarted_home_under_a_new_name_takes_its_conversations_back(
     c.kill_mcpd(A)
     c.instances[A].mcpd.conf["redis"]["instance_id"] = "a2"
     c.start_mcpd(A)
-    from stack import wait_until
     wait_until(lambda: c.redis_status(A).get("state") == "up", 10,
                what="a2 up")
     time.sleep(TTL + 0.5)                   # "a"'s heartbeat expires

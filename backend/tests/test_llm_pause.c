@@ -202,6 +202,8 @@ typedef struct {
     int             deltas_paused;  /* deltas seen while paused */
     int             paused;
     int             done;
+    int             done_calls;
+    int             close_in_done;  /* close the layer from on_done */
     mcp_llm_err_e   err;
     char            finish[32];
 } fixture_t;
@@ -287,8 +289,14 @@ on_done(mcp_llm_req_t *r, void *data, const mcp_llm_result_t *res)
     uv_timer_stop(&f->resume_timer);
     uv_close((uv_handle_t *) &f->go_timer, NULL);
     uv_close((uv_handle_t *) &f->resume_timer, NULL);
-    /* the layer is closed on a later turn: closing it from on_done would
-       finish this request a second time (it is still live here) */
+    /* closing the layer from on_done is allowed and must not finish
+       this request a second time */
+    CHECK_EQ_INT(++f->done_calls, 1);
+    if (f->close_in_done) {
+        uv_close((uv_handle_t *) &f->close_timer, NULL);
+        mcp_llm_close(f->llm, on_llm_closed, NULL);
+        return;
+    }
     uv_timer_start(&f->close_timer, close_timer_cb, 0, 0);
 }
 
@@ -441,7 +449,29 @@ test_pause_of_nothing_is_harmless(void)
     mcp_llm_pause(NULL, 0);
 }
 
+static void
+test_close_from_on_done_finishes_once(void)
+{
+    fixture_t  *f = fixture_new(0);
+
+    if (f == NULL) {
+        return;
+    }
+    /* a caller that shuts the layer down when its last request ends
+       (mcpd stopping): the request must not be finished twice */
+    f->close_in_done = 1;
+    fixture_request(f);
+    server_go(&f->server);
+    fixture_finish(f);
+
+    CHECK_EQ_INT(f->done_calls, 1);
+    CHECK_EQ_INT(f->err, MCP_LLM_OK);
+    CHECK_EQ_STR(f->text, "one two three four five");
+    free(f);
+}
+
 UNIT_MAIN("llm_pause",
           UNIT_TEST(test_pause_while_streaming_holds_then_resumes),
           UNIT_TEST(test_pause_before_the_transfer_starts),
-          UNIT_TEST(test_pause_of_nothing_is_harmless))
+          UNIT_TEST(test_pause_of_nothing_is_harmless),
+          UNIT_TEST(test_close_from_on_done_finishes_once))

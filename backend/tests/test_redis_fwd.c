@@ -2,9 +2,11 @@
  * Forwarding between instances, what is pure: the messages (round trip,
  * every malformed shape refused), the final-frame test the asker ends a
  * request on, the key and channel names, conversation ids; and core's
- * action-wrapping hook redis/ relies on, in both start orders.
+ * action-wrapping hook redis/ relies on, in both start orders, and the
+ * remote sessions (link/mcp_session.h) forwarded requests run on.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "unit.h"
@@ -217,10 +219,85 @@ test_wrap_either_order(void)
 }
 
 
+/* ------------------------------------------------ remote sessions */
+
+static char  t_sent[256];
+static int   t_closed_code, t_hook_calls;
+
+static int
+t_sink_send(void *ctx, const char *text, size_t len)
+{
+    snprintf(t_sent, sizeof(t_sent), "%.*s", (int) len, text);
+    return 0;
+}
+
+static void
+t_sink_closed(void *ctx, uint16_t code, const char *reason)
+{
+    t_closed_code = code;
+}
+
+static const mcp_session_sink_t  t_sink = { t_sink_send, t_sink_closed };
+
+static void
+t_close_hook(mcp_session_t *s, void *ctx)
+{
+    t_hook_calls++;
+}
+
+
+static void
+test_remote_session(void)
+{
+    mcp_daemon_t    d;
+    mcp_conf_t      conf;
+    uv_loop_t       loop;
+    mcp_session_t  *s;
+    const char     *attrs[] = { "principal", "alice", "redis_from", "b",
+                                NULL };
+
+    memset(&conf, 0, sizeof(conf));
+    uv_loop_init(&loop);
+    CHECK(mcp_daemon_init(&d, &loop, &conf, NULL, "t") == 0);
+    CHECK(mcp_daemon_on_session_close(&d, t_close_hook, NULL) == 0);
+
+    /* what producers send goes to the sink; never paused */
+    s = mcp_session_new_remote(&d, 9, attrs, &t_sink, NULL);
+    CHECK(s != NULL && mcp_session_is_remote(s) && mcp_session_is_open(s));
+    CHECK_EQ_STR(mcp_session_attr(s, "principal"), "alice");
+    CHECK_EQ_STR(mcp_session_attr(s, "redis_from"), "b");
+    CHECK(mcp_session_attr(s, "uri") == NULL);
+    CHECK(!mcp_session_paused(s));
+    CHECK(mcp_session_reply(s, "r1", "complete", NULL) == 0);
+    CHECK(strstr(t_sent, "\"request_id\":\"r1\"") != NULL);
+
+    /* the client went: close hooks run once, sends fail from then on */
+    t_hook_calls = 0;
+    mcp_session_ref(s);
+    mcp_session_end_remote(s);
+    CHECK(t_hook_calls == 1 && !mcp_session_is_open(s));
+    mcp_session_end_remote(s);
+    CHECK(t_hook_calls == 1);
+    CHECK(mcp_session_reply(s, "r2", "complete", NULL) == -1);
+    mcp_session_unref(s);
+
+    /* mcpd ends it: the sink hears the close, hooks run */
+    s = mcp_session_new_remote(&d, 10, NULL, &t_sink, NULL);
+    CHECK(s != NULL && mcp_session_attr(s, "principal") == NULL);
+    t_closed_code = 0;
+    mcp_session_close(s, 1013, "busy");
+    CHECK(t_closed_code == 1013 && t_hook_calls == 2);
+
+    mcp_daemon_cleanup(&d);
+    uv_loop_close(&loop);
+}
+
+
 UNIT_MAIN("redis_fwd",
     UNIT_TEST(test_roundtrip),
     UNIT_TEST(test_malformed),
     UNIT_TEST(test_final_frame),
     UNIT_TEST(test_names),
     UNIT_TEST(test_uuid),
-    UNIT_TEST(test_wrap_either_order))
+    UNIT_TEST(test_wrap_either_order),
+    UNIT_TEST(test_remote_session))

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chat/mcp_chat_int.h"
+#include "chat/mcp_chat_title.h"
 
 
 /* ------------------------------------------------------------ helpers */
@@ -662,6 +663,7 @@ mcp_chat_handle_chat(mcp_session_t *s, const char *rid, json_t *msg,
     mcp_chat_req_t  *r;
     int64_t          retry = 0;
     int              stream = 0, rc;
+    char             title[MCP_CHAT_TITLE_MAX + 4];
 
     why = mcp_chat_check_payload(json_object_get(msg, "payload"), &text,
                                  &conv, &stream,
@@ -723,7 +725,9 @@ mcp_chat_handle_chat(mcp_session_t *s, const char *rid, json_t *msg,
     r->state = MCP_REQ_S_OPENING;
     r->opened = 1;
     mcp_chat_req_ref(r);
-    if (mcp_repo_conversation_open(c->repo, principal, NULL, NULL,
+    if (mcp_repo_conversation_open(c->repo, principal, NULL,
+                                   mcp_chat_title(r->text, strlen(r->text),
+                                                  title),
                                    mcp_chat_opened, r) != 0)
     {
         mcp_chat_req_unref(r);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "chat/mcp_chat_int.h"
+#include "chat/mcp_chat_title.h"
 
 static void mcp_chat_model_turn(mcp_chat_req_t *r);
 
@@ -284,6 +285,7 @@ mcp_chat_turn_begin(mcp_chat_req_t *r)
     mcp_chat_t        *c = r->chat;
     mcp_repo_append_t  a;
     json_t            *user;
+    char               title[MCP_CHAT_TITLE_MAX + 4];
 
     if (r->finished) {
         return;
@@ -309,7 +311,10 @@ mcp_chat_turn_begin(mcp_chat_req_t *r)
            unknown id starts a conversation with that id) */
         r->state = MCP_REQ_S_OPENING;
         mcp_chat_req_ref(r);
-        if (mcp_repo_conversation_open(c->repo, r->principal, r->conv, NULL,
+        /* the title is stored only if this creates the conversation */
+        if (mcp_repo_conversation_open(c->repo, r->principal, r->conv,
+                                       mcp_chat_title(r->text,
+                                                      strlen(r->text), title),
                                        mcp_chat_conv_checked, r) != 0)
         {
             mcp_chat_req_unref(r);

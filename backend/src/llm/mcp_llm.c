@@ -87,12 +87,19 @@ llm_req_closed(uv_handle_t *h)
     llm_maybe_closed(llm);
 }
 
-void
-mcp_llm_free_req(mcp_llm_req_t *r)
+/*
+ * Takes a request off llm->live; a second call does nothing.  llm_finish
+ * unlinks before on_done so that a caller closing the layer from on_done
+ * does not finish the same request again.
+ */
+static void
+llm_unlink_live(mcp_llm_req_t *r)
 {
     mcp_llm_t  *llm = r->llm;
 
-    r->state = MCP_LLM_REQ_DONE;
+    if (r->l_prev == NULL && llm->live != r) {
+        return;
+    }
     if (r->l_prev) {
         r->l_prev->l_next = r->l_next;
     } else {
@@ -101,6 +108,16 @@ mcp_llm_free_req(mcp_llm_req_t *r)
     if (r->l_next) {
         r->l_next->l_prev = r->l_prev;
     }
+    r->l_prev = r->l_next = NULL;
+}
+
+void
+mcp_llm_free_req(mcp_llm_req_t *r)
+{
+    mcp_llm_t  *llm = r->llm;
+
+    r->state = MCP_LLM_REQ_DONE;
+    llm_unlink_live(r);
     json_decref(r->messages);
     json_decref(r->tools);
     r->messages = r->tools = NULL;
@@ -177,6 +194,7 @@ llm_finish(mcp_llm_req_t *r, mcp_llm_err_e err, const char *msg)
     }
 
     r->state = MCP_LLM_REQ_DONE;
+    llm_unlink_live(r);
     if (r->cb.on_done && !r->cancelled) {
         r->cb.on_done(r, r->data, &res);
     }
