@@ -14,7 +14,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cluster import instance_yaml, needs_redis  # noqa: E402
+from cluster import instance_yaml, mock_chats, needs_redis  # noqa: E402
 from linkclient import MESSAGE, Link  # noqa: E402
 from stack import Mcpd, wait_until  # noqa: E402
 
@@ -86,7 +86,8 @@ class Instance:
         sid = self.open()
         self.send(sid, "history", "h-" + conv, {"conversation_id": conv,
                                                  "limit": 500})
-        return self.final(sid, "h-" + conv)[-1]["chunk"]["metadata"]["messages"]
+        end = self.final(sid, "h-" + conv)[-1]
+        return end["chunk"]["metadata"]["messages"]
 
 
 @pytest.fixture
@@ -107,11 +108,6 @@ def pair(tmp_path, redis_server, llm_mock):
     yield make
     for inst in made:
         inst.stop()
-
-
-def chats(llm_mock):
-    return [r for r in llm_mock.requests()
-            if r.get("path", "").endswith("/chat/completions")]
 
 
 def test_off_by_default_leaves_no_trace(tmp_path, llm_mock):
@@ -146,7 +142,7 @@ def test_fleet_rpm_holds_across_two_instances(pair, llm_mock):
     done = [r for r in results.values() if r["status"] == "complete"]
     # the shared window admitted exactly its 4; the rest waited in the
     # queue and failed with a clear error instead of exceeding the limit
-    assert len(chats(llm_mock)) == 4
+    assert len(mock_chats(llm_mock)) == 4
     assert len(done) == 4
     failed = [r for r in results.values() if r["status"] != "complete"]
     assert all(r["status"] == "error" for r in failed)
@@ -236,7 +232,7 @@ def test_duplicate_request_id_through_both_instances_runs_once(pair, llm_mock):
     first = a.chat("only once please", "dup-1")
     assert first[-1]["status"] == "complete", first
     conv = first[0]["chunk"]["metadata"]["conversation_id"]
-    assert len(chats(llm_mock)) == 1
+    assert len(mock_chats(llm_mock)) == 1
 
     other = b.chat("only once please", "dup-1", conv=conv)
     assert other[-1]["status"] == "complete", other
@@ -251,7 +247,7 @@ def test_duplicate_request_id_through_both_instances_runs_once(pair, llm_mock):
     assert a2[0]["chunk"]["metadata"]["conversation_id"] == \
         b2[0]["chunk"]["metadata"]["conversation_id"]
 
-    assert len(chats(llm_mock)) == 2      # dup-1 and dup-2, once each
+    assert len(mock_chats(llm_mock)) == 2      # dup-1 and dup-2, once each
     assert b.redis_stats()["routing"]["forwarded"] == 1
     assert a.redis_stats()["routing"]["retries"] == 1
     assert a.redis_stats()["forwarding"]["served"] == 1

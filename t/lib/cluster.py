@@ -25,7 +25,9 @@ the tests run).
 
 routing: "round_robin" (nginx's default), "least_conn" (the example's), or
 "conversation" (`hash $arg_conversation_id consistent`: a socket opened as
-/ws/chat?conversation_id=ID always reaches the same instance).  The
+/ws/chat?conversation_id=ID always reaches the same instance; without
+the argument nginx falls back to round robin, so new conversations still
+spread; a client may name a new conversation's id itself).  The
 balancer adds an X-Mcp-Upstream header (the instance's address) to every
 answer, which is how a client learns where it landed.
 
@@ -355,6 +357,10 @@ class ClusterClient(ChatClient):
 
 
 class Cluster:
+    """Redis, instances "a" and "b" (Stacks: .instances[0], [1]; their
+    mcpd configs from instance_yaml, mcpd_yaml merged over it) and the
+    balancer.  One nginx worker per instance: two cores shared by many."""
+
     NAMES = ("a", "b")
 
     def __init__(self, tmpdir, mock_url=None, routing="round_robin",
