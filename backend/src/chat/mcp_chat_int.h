@@ -24,6 +24,7 @@
 #include "core/mcp_daemon.h"
 #include "repo/mcp_repo.h"
 #include "util/mcp_hist.h"
+#include "util/mcp_json_str.h"
 #include "util/mcp_lru.h"
 #include "util/mcp_strmap.h"
 
@@ -37,9 +38,14 @@ typedef struct {
     int                 prompt;     /* 1: prompts/get, 0: resources/read */
     char               *server;     /* prompt: its server */
     char               *name;       /* prompt name or resource URI */
-    int                 asked;
-    int                 done;
+    int                 asked;      /* this round's request was sent */
+    int                 done;       /* ... and answered (or failed) */
+    int                 gaveup;     /* its server never came: not waited for */
+    int                 again;      /* changed while a read was in flight */
     void               *req;
+    struct mcp_server_s *from;      /* the server it was last read from */
+    uint64_t            sub_at;     /* resources/subscribe sent to the server
+                                       instance ready at this time */
     char               *text;       /* NULL: not (yet) available */
 } mcp_chat_sys_item_t;
 
@@ -72,7 +78,6 @@ struct mcp_chat_s {
     char                           *sys_base;   /* before MCP items */
     mcp_chat_sys_item_t            *sys;
     size_t                          nsys;
-    size_t                          sys_pending;
     uint64_t                        sys_since;
     uv_timer_t                      sys_timer;
 
@@ -206,6 +211,12 @@ struct mcp_chat_req_s {
 void mcp_chat_req_ref(mcp_chat_req_t *r);
 void mcp_chat_req_unref(mcp_chat_req_t *r);
 void mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk);
+void mcp_chat_emit_delta(mcp_chat_req_t *r, const char *text, size_t len);
+/* room for a delta frame of a request id of rid_len and len bytes of text */
+#define MCP_CHAT_DELTA_MAX(rid_len, len)                                     \
+    (MCP_JSON_STR_MAX(rid_len) + MCP_JSON_STR_MAX(len) + 128)
+size_t mcp_chat_delta_frame(char *out, const char *rid, const char *text,
+    size_t len, int hop);
 void mcp_chat_fail(mcp_chat_req_t *r, int kind, const char *code,
     int64_t retry_after_ms, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
