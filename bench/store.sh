@@ -7,8 +7,12 @@
 # ids, 4 readers reading the newest 50 messages with a 2 ms pause.
 #   baseline  enable_pooling: false: one connection, a transaction per append
 #   pool      the default pools: readers + writers with group commit
-#   raw       one plain connection, the same statements, one big transaction
-#   raw-rows  the same with only the message INSERT (for reference)
+#   raw       one connection, no threads: the repository's own append for the
+#             same rows (the same 64 conversations), one big transaction
+#   raw-64    the same, a commit every 64 rows (group commit without the
+#             hand-off; checkpoints inline), for reference
+#   raw-rows  the same rows without request ids (no idempotency entry), for
+#             reference
 # STORE_BENCH_SECONDS (default 3) per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +51,7 @@ for sync in normal full; do
     done
 done
 run raw --mode raw
+run raw-64 --mode raw --batch 64
 run raw-rows --mode raw-rows
 
 busy=0

@@ -4,6 +4,7 @@
  *   store_bench --db PATH --mode pool|baseline|raw|raw-rows
  *               [--callers N] [--readers N] [--seconds S] [--sync normal|full]
  *               [--read-gap-ms MS] [--batch N] [--writers N]
+ *               [--checkpoint-pages N]
  *
  * Readers read the newest 50 messages (2000 tokens) of a conversation,
  * then pause read-gap-ms (default 2) before the next read.
@@ -62,6 +63,7 @@ struct bench_s {
 
 static void bench_next(bench_caller_t *c);
 static int  bench_max_batch, bench_writers, bench_read_gap_ms = 2;
+static int  bench_ckpt_pages;
 
 
 static void
@@ -177,7 +179,8 @@ bench_repo(const char *db, int pooled, int sync_full, int callers,
     bench_t              b;
     bench_caller_t      *cs;
     uv_loop_t            loop;
-    json_t              *st;
+    json_t              *st, *ck, *wr;
+    double               writes;
     int                  i;
     char                 conv[32];
 
@@ -190,6 +193,9 @@ bench_repo(const char *db, int pooled, int sync_full, int callers,
     }
     if (bench_max_batch > 0) {
         rc.pool.max_batch = bench_max_batch;
+    }
+    if (bench_ckpt_pages > 0) {
+        rc.wal_checkpoint_pages = bench_ckpt_pages;
     }
     pc.retention_policy = MCP_RETAIN_UNLIMITED;
 
@@ -231,14 +237,23 @@ bench_repo(const char *db, int pooled, int sync_full, int callers,
         uv_run(&loop, UV_RUN_ONCE);
     }
     st = mcp_repo_stats(b.repo);
+    ck = json_object_get(st, "checkpoint");
+    wr = json_object_get(st, "writers");
+    writes = (double) json_integer_value(json_object_get(wr, "writes"));
     snprintf(extra, extralen, "read_p50_ms=%.3f read_p99_ms=%.3f reads=%ld "
-             "busy_errors=%lld errors=%ld rows_per_commit=%.1f",
+             "busy_errors=%lld errors=%ld rows_per_commit=%.1f"
+             " wal_frames_per_row=%.2f wal_restarts=%lld",
              mcp_hist_quantile(&b.read_us, 0.5) / 1000.0,
              mcp_hist_quantile(&b.read_us, 0.99) / 1000.0, b.reads,
              (long long) json_integer_value(json_object_get(st,
                  "busy_errors")) + b.busy, b.errors,
-             json_real_value(json_object_get(json_object_get(st, "writers"),
-                 "rows_per_commit")));
+             json_real_value(json_object_get(wr, "rows_per_commit")),
+             /* counted by the background checkpointer's WAL hook only */
+             writes > 0 && json_is_true(json_object_get(ck, "background"))
+                 ? (double) json_integer_value(json_object_get(ck,
+                       "frames_written")) / writes : -1.0,
+             (long long) json_integer_value(json_object_get(ck,
+                 "wal_restarts")));
     json_decref(st);
     uv_close((uv_handle_t *) &b.timer, NULL);
     /* readers paused in their gap still count as running: wake them */
@@ -259,6 +274,17 @@ bench_repo(const char *db, int pooled, int sync_full, int callers,
 
 
 /* ------------------------------------------------------------ raw */
+
+static int
+bench_raw_wal_hook(void *arg, sqlite3 *db, const char *name, int n)
+{
+    long  *frames = arg;
+
+    frames[0] += n >= frames[1] ? n - frames[1] : n;
+    frames[1] = n;
+    return SQLITE_OK;
+}
+
 
 /*
  * The ceiling: no threads, no queue, no callbacks.  One connection opened
@@ -281,7 +307,7 @@ bench_raw(const char *db, int sync_full, int rows_only, long rows_per_commit,
     mcp_repo_req_t       r;
     char                 rid[48], text[400], conv[32], msg[256];
     uint64_t             t0, end;
-    long                 n = 0, commits = 0;
+    long                 n = 0, commits = 0, frames[2] = { 0, 0 };
     int                  i;
 
     /* the schema and the conversations, as the repository creates them */
@@ -313,6 +339,7 @@ bench_raw(const char *db, int sync_full, int rows_only, long rows_per_commit,
     }
     memset(&fake, 0, sizeof(fake));
     fake.conf = rc;                 /* error messages name the file */
+    sqlite3_wal_hook(c.db, bench_raw_wal_hook, frames);
 
     t0 = uv_hrtime();
     end = t0 + (uint64_t) (seconds * 1e9);
@@ -350,8 +377,9 @@ bench_raw(const char *db, int sync_full, int rows_only, long rows_per_commit,
     seconds = (double) (uv_hrtime() - t0) / 1e9;
     mcp_conn_close(&c);
     snprintf(extra, extralen, "read_p50_ms=0 read_p99_ms=0 reads=0 "
-             "busy_errors=0 errors=0 rows_per_commit=%.1f",
-             (double) n / (double) commits);
+             "busy_errors=0 errors=0 rows_per_commit=%.1f"
+             " wal_frames_per_row=%.2f", (double) n / (double) commits,
+             (double) frames[0] / (double) n);
     return (double) n / seconds;
 }
 
@@ -369,6 +397,7 @@ main(int argc, char **argv)
         { "batch", required_argument, NULL, 'b' },
         { "writers", required_argument, NULL, 'w' },
         { "read-gap-ms", required_argument, NULL, 'g' },
+        { "checkpoint-pages", required_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 }
     };
     const char  *db = "bench.db", *mode = "pool", *sync = "normal";
@@ -387,6 +416,7 @@ main(int argc, char **argv)
         case 'b': bench_max_batch = atoi(optarg); break;
         case 'w': bench_writers = atoi(optarg); break;
         case 'g': bench_read_gap_ms = atoi(optarg); break;
+        case 'k': bench_ckpt_pages = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: see bench/store_bench.c\n");
             return 2;

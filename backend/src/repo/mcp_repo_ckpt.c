@@ -19,8 +19,9 @@
  * (200 MB in 3 s of the benchmark), and every frame appended to a growing
  * file costs the kernel a new page and block allocation.  So once the WAL
  * holds MCP_CKPT_RESTART_FACTOR times the threshold, the writer itself
- * completes a PASSIVE checkpoint between two groups (the background runs
- * copied most frames already, so it copies the rest); its next transaction
+ * completes a PASSIVE checkpoint between two groups when no background one
+ * runs (those copied most frames already, so it copies the rest; and they
+ * run every wal_checkpoint_pages new frames); its next transaction
  * then writes from the start of the WAL again.  PASSIVE never waits: if a
  * reader still uses an old snapshot the WAL is not restarted this time and
  * the writer tries again after its next group.
@@ -34,6 +35,13 @@
 #define MCP_CKPT_RESTART_FACTOR  4
 
 
+static uint64_t
+mcp_ckpt_restart_mark(mcp_ckpt_t *k)
+{
+    return (uint64_t) k->pages * MCP_CKPT_RESTART_FACTOR;
+}
+
+
 /* Writer thread, after each commit: n pages are in the WAL. */
 static int
 mcp_ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int n)
@@ -45,8 +53,23 @@ mcp_ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int n)
                                  __ATOMIC_RELAXED);
     if ((uint64_t) n < before) {
         __atomic_add_fetch(&k->restarts, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&k->mark, 0, __ATOMIC_RELAXED);
+        before = 0;
     }
-    if (n >= k->pages) {
+    __atomic_add_fetch(&k->frames_written, (uint64_t) n - before,
+                       __ATOMIC_RELAXED);
+    /*
+     * Every wal_checkpoint_pages new frames, not after every commit once
+     * the WAL is that long: a checkpointer woken by each commit runs all
+     * the time, syncing the WAL each time, for a few frames each run.
+     * Past the restart mark the writer's own checkpoint is due: no new
+     * background run then, so the writer finds the checkpointer idle.
+     */
+    if ((uint64_t) n >= __atomic_load_n(&k->mark, __ATOMIC_RELAXED)
+                        + (uint64_t) k->pages
+        && (uint64_t) n < mcp_ckpt_restart_mark(k))
+    {
+        __atomic_store_n(&k->mark, (uint64_t) n, __ATOMIC_RELAXED);
         pthread_mutex_lock(&k->mu);
         if (!k->wanted) {
             k->wanted = 1;
@@ -71,9 +94,9 @@ mcp_ckpt_attach(mcp_ckpt_t *k, sqlite3 *db)
 /*
  * Under k->mu: one PASSIVE checkpoint on db, after the one running on
  * another thread (SQLite runs one at a time and a PASSIVE one does not
- * wait for another).
+ * wait for another).  1: it copied the whole WAL.
  */
-static void
+static int
 mcp_ckpt_run(mcp_ckpt_t *k, sqlite3 *db)
 {
     uint64_t  t0, us;
@@ -100,6 +123,31 @@ mcp_ckpt_run(mcp_ckpt_t *k, sqlite3 *db)
     k->wal_pages = (uint64_t) (log > 0 ? log : 0);
     k->last_us = us;
     mcp_hist_record(&k->time_us, us);
+    return rc == SQLITE_OK && done == log;
+}
+
+
+/*
+ * Checkpointer thread, after a run that did not reach the end of the WAL
+ * (the writer kept writing): sync the database file now.  SQLite syncs it
+ * only when a checkpoint reaches the end, which under sustained writes is
+ * the writer's own one before a restart, and that sync then has to write
+ * out every page all the background runs copied: tens of milliseconds on
+ * the writer's path.  Done here, the writer's sync finds little to write.
+ * Syncing through SQLite's own file object keeps SQLite's locks intact
+ * (opening and closing another descriptor on the file would drop them).
+ */
+static void
+mcp_ckpt_sync_db(mcp_ckpt_t *k)
+{
+    sqlite3_file  *f = NULL;
+
+    if (sqlite3_file_control(k->conn.db, "main", SQLITE_FCNTL_FILE_POINTER,
+                             &f) == SQLITE_OK
+        && f != NULL && f->pMethods != NULL)
+    {
+        f->pMethods->xSync(f, k->sync_flags);
+    }
 }
 
 
@@ -117,7 +165,11 @@ mcp_ckpt_main(void *arg)
             break;
         }
         k->wanted = 0;
-        mcp_ckpt_run(k, k->conn.db);
+        if (!mcp_ckpt_run(k, k->conn.db)) {
+            pthread_mutex_unlock(&k->mu);
+            mcp_ckpt_sync_db(k);
+            pthread_mutex_lock(&k->mu);
+        }
     }
     pthread_mutex_unlock(&k->mu);
     return NULL;
@@ -127,20 +179,25 @@ mcp_ckpt_main(void *arg)
 /*
  * Writer thread, between two groups, holding no transaction: complete a
  * checkpoint when the WAL has grown past the restart mark, so that the
- * next transaction writes from the start of the WAL (see the top).
+ * next transaction writes from the start of the WAL (see the top).  Not
+ * while a background one runs, unless the WAL reached twice the mark:
+ * waiting for it cost the writer a fifth of its time under load; after
+ * the next group it will have finished, and copied most of what this one
+ * would copy (no new one starts past the mark).  Twice the mark bounds
+ * the WAL when background runs are slow (a slow disk's fsync).
  */
 void
 mcp_ckpt_restart(mcp_ckpt_t *k, sqlite3 *db)
 {
     uint64_t  frames = __atomic_load_n(&k->wal_frames, __ATOMIC_RELAXED);
 
-    if (!k->started
-        || frames < (uint64_t) k->pages * MCP_CKPT_RESTART_FACTOR)
-    {
+    if (!k->started || frames < mcp_ckpt_restart_mark(k)) {
         return;
     }
     pthread_mutex_lock(&k->mu);
-    mcp_ckpt_run(k, db);
+    if (!k->running || frames >= 2 * mcp_ckpt_restart_mark(k)) {
+        mcp_ckpt_run(k, db);
+    }
     pthread_mutex_unlock(&k->mu);
 }
 
@@ -156,6 +213,8 @@ mcp_ckpt_start(mcp_ckpt_t *k, const mcp_repo_conf_t *rc, int background,
     pthread_cond_init(&k->idle, NULL);
     k->pages = rc->wal_checkpoint_pages > 0 ? (int) rc->wal_checkpoint_pages
                                             : 1000;
+    k->sync_flags = rc->synchronous == MCP_REPO_SYNC_FULL ? SQLITE_SYNC_FULL
+                                                          : SQLITE_SYNC_NORMAL;
     mcp_hist_reset(&k->time_us);
     if (!background) {
         return 0;
@@ -203,6 +262,8 @@ mcp_ckpt_stats(mcp_ckpt_t *k)
     json_object_set_new(o, "threshold_pages", json_integer(k->pages));
     json_object_set_new(o, "wal_restarts", json_integer((json_int_t)
         __atomic_load_n(&k->restarts, __ATOMIC_RELAXED)));
+    json_object_set_new(o, "frames_written", json_integer((json_int_t)
+        __atomic_load_n(&k->frames_written, __ATOMIC_RELAXED)));
     json_object_set_new(o, "wal_pages",
                         json_integer((json_int_t) k->wal_pages));
     json_object_set_new(o, "time_p99_ms",

@@ -143,10 +143,13 @@ typedef struct {
     int                 wanted;
     int                 running;    /* a checkpoint is running */
     int                 pages;      /* wal_checkpoint_pages */
+    int                 sync_flags; /* SQLITE_SYNC_* for the database file */
     uint64_t            wal_frames; /* atomic: frames after the last commit */
+    uint64_t            mark;       /* atomic: frames at the last wakeup */
     mcp_conn_t          conn;
     uint64_t            runs;
     uint64_t            restarts;   /* atomic: times the WAL started over */
+    uint64_t            frames_written;     /* atomic: by the writers */
     uint64_t            errors;
     uint64_t            wal_pages;
     uint64_t            last_us;
