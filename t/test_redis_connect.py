@@ -60,48 +60,53 @@ def test_unix_socket_password_from_env_and_database(tmp_path, make_stack,
         r.kill()
 
 
-def test_acl_user_confined_to_the_key_prefix(tmp_path, make_stack,
+@pytest.fixture
+def guarded_redis(tmp_path):
+    """A redis-server that wants a password ("admin pw") and knows ACLs."""
+    r = Redis(tmp_path / "redis", password="admin pw").start()
+    yield r
+    r.kill()
+
+
+def as_acl_user(r, keys, make_stack, llm_mock, monkeypatch, **redis):
+    """Instance a as ACL user "edge", which may touch the keys matching
+    `keys` and every pub/sub channel."""
+    assert r.command("ACL", "SETUSER", "edge", "on", ">edge pw",
+                     "~" + keys, "&*", "+@all") == b"OK"
+    monkeypatch.setenv(PASSWORD_ENV, "edge pw")
+    return one_instance(make_stack, llm_mock, r.address, username="edge",
+                        password_env=PASSWORD_ENV, **redis)
+
+
+def test_acl_user_confined_to_the_key_prefix(guarded_redis, make_stack,
                                              llm_mock, monkeypatch):
     """An ACL user that may touch only keys under the fleet's prefix (and
     pub/sub): everything the instance does stays within it; no command of
     its fails."""
-    r = Redis(tmp_path / "redis", password="admin pw").start()
-    try:
-        assert r.command("ACL", "SETUSER", "edge", "on", ">edge pw",
-                         "~t:*", "&*", "+@all") == b"OK"
-        monkeypatch.setenv(PASSWORD_ENV, "edge pw")
-        st = one_instance(make_stack, llm_mock, r.address, username="edge",
-                          password_env=PASSWORD_ENV,
-                          cluster_max_connections=100)
-        wait_until(lambda: redis_of(st)["state"] == "up", 5,
-                   what="up as the ACL user")
-        assert chat(st)["status"] == "complete"
-        wait_until(lambda: redis_of(st)["commands"] >= 10, 5,
-                   what="heartbeats")
-        st_redis = redis_of(st)
-        assert st_redis["errors"] == 0, st_redis
-        assert st_redis["state"] == "up"
-        assert st_redis["rate_limits"]["mock"]["shared_admits"] == 1
-    finally:
-        r.kill()
+    st = as_acl_user(guarded_redis, "t:*", make_stack, llm_mock,
+                     monkeypatch, cluster_max_connections=100)
+    wait_until(lambda: redis_of(st)["state"] == "up", 5,
+               what="up as the ACL user")
+    assert chat(st)["status"] == "complete"
+    wait_until(lambda: redis_of(st)["commands"] >= 10, 5, what="heartbeats")
+    st_redis = redis_of(st)
+    assert st_redis["errors"] == 0, st_redis
+    assert st_redis["state"] == "up"
+    assert st_redis["rate_limits"]["mock"]["shared_admits"] == 1
 
 
-def test_wrong_password_degrades_with_a_reason(tmp_path, make_stack,
+def test_wrong_password_degrades_with_a_reason(guarded_redis, make_stack,
                                                llm_mock, monkeypatch):
-    r = Redis(tmp_path / "redis", password="right").start()
-    try:
-        monkeypatch.setenv(PASSWORD_ENV, "wrong")
-        st = one_instance(make_stack, llm_mock, r.address,
-                          password_env=PASSWORD_ENV)
-        wait_until(lambda: redis_of(st)["state"] == "degraded", 5,
-                   what="degraded on a refused AUTH")
-        reason = redis_of(st)["reason"].lower()
-        assert "auth" in reason or "pass" in reason, reason
-        end = chat(st)                   # local limits: still answered
-        assert end["status"] == "complete", end
-        assert redis_of(st)["rate_limits"]["mock"]["local_admits"] >= 1
-    finally:
-        r.kill()
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    st = one_instance(make_stack, llm_mock, guarded_redis.address,
+                      password_env=PASSWORD_ENV)
+    wait_until(lambda: redis_of(st)["state"] == "degraded", 5,
+               what="degraded on a refused AUTH")
+    reason = redis_of(st)["reason"].lower()
+    assert "auth" in reason or "pass" in reason, reason
+    end = chat(st)                       # local limits: still answered
+    assert end["status"] == "complete", end
+    assert redis_of(st)["rate_limits"]["mock"]["local_admits"] >= 1
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -112,22 +117,15 @@ def test_wrong_password_degrades_with_a_reason(tmp_path, make_stack,
     "until its queue_timeout; an error should fall back to the local "
     "limit like a timeout does"))
 def test_redis_refusing_the_fleet_keys_falls_back_without_hanging(
-        tmp_path, make_stack, llm_mock, monkeypatch):
+        guarded_redis, make_stack, llm_mock, monkeypatch):
     """An ACL that denies the fleet's keys (a misconfiguration): Redis
     answers every script with an error.  Chats are still answered, on
     local limits, and none waits much longer than the command timeout."""
-    r = Redis(tmp_path / "redis", password="admin pw").start()
-    try:
-        assert r.command("ACL", "SETUSER", "edge", "on", ">edge pw",
-                         "~other:*", "&*", "+@all") == b"OK"
-        monkeypatch.setenv(PASSWORD_ENV, "edge pw")
-        st = one_instance(make_stack, llm_mock, r.address, username="edge",
-                          password_env=PASSWORD_ENV)
-        t0 = time.monotonic()
-        end = chat(st, timeout=5)
-        took = time.monotonic() - t0
-        assert end["status"] == "complete", end
-        assert took < 1.5, took
-        assert "NOPERM" in redis_of(st)["last_error"]
-    finally:
-        r.kill()
+    st = as_acl_user(guarded_redis, "other:*", make_stack, llm_mock,
+                     monkeypatch)
+    t0 = time.monotonic()
+    end = chat(st, timeout=5)
+    took = time.monotonic() - t0
+    assert end["status"] == "complete", end
+    assert took < 1.5, took
+    assert "NOPERM" in redis_of(st)["last_error"]
