@@ -24,6 +24,7 @@
 #include "core/mcp_daemon.h"
 #include "repo/mcp_repo.h"
 #include "util/mcp_hist.h"
+#include "util/mcp_json_str.h"
 #include "util/mcp_lru.h"
 #include "util/mcp_strmap.h"
 
@@ -206,6 +207,12 @@ struct mcp_chat_req_s {
 void mcp_chat_req_ref(mcp_chat_req_t *r);
 void mcp_chat_req_unref(mcp_chat_req_t *r);
 void mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk);
+void mcp_chat_emit_delta(mcp_chat_req_t *r, const char *text, size_t len);
+/* room for a delta frame of a request id of rid_len and len bytes of text */
+#define MCP_CHAT_DELTA_MAX(rid_len, len)                                     \
+    (MCP_JSON_STR_MAX(rid_len) + MCP_JSON_STR_MAX(len) + 128)
+size_t mcp_chat_delta_frame(char *out, const char *rid, const char *text,
+    size_t len, int hop);
 void mcp_chat_fail(mcp_chat_req_t *r, int kind, const char *code,
     int64_t retry_after_ms, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

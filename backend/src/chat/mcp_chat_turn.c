@@ -506,9 +506,7 @@ mcp_chat_on_text(void *data, const char *text, size_t len)
     mcp_chat_buf_add(&r->turn_text, &r->turn_len, &r->turn_cap, text, len);
     mcp_chat_buf_add(&r->reply, &r->reply_len, &r->reply_cap, text, len);
     if (r->stream) {
-        mcp_chat_emit(r, "chunk", json_pack("{s:s, s:o, s:{s:s, s:i}}",
-                      "type", "text", "data", mcp_chat_text_json(text, len),
-                      "metadata", "type", "delta", "hop", r->hop));
+        mcp_chat_emit_delta(r, text, len);
     }
 }
 

@@ -553,7 +553,8 @@ mcp_redis_stats(mcp_redis_t *r)
     }
     if (!up) {
         json_object_set_new(o, "reason", json_sprintf(
-            "redis %s (%s): instances use local limits",
+            "redis %s (%s): instances use local limits and serve only "
+            "the conversations their own store holds",
             redis_state_name(r), r->last_error[0] ? r->last_error : "?"));
         json_object_set_new(o, "down_for_ms", json_integer(
             (json_int_t) (uv_now(r->loop) - r->down_since_ms)));
