@@ -124,6 +124,34 @@ def test_status_says_offline(stack):
     assert st["tools"]["ok"] >= 1
 
 
+def sysprompt_stack(make_stack, mock, servers, system_prompt, context):
+    """A stack whose chat asks the LLM mock, with MCP items in its system
+    prompt; started, and the prompt built."""
+    s = make_stack(mcpd_yaml={
+        "mcp": {"config_file": str(servers)},
+        "llm": {"active": "mock", "providers": {"mock": {
+            "base_url": mock.base_url, "model": "mock-text",
+            "api_key_env": "", "http_client": {"http2": False}}}},
+        "chat": {"service": {"provider": "llm",
+                             "system_prompt": system_prompt,
+                             "context": context}}})
+    s.start()
+    wait_until(lambda: "MCP item" in s.mcpd_log(), timeout=30,
+               what="the system prompt to be built")
+    return s
+
+
+def chat_sent(s, mock):
+    """Chat once; the request body the model got."""
+    async def main():
+        async with ChatClient(s.ws_url) as c:
+            return await c.chat("hi")
+    assert run(main())[-1]["status"] == "complete"
+    body = [r for r in mock.requests()
+            if r["path"].endswith("/chat/completions")][-1]["body"]
+    return json.loads(body) if isinstance(body, str) else body
+
+
 def test_mcp_prompt_and_resource_join_the_system_prompt(make_stack,
                                                         tmp_path):
     from test_llm_util import Mock
@@ -133,28 +161,11 @@ def test_mcp_prompt_and_resource_join_the_system_prompt(make_stack,
         servers.write_text(json.dumps({"mcpServers": {"everything": {
             "command": "node", "args": [EVERYTHING, "stdio"]}}}))
         uri = "demo://resource/static/document/features.md"
-        s = make_stack(mcpd_yaml={
-            "mcp": {"config_file": str(servers)},
-            "llm": {"active": "mock", "providers": {"mock": {
-                "base_url": mock.base_url, "model": "mock-text",
-                "api_key_env": "", "http_client": {"http2": False}}}},
-            "chat": {"service": {
-                "provider": "llm", "system_prompt": "BASE PROMPT",
-                "context": {"mcp_prompt": "everything/simple-prompt",
-                            "mcp_resources": [uri]}}}})
-        s.start()
-        wait_until(lambda: "MCP item" in s.mcpd_log(), timeout=30,
-                   what="the system prompt to be built")
+        s = sysprompt_stack(make_stack, mock, servers, "BASE PROMPT", {
+            "mcp_prompt": "everything/simple-prompt",
+            "mcp_resources": [uri]})
         mock.queue({"scenario": "text", "text": "ok"})
-
-        async def main():
-            async with ChatClient(s.ws_url) as c:
-                return await c.chat("hi")
-        f = run(main())
-        assert f[-1]["status"] == "complete"
-        body = [r for r in mock.requests()
-                if r["path"].endswith("/chat/completions")][-1]["body"]
-        body = json.loads(body) if isinstance(body, str) else body
+        body = chat_sent(s, mock)
         system = body["messages"][0]
         assert system["role"] == "system"
         assert system["content"].startswith("BASE PROMPT\n\n")
@@ -203,3 +214,62 @@ def test_cancel_and_disconnect_stop_a_running_tool(stack):
                    what="the tool call to stop after a disconnect")
         assert stack.health()["chat_stats"]["requests"]["active"] == 0
     run(main())
+
+
+NOTES = os.path.join(ROOT, "t", "mcp", "notes_server.py")
+
+
+def test_system_prompt_follows_mcp_prompt_and_resource_changes(make_stack,
+                                                               tmp_path):
+    """The configured MCP prompt and resources are read again when their
+    server says they changed (prompts/list_changed, resources/updated for
+    a subscribed resource, resources/list_changed otherwise): the next
+    turn's system prompt has the new text, never the stale copy."""
+    from test_llm_util import Mock
+    subs, plain = tmp_path / "subs", tmp_path / "plain"
+    subs.mkdir()
+    plain.mkdir()
+    (subs / "rules.txt").write_text("RULES v1")
+    (subs / "memo.txt").write_text("MEMO v1")
+    (plain / "todo.txt").write_text("TODO v1")
+    servers = tmp_path / "servers.json"
+    servers.write_text(json.dumps({"mcpServers": {
+        "notes": {"command": sys.executable, "args": [NOTES, str(subs)]},
+        "plain": {"command": sys.executable,
+                  "args": [NOTES, str(plain), "--no-subscribe"]}}}))
+    mock = Mock()
+    try:
+        s = sysprompt_stack(make_stack, mock, servers, "BASE", {
+            "mcp_prompt": "notes/rules",
+            "mcp_resources": ["notes://memo", "notes://todo"]})
+
+        def system():
+            return chat_sent(s, mock)["messages"][0]["content"]
+
+        def becomes(new, old):
+            wait_until(lambda: new in system(), timeout=10,
+                       what="%r in the system prompt" % new)
+            assert old not in system()
+
+        first = system()
+        for text in ("BASE", "RULES v1", "[resource notes://memo]\nMEMO v1",
+                     "[resource notes://todo]\nTODO v1"):
+            assert text in first
+        # prompts/list_changed
+        (subs / "rules.txt").write_text("RULES v2")
+        becomes("RULES v2", "RULES v1")
+        # resources/updated: notes offers subscriptions and mcpd took one
+        (subs / "memo.txt").write_text("MEMO v2")
+        becomes("MEMO v2", "MEMO v1")
+        assert '"resources/subscribe"' in (subs / "requests.log").read_text()
+        # resources/list_changed: plain does not offer subscriptions
+        (plain / "todo.txt").write_text("TODO v2")
+        becomes("TODO v2", "TODO v1")
+        assert "subscribe" not in (plain / "requests.log").read_text()
+        # a resource no longer listed is left out, not kept stale
+        (plain / "todo.txt").unlink()
+        wait_until(lambda: "notes://todo" not in system(), timeout=10,
+                   what="the vanished resource to leave the prompt")
+        assert "MEMO v2" in system() and "RULES v2" in system()
+    finally:
+        mock.stop()

@@ -219,9 +219,12 @@ def test_list_conversations_shows_every_home(make_cluster, llm_mock):
                 rest = await ws.call("list_conversations", {
                     "limit": 2,
                     "before": page["chunk"]["metadata"]["next_before"]})
-        return made, lists, page, rest
+                bad = await ws.call("list_conversations", {"before": "x"})
+        return made, lists, page, rest, bad
 
-    made, lists, page, rest = run(go())
+    made, lists, page, rest, bad = run(go())
+    assert bad["status"] == "error"
+    assert bad["chunk"]["code"] == "invalid_request"
     for r in lists:
         assert r["status"] == "complete", r
         md = r["chunk"]["metadata"]

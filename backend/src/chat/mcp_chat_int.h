@@ -38,9 +38,14 @@ typedef struct {
     int                 prompt;     /* 1: prompts/get, 0: resources/read */
     char               *server;     /* prompt: its server */
     char               *name;       /* prompt name or resource URI */
-    int                 asked;
-    int                 done;
+    int                 asked;      /* this round's request was sent */
+    int                 done;       /* ... and answered (or failed) */
+    int                 gaveup;     /* its server never came: not waited for */
+    int                 again;      /* changed while a read was in flight */
     void               *req;
+    struct mcp_server_s *from;      /* the server it was last read from */
+    uint64_t            sub_at;     /* resources/subscribe sent to the server
+                                       instance ready at this time */
     char               *text;       /* NULL: not (yet) available */
 } mcp_chat_sys_item_t;
 
@@ -73,7 +78,6 @@ struct mcp_chat_s {
     char                           *sys_base;   /* before MCP items */
     mcp_chat_sys_item_t            *sys;
     size_t                          nsys;
-    size_t                          sys_pending;
     uint64_t                        sys_since;
     uv_timer_t                      sys_timer;
 

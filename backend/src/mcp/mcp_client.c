@@ -344,6 +344,13 @@ mcp_server_notified(mcp_server_t *srv, json_t *msg)
         mcp_server_list(srv, 1, NULL, NULL);
     } else if (strcmp(m, "notifications/resources/list_changed") == 0) {
         mcp_server_list(srv, 2, NULL, NULL);
+    } else if (strcmp(m, "notifications/resources/updated") == 0) {
+        if (json_is_string(json_object_get(params, "uri"))
+            && srv->owner.resource_updated)
+        {
+            srv->owner.resource_updated(srv->owner.ctx, srv,
+                json_string_value(json_object_get(params, "uri")));
+        }
     } else if (strcmp(m, "notifications/message") == 0) {
         data = json_dumps(json_object_get(params, "data"),
                           JSON_COMPACT | JSON_ENCODE_ANY);

@@ -44,11 +44,21 @@ typedef struct mcp_req_s     mcp_req_t;
 typedef void (*mcp_req_done_pt)(void *ctx, json_t *result, json_t *error,
     const char *failure);
 
+/* which list a change is about */
+typedef enum {
+    MCP_LIST_TOOLS = 0,
+    MCP_LIST_PROMPTS = 1,
+    MCP_LIST_RESOURCES = 2
+} mcp_list_kind_e;
+
 /* What the server tells its owner (the host). */
 typedef struct {
     void  *ctx;
-    /* tools, prompts or resources changed (after a full, paginated list) */
-    void (*lists_changed)(void *ctx, mcp_server_t *srv);
+    /* a list (mcp_list_kind_e) was read again, whole (after all its pages):
+       at start, after a restart, on notifications/.../list_changed */
+    void (*lists_changed)(void *ctx, mcp_server_t *srv, int kind);
+    /* notifications/resources/updated: a subscribed resource changed */
+    void (*resource_updated)(void *ctx, mcp_server_t *srv, const char *uri);
     /* first start finished: ready with lists, or the first attempt failed */
     void (*settled)(void *ctx, mcp_server_t *srv);
 } mcp_server_owner_t;

@@ -60,7 +60,7 @@ mcp_server_list_done(void *ctx, json_t *result, json_t *error,
         mcp_log_info(srv->log, "mcp", "%s: %zu %s", srv->sconf->name,
                      json_array_size(*slot), mcp_list_key[lc->kind]);
         if (srv->owner.lists_changed) {
-            srv->owner.lists_changed(srv->owner.ctx, srv);
+            srv->owner.lists_changed(srv->owner.ctx, srv, lc->kind);
         }
     } else {
         mcp_log_warn(srv->log, "mcp", "%s: %s failed: %s", srv->sconf->name,

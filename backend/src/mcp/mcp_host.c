@@ -66,9 +66,35 @@ mcp_host_rebuild(mcp_host_t *h)
 
 
 static void
-mcp_host_lists_changed(void *ctx, mcp_server_t *srv)
+mcp_host_lists_changed(void *ctx, mcp_server_t *srv, int kind)
 {
-    mcp_host_rebuild(ctx);
+    mcp_host_t  *h = ctx;
+
+    if (kind == MCP_LIST_TOOLS) {
+        mcp_host_rebuild(h);
+    } else if (h->on_change) {
+        h->on_change(h->change_ctx, srv, kind, NULL);
+    }
+}
+
+
+static void
+mcp_host_resource_updated(void *ctx, mcp_server_t *srv, const char *uri)
+{
+    mcp_host_t  *h = ctx;
+
+    if (h->on_change) {
+        h->on_change(h->change_ctx, srv, MCP_LIST_RESOURCES, uri);
+    }
+}
+
+
+void
+mcp_host_on_change(mcp_host_t *h, void (*fn)(void *ctx, mcp_server_t *srv,
+    int kind, const char *uri), void *ctx)
+{
+    h->on_change = fn;
+    h->change_ctx = ctx;
 }
 
 
@@ -248,6 +274,7 @@ mcp_host_create_with(uv_loop_t *loop, const mcp_mcp_conf_t *conf,
     owner.ctx = h;
     owner.lists_changed = mcp_host_lists_changed;
     owner.settled = mcp_host_settled;
+    owner.resource_updated = mcp_host_resource_updated;
     for (i = 0; i < h->n; i++) {
         mcp_server_init(&h->servers[i], loop, conf, &h->servers_conf.items[i],
                         log, h->roots, owner);

@@ -59,6 +59,10 @@ struct mcp_host_s {
     size_t                   alive;
     void                   (*on_stopped)(void *ctx);
     void                    *stopped_ctx;
+
+    void                   (*on_change)(void *ctx, mcp_server_t *srv,
+                                        int kind, const char *uri);
+    void                    *change_ctx;
 };
 
 /*
@@ -91,6 +95,15 @@ mcp_call_t *mcp_host_call_on(mcp_host_t *h, const char *server,
 void mcp_host_call_cancel(mcp_call_t *call);
 
 mcp_server_t *mcp_host_server(mcp_host_t *h, const char *name);
+
+/*
+ * Be told when a server's prompts or resources may have changed: kind is
+ * MCP_LIST_* after that list was read again (uri NULL), or
+ * MCP_LIST_RESOURCES with the uri of a subscribed resource the server
+ * said was updated.  One watcher (the chat service's system prompt).
+ */
+void mcp_host_on_change(mcp_host_t *h, void (*fn)(void *ctx,
+    mcp_server_t *srv, int kind, const char *uri), void *ctx);
 
 /* {"servers": {name: stats}, "tools": N, "schema_cache": {...}} */
 json_t *mcp_host_stats(void *h);

@@ -22,6 +22,8 @@ typedef struct {
     char               *rid;
     json_t             *msg;
     json_t             *convs;
+    json_t             *error;         /* the first part's error chunk */
+    size_t              answered;      /* parts that listed */
     int64_t             limit;
     size_t              waiting;       /* parts not answered yet */
     int                 partial;
@@ -36,6 +38,7 @@ list_op_free(mcp_list_op_t *op)
     mcp_session_unref(op->client);
     json_decref(op->msg);
     json_decref(op->convs);
+    json_decref(op->error);
     free(op->rid);
     free(op);
 }
@@ -109,19 +112,29 @@ list_sink_send(void *ctx, const char *text, size_t len)
     }
     md = json_object_get(json_object_get(f, "chunk"), "metadata");
     if (strcmp(st, "complete") == 0) {
+        op->answered++;
         json_array_extend(op->convs, json_object_get(md, "conversations"));
         if (json_object_get(md, "next_before") != NULL) {
             op->more = 1;
         }
     } else {
         op->partial = 1;
+        if (op->error == NULL) {
+            op->error = json_incref(json_object_get(f, "chunk"));
+        }
     }
     json_decref(f);
     if (--op->waiting == 0) {
-        /* the last part: answer; the collecting session ends (a closed
+        /* the last part: answer (every part refused it, e.g. a bad
+           cursor: that refusal); the collecting session ends (a closed
            session never calls its sink again), and the op with it */
         op->done = 1;
-        list_answer(op);
+        if (op->answered == 0 && op->error != NULL) {
+            mcp_session_reply(op->client, op->rid, "error",
+                              json_incref(op->error));
+        } else {
+            list_answer(op);
+        }
         mcp_session_end_remote(op->collect);
         list_op_free(op);
     }
