@@ -724,7 +724,7 @@ ngx_mcp_link_flow(ngx_mcp_conn_t *ctx, ngx_uint_t pause)
 
 
 ngx_int_t
-ngx_mcp_link_stats_request(uint64_t *tag)
+ngx_mcp_link_stats_request(uint64_t *tag, ngx_uint_t prometheus)
 {
     ngx_mcp_worker_t  *wk = ngx_mcp_worker();
 
@@ -733,6 +733,12 @@ ngx_mcp_link_stats_request(uint64_t *tag)
     }
 
     *tag = ++wk->next_tag;
+
+    if (prometheus) {
+        return ngx_mcp_link_put(wk, MCP_LINK_STATS, MCP_LINK_F_REQUEST, *tag,
+                                (u_char *) MCP_LINK_STATS_PROMETHEUS,
+                                sizeof(MCP_LINK_STATS_PROMETHEUS) - 1);
+    }
 
     return ngx_mcp_link_put(wk, MCP_LINK_STATS, MCP_LINK_F_REQUEST, *tag,
                             NULL, 0);

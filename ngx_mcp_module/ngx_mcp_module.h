@@ -246,7 +246,8 @@ ngx_int_t ngx_mcp_link_message(ngx_mcp_conn_t *ctx, u_char *p, size_t len);
 void ngx_mcp_link_close(ngx_mcp_conn_t *ctx, uint16_t code,
     const char *reason, size_t reason_len);
 void ngx_mcp_link_flow(ngx_mcp_conn_t *ctx, ngx_uint_t pause);
-ngx_int_t ngx_mcp_link_stats_request(uint64_t *tag);
+/* prometheus: ask for mcpd's figures as Prometheus text, not JSON */
+ngx_int_t ngx_mcp_link_stats_request(uint64_t *tag, ngx_uint_t prometheus);
 
 /* ngx_mcp_open.c */
 ngx_int_t ngx_mcp_link_build_open(ngx_mcp_conn_t *ctx);

@@ -3,8 +3,9 @@
  * the shared zone, so every worker answers the same) and, when the link is
  * up, the top-level keys of mcpd's STATS reply spliced in.  mcpd gets
  * NGX_MCP_STATUS_TIMEOUT ms to answer; otherwise the document says
- * "degraded".  ?format=prometheus gives the module's figures as Prometheus
- * text (no user or session ids as labels).
+ * "degraded".  ?format=prometheus gives the same as Prometheus text (no
+ * user or session ids as labels): the module's figures, then the text
+ * mcpd renders from its own (a STATS request with payload "prometheus").
  */
 
 #include "ngx_mcp_module.h"
@@ -15,6 +16,7 @@ typedef struct {
     ngx_event_t          timer;
     uint64_t             tag;
     unsigned             done:1;
+    unsigned             prometheus:1;
 } ngx_mcp_status_ctx_t;
 
 static const char  *ngx_mcp_reject_names[NGX_MCP_REJ_MAX] = {
@@ -49,6 +51,7 @@ ngx_mcp_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
     ngx_str_t              fmt;
+    ngx_uint_t             prometheus;
     ngx_pool_cleanup_t    *cln;
     ngx_mcp_status_ctx_t  *sctx;
     ngx_mcp_main_conf_t   *mmcf;
@@ -62,16 +65,15 @@ ngx_mcp_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_arg(r, (u_char *) "format", 6, &fmt) == NGX_OK
-        && fmt.len == 10 && ngx_strncmp(fmt.data, "prometheus", 10) == 0)
-    {
-        return ngx_mcp_status_send(r, NULL, 0, "prometheus");
-    }
+    prometheus = ngx_http_arg(r, (u_char *) "format", 6, &fmt) == NGX_OK
+                 && fmt.len == 10
+                 && ngx_strncmp(fmt.data, "prometheus", 10) == 0;
 
     mmcf = ngx_mcp_main_conf();
 
     if (mmcf->backend == NULL) {
-        return ngx_mcp_status_send(r, NULL, 0, "ok");
+        return ngx_mcp_status_send(r, NULL, 0, prometheus ? "prometheus"
+                                                          : "ok");
     }
 
     sctx = ngx_pcalloc(r->pool, sizeof(ngx_mcp_status_ctx_t));
@@ -80,9 +82,12 @@ ngx_mcp_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_mcp_link_stats_request(&sctx->tag) != NGX_OK) {
-        return ngx_mcp_status_send(r, NULL, 0, "degraded");
+    if (ngx_mcp_link_stats_request(&sctx->tag, prometheus) != NGX_OK) {
+        return ngx_mcp_status_send(r, NULL, 0, prometheus ? "prometheus"
+                                                          : "degraded");
     }
+
+    sctx->prometheus = prometheus;
 
     sctx->request = r;
     sctx->timer.handler = ngx_mcp_status_timeout;
@@ -163,7 +168,8 @@ ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json, size_t len,
     }
 
     c = r->connection;
-    rc = ngx_mcp_status_send(r, json, len, status);
+    rc = ngx_mcp_status_send(r, json, len,
+                             sctx->prometheus ? "prometheus" : status);
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
@@ -206,6 +212,9 @@ ngx_mcp_status_send(ngx_http_request_t *r, u_char *mcpd, size_t mcpd_len,
 
     if (ngx_strcmp(status, "prometheus") == 0) {
         p = ngx_mcp_status_prometheus(start, sh);
+        if (mcpd_len) {
+            p = ngx_cpymem(p, mcpd, mcpd_len);
+        }
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
 

@@ -505,3 +505,53 @@ def test_status_names_provider_cache_and_estimator(shared):
     cc = st["context_cache"]
     assert cc["hits"] >= 1 and 0 < cc["hit_rate"] <= 1
     assert cc["entries"] >= 1
+
+
+# ------------------------------------------------------------ prometheus
+
+def prom_samples(text):
+    """{(name, labels): value} of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        name, _, labels = name_labels.partition("{")
+        out[(name, labels.rstrip("}"))] = float(value)
+    return out
+
+
+def test_prometheus_carries_the_chat_figures(shared):
+    async def main():
+        async with client(shared, "prom") as c:
+            await c.chat("count me")
+            f = await c.call("history", {"conversation_id": 5})
+            assert code_of(f) == "invalid_request"
+    run(main())
+    js = shared.health()
+    prom = prom_samples(shared.health_text("?format=prometheus"))
+    chat = js["chat_stats"]
+
+    def same(name, value, labels=""):
+        assert prom[(name, labels)] == float(value), name
+
+    # every figure of the JSON, under its path (the status is idle: the
+    # two reads see the same numbers)
+    for k in ("started", "completed", "replayed", "cancelled", "active"):
+        same("mcp_chat_requests_" + k, chat["requests"][k])
+    assert prom[("mcp_chat_requests_completed", "")] >= 1
+    for code, n in chat["errors"].items():
+        same("mcp_chat_errors", n, 'code="%s"' % code)
+    assert prom[("mcp_chat_errors", 'code="invalid_request"')] >= 1
+    for k in ("ok", "error", "timeout", "running"):
+        same("mcp_chat_tools_" + k, chat["tools"][k])
+    for k in ("hits", "misses", "entries"):
+        same("mcp_chat_context_cache_" + k, chat["context_cache"][k])
+    same("mcp_chat_latency_ms_ttfc_p99", chat["latency_ms"]["ttfc_p99"])
+    same("mcp_chat_context_max_tokens", chat["context"]["max_tokens"])
+    same("mcp_chat_provider_offline", 1)
+    # mcpd's own object too, and the module's figures still lead
+    same("mcpd_links", js["mcpd"]["links"])
+    assert ("mcp_websocket_active", "") in prom
+    # no user or conversation ids as labels
+    assert "prom" not in "".join(l for _, l in prom)

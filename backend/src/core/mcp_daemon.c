@@ -85,8 +85,27 @@ mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
     }
     a[d->nstats].fn = fn;
     a[d->nstats].ctx = ctx;
+    a[d->nstats].prom_prefix = NULL;
+    a[d->nstats].prom_labels = NULL;
     d->nstats++;
     return 0;
+}
+
+
+int
+mcp_daemon_add_prometheus(mcp_daemon_t *d, const char *key,
+    const char *prefix, const mcp_prom_label_t *labels)
+{
+    size_t  i;
+
+    for (i = 0; i < d->nstats; i++) {
+        if (strcmp(d->stats[i].key, key) == 0) {
+            d->stats[i].prom_prefix = prefix;
+            d->stats[i].prom_labels = labels;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 
@@ -256,6 +275,22 @@ mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
 }
 
 
+static json_t *
+mcp_daemon_own_stats(mcp_daemon_t *d)
+{
+    return json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
+                   "version", MCPD_VERSION,
+                   "pid", (json_int_t) getpid(),
+                   "uptime", (double) (uv_now(d->loop) - d->start_ms) / 1000.0,
+                   "links", (json_int_t) d->nlinks,
+                   "sessions", (json_int_t) d->nsessions,
+                   "sessions_paused", (json_int_t) d->nsessions_paused,
+                   "links_dropped", (json_int_t) d->links_dropped,
+                   "messages_in", (json_int_t) d->messages_in,
+                   "messages_out", (json_int_t) d->messages_out);
+}
+
+
 json_t *
 mcp_daemon_stats_json(mcp_daemon_t *d)
 {
@@ -274,19 +309,53 @@ mcp_daemon_stats_json(mcp_daemon_t *d)
         }
     }
 
-    me = json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
-                   "version", MCPD_VERSION,
-                   "pid", (json_int_t) getpid(),
-                   "uptime", (double) (uv_now(d->loop) - d->start_ms) / 1000.0,
-                   "links", (json_int_t) d->nlinks,
-                   "sessions", (json_int_t) d->nsessions,
-                   "sessions_paused", (json_int_t) d->nsessions_paused,
-                   "links_dropped", (json_int_t) d->links_dropped,
-                   "messages_in", (json_int_t) d->messages_in,
-                   "messages_out", (json_int_t) d->messages_out);
+    me = mcp_daemon_own_stats(d);
     if (me != NULL) {
         json_object_set_new(root, "mcpd", me);
     }
 
     return root;
+}
+
+
+/* one rendered object after another; NULL only when out of memory */
+static char *
+mcp_daemon_prom_append(char *text, const char *prefix, json_t *obj,
+    const mcp_prom_label_t *labels)
+{
+    char    *more = mcp_prom_render(prefix, obj, labels), *joined;
+    size_t   n = text ? strlen(text) : 0;
+
+    json_decref(obj);
+    if (more == NULL || text == NULL) {
+        free(text);
+        return more;
+    }
+    joined = realloc(text, n + strlen(more) + 1);
+    if (joined != NULL) {
+        memcpy(joined + n, more, strlen(more) + 1);
+    } else {
+        free(text);
+    }
+    free(more);
+    return joined;
+}
+
+
+char *
+mcp_daemon_stats_prometheus(mcp_daemon_t *d)
+{
+    char    *text;
+    size_t   i;
+
+    text = mcp_daemon_prom_append(NULL, "mcpd", mcp_daemon_own_stats(d),
+                                  NULL);
+    for (i = 0; text && i < d->nstats; i++) {
+        if (d->stats[i].prom_prefix) {
+            text = mcp_daemon_prom_append(text, d->stats[i].prom_prefix,
+                       d->stats[i].fn(d->stats[i].ctx),
+                       d->stats[i].prom_labels);
+        }
+    }
+    return text;
 }

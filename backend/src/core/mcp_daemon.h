@@ -56,10 +56,18 @@ typedef void (*mcp_session_hook_pt)(mcp_session_t *s, void *ctx);
 /* a drain hook's question: still finishing something?  (nonzero: yes) */
 typedef int (*mcp_daemon_busy_pt)(mcp_daemon_t *d, void *ctx);
 
+/* an object of a stats object whose keys are the values of one label */
 typedef struct {
-    char           *key;
-    mcp_stats_pt    fn;
-    void           *ctx;
+    const char     *key;        /* e.g. "errors" */
+    const char     *label;      /* e.g. "code" */
+} mcp_prom_label_t;
+
+typedef struct {
+    char                    *key;
+    mcp_stats_pt             fn;
+    void                    *ctx;
+    const char              *prom_prefix;   /* NULL: not in Prometheus */
+    const mcp_prom_label_t  *prom_labels;   /* { NULL } terminated */
 } mcp_daemon_stats_t;
 
 /* What an action wrapper calls to run the action it wraps. */
@@ -138,6 +146,13 @@ void mcp_daemon_cleanup(mcp_daemon_t *d);
 /* Registration: 0, or -1 (duplicate key/name or out of memory). */
 int mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
     void *ctx);
+/*
+ * Also give the stats object of key in /health?format=prometheus, each
+ * figure named prefix_<path> (mcp_prom.c); labels: the objects keyed by a
+ * label's values (NULL: none).  The key must be registered already.
+ */
+int mcp_daemon_add_prometheus(mcp_daemon_t *d, const char *key,
+    const char *prefix, const mcp_prom_label_t *labels);
 int mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
     mcp_action_pt handler, void *ctx);
 /*
@@ -172,6 +187,13 @@ const mcp_daemon_action_t *mcp_daemon_find_action(const mcp_daemon_t *d,
 
 /* The STATS reply: every registered stats object plus "mcpd". New ref. */
 json_t *mcp_daemon_stats_json(mcp_daemon_t *d);
+/* The same as Prometheus text, for the objects registered for it (malloc'd,
+   NULL on ENOMEM). */
+char *mcp_daemon_stats_prometheus(mcp_daemon_t *d);
+
+/* mcp_prom.c: one JSON object as Prometheus samples (malloc'd text) */
+char *mcp_prom_render(const char *prefix, json_t *obj,
+    const mcp_prom_label_t *labels);
 
 /*
  * Bind the link socket (socket_path NULL: daemon.socket), removing a stale

@@ -38,6 +38,8 @@ typedef enum {
 /* STATS: a request carries F_REQUEST, the reply F_REPLY; sid is the tag */
 #define MCP_LINK_F_REQUEST      0x01
 #define MCP_LINK_F_REPLY        0x02
+/* a STATS request with this payload asks for Prometheus text, not JSON */
+#define MCP_LINK_STATS_PROMETHEUS  "prometheus"
 /* OPEN: this OPEN replays a session after the link reconnected */
 #define MCP_LINK_F_REPLAY       0x04
 

@@ -371,9 +371,15 @@ mcp_link_on_stats(mcp_link_t *l, const mcp_link_frame_t *f)
         return -1;
     }
 
-    o = mcp_daemon_stats_json(l->srv->d);
-    text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    if (f->len == sizeof(MCP_LINK_STATS_PROMETHEUS) - 1
+        && memcmp(f->payload, MCP_LINK_STATS_PROMETHEUS, f->len) == 0)
+    {
+        text = mcp_daemon_stats_prometheus(l->srv->d);
+    } else {
+        o = mcp_daemon_stats_json(l->srv->d);
+        text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+    }
     if (text == NULL) {
         text = strdup("{}");
         if (text == NULL) {
