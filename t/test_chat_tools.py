@@ -273,3 +273,47 @@ def test_system_prompt_follows_mcp_prompt_and_resource_changes(make_stack,
         assert "MEMO v2" in system() and "RULES v2" in system()
     finally:
         mock.stop()
+
+
+def test_prometheus_labels_providers_and_servers(make_stack, tmp_path):
+    """/health?format=prometheus gives the status objects of every part,
+    per provider and per MCP server as labels, with the JSON's values."""
+    from test_llm_util import Mock
+    from test_chat_api import prom_samples
+    mock = Mock()
+    try:
+        servers = tmp_path / "servers.json"
+        servers.write_text(json.dumps({"mcpServers": {"everything": {
+            "command": "node", "args": [EVERYTHING, "stdio"]}}}))
+        s = make_stack(mcpd_yaml={
+            "mcp": {"config_file": str(servers)},
+            "llm": {"active": "mock", "providers": {"mock": {
+                "base_url": mock.base_url, "model": "mock-text",
+                "api_key_env": "", "http_client": {"http2": False}}}},
+            "chat": {"service": {"provider": "llm"}}})
+        s.start()
+        wait_until(lambda: s.health()["mcp_stats"]["servers_ready"] == 1,
+                   timeout=30, what="everything to be ready")
+
+        async def main():
+            async with ChatClient(s.ws_url) as c:
+                return await c.chat("hi")
+        assert run(main())[-1]["status"] == "complete"
+        js = s.health()
+        prom = prom_samples(s.health_text("?format=prometheus"))
+        llm = js["llm_client_stats"]["providers"]["mock"]
+        srv = js["mcp_stats"]["servers"]["everything"]
+        assert llm["completed"] == 1
+        assert prom[("mcp_llm_providers_completed",
+                     'provider="mock"')] == 1
+        assert prom[("mcp_llm_providers_tokens_out", 'provider="mock"')] \
+            == llm["tokens"]["out"]
+        assert prom[("mcp_host_servers_restarts",
+                     'server="everything"')] == srv["restarts"]
+        assert prom[("mcp_host_servers_total", "")] == 1
+        repo = js["repository_stats"]
+        assert prom[("mcp_repository_writers_commits", "")] == \
+            repo["writers"]["commits"] >= 1
+        assert prom[("mcp_chat_requests_completed", "")] == 1
+    finally:
+        mock.stop()

@@ -1,4 +1,4 @@
-/* chat/mcp_chat.c: a text delta written without jansson is byte for byte
+/* chat/mcp_chat_delta.c: a text delta written without jansson is byte for byte
    the frame mcp_session_reply would send for it. */
 
 #include <stdlib.h>

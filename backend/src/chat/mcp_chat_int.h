@@ -3,6 +3,7 @@
  *   mcp_chat.c          requests: validation, conversations, idempotency,
  *                       ordering, limits, frames, cancel, finish
  *   mcp_chat_turn.c     the tool loop: context, model turns, tools, storage
+ *   mcp_chat_delta.c    streamed text deltas written straight to the client
  *   mcp_chat_actions.c  history, list_conversations, delete_conversation,
  *                       list_tools, cancel
  *   mcp_chat_daemon.c   registration with core, status, hooks
@@ -207,7 +208,7 @@ struct mcp_chat_req_s {
     uint64_t               t_mark;
 };
 
-/* mcp_chat.c */
+/* mcp_chat.c (mcp_chat_emit_delta: mcp_chat_delta.c) */
 void mcp_chat_req_ref(mcp_chat_req_t *r);
 void mcp_chat_req_unref(mcp_chat_req_t *r);
 void mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk);
