@@ -81,6 +81,13 @@ def test_add_two_numbers_calls_get_sum_and_reports_the_result(stack):
     res = by_type(f, "tool_result")[0]
     assert res["data"]["status"] == "ok" and res["data"]["size"] > 0
     assert res["data"]["truncated"] is False
+    # the result itself arrives live (whole, it is short) and is what
+    # history stores
+    stored = [m for m in h["chunk"]["metadata"]["messages"]
+              if m["role"] == "tool_result"][0]
+    assert res["data"]["preview"] == stored["content"]
+    assert "5" in res["data"]["preview"]
+    assert res["data"]["preview_truncated"] is False
     text = text_of(f)
     assert "offline demo provider" in text          # honest, every reply
     assert "5" in text.split("The tool answered:")[-1]
@@ -89,6 +96,28 @@ def test_add_two_numbers_calls_get_sum_and_reports_the_result(stack):
     roles = [m["role"] for m in h["chunk"]["metadata"]["messages"]]
     assert roles == ["user", "assistant", "tool_call", "tool_result",
                      "assistant"]
+
+
+def test_a_long_tool_result_arrives_as_a_bounded_preview(stack):
+    """A long result's chunk carries its head (at most 2048 bytes, whole
+    UTF-8 characters) with preview_truncated; history has all of it."""
+    word = "h\u00e9llo "          # 7 bytes in UTF-8: cuts fall inside é
+
+    async def main():
+        async with ChatClient(stack.ws_url) as c:
+            f = await c.chat("echo " + word * 600)
+            h = await c.call("history", {"conversation_id": conv_of(f)})
+            return f, h
+    f, h = run(main())
+    assert f[-1]["status"] == "complete", f[-1]
+    res = by_type(f, "tool_result")[0]["data"]
+    stored = [m for m in h["chunk"]["metadata"]["messages"]
+              if m["role"] == "tool_result"][0]["content"]
+    assert res["size"] == len(stored.encode()) > 4000
+    assert res["preview_truncated"] is True
+    preview = res["preview"].encode()
+    assert 2048 - 3 <= len(preview) <= 2048
+    assert stored.encode().startswith(preview)
 
 
 def test_a_turns_tools_run_in_parallel(stack):
@@ -271,5 +300,49 @@ def test_system_prompt_follows_mcp_prompt_and_resource_changes(make_stack,
         wait_until(lambda: "notes://todo" not in system(), timeout=10,
                    what="the vanished resource to leave the prompt")
         assert "MEMO v2" in system() and "RULES v2" in system()
+    finally:
+        mock.stop()
+
+
+def test_prometheus_labels_providers_and_servers(make_stack, tmp_path):
+    """/health?format=prometheus gives the status objects of every part,
+    per provider and per MCP server as labels, with the JSON's values."""
+    from test_llm_util import Mock
+    from test_chat_api import prom_samples
+    mock = Mock()
+    try:
+        servers = tmp_path / "servers.json"
+        servers.write_text(json.dumps({"mcpServers": {"everything": {
+            "command": "node", "args": [EVERYTHING, "stdio"]}}}))
+        s = make_stack(mcpd_yaml={
+            "mcp": {"config_file": str(servers)},
+            "llm": {"active": "mock", "providers": {"mock": {
+                "base_url": mock.base_url, "model": "mock-text",
+                "api_key_env": "", "http_client": {"http2": False}}}},
+            "chat": {"service": {"provider": "llm"}}})
+        s.start()
+        wait_until(lambda: s.health()["mcp_stats"]["servers_ready"] == 1,
+                   timeout=30, what="everything to be ready")
+
+        async def main():
+            async with ChatClient(s.ws_url) as c:
+                return await c.chat("hi")
+        assert run(main())[-1]["status"] == "complete"
+        js = s.health()
+        prom = prom_samples(s.health_text("?format=prometheus"))
+        llm = js["llm_client_stats"]["providers"]["mock"]
+        srv = js["mcp_stats"]["servers"]["everything"]
+        assert llm["completed"] == 1
+        assert prom[("mcp_llm_providers_completed",
+                     'provider="mock"')] == 1
+        assert prom[("mcp_llm_providers_tokens_out", 'provider="mock"')] \
+            == llm["tokens"]["out"]
+        assert prom[("mcp_host_servers_restarts",
+                     'server="everything"')] == srv["restarts"]
+        assert prom[("mcp_host_servers_total", "")] == 1
+        repo = js["repository_stats"]
+        assert prom[("mcp_repository_writers_commits", "")] == \
+            repo["writers"]["commits"] >= 1
+        assert prom[("mcp_chat_requests_completed", "")] == 1
     finally:
         mock.stop()

@@ -43,6 +43,25 @@ test_paths_labels_and_values(void)
     free(t);
     json_decref(o);
 
+    /* a label map of objects: the label goes down with the path */
+    {
+        static const mcp_prom_label_t  prov[] = {
+            { "providers", "provider" }, { "kinds", "kind" }, { NULL, NULL }
+        };
+
+        o = json_loads("{\"providers\": {\"a\": {\"done\": 1,"
+                       " \"lat\": {\"p99\": 5}, \"kinds\": {\"x\": 2}}}}",
+                       0, NULL);
+        t = mcp_prom_render("mcp_llm", o, prov);
+        CHECK(strstr(t, "mcp_llm_providers_done{provider=\"a\"} 1\n") != NULL);
+        CHECK(strstr(t, "mcp_llm_providers_lat_p99{provider=\"a\"} 5\n")
+              != NULL);
+        CHECK(strstr(t, "mcp_llm_providers_kinds{provider=\"a\",kind=\"x\"}"
+                     " 2\n") != NULL);
+        free(t);
+        json_decref(o);
+    }
+
     /* not an object: nothing, not a failure */
     t = mcp_prom_render("p", NULL, NULL);
     CHECK(t != NULL && t[0] == '\0');

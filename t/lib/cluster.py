@@ -136,10 +136,15 @@ class Redis:
     same port, or frozen (SIGSTOP: connections stay open, nothing answers,
     the "slow Redis" case) and thawed."""
 
-    def __init__(self, rundir, port=None):
+    def __init__(self, rundir, port=None, password=None, unixsocket=False):
+        """password: requirepass (the default user's); unixsocket: listen
+        on <rundir>/redis.sock too (self.socket)."""
         self.dir = str(rundir)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
+        self.password = password
+        self.socket = os.path.join(self.dir, "redis.sock") \
+            if unixsocket else None
         self.proc = None
 
     @property
@@ -150,7 +155,10 @@ class Redis:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", self.dir, "--save", "", "--appendonly", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log")]
+            + (["--requirepass", self.password] if self.password else [])
+            + (["--unixsocket", self.socket, "--unixsocketperm", "700"]
+               if self.socket else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         wait_until(self._ready, timeout, what="redis-server to answer PING "
@@ -165,12 +173,20 @@ class Redis:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def command(self, *args, timeout=2.0):
-        """One command on a new connection; its decoded reply."""
+    def command(self, *args, db=0, timeout=2.0):
+        """One command on a new connection (authenticated, in database
+        db); its decoded reply."""
         with socket.create_connection(("127.0.0.1", self.port),
                                       timeout) as s:
-            s.sendall(resp_encode(args))
-            return RespReader(s).reply()
+            pre = [("AUTH", self.password)] if self.password else []
+            pre += [("SELECT", db)] if db else []
+            s.sendall(b"".join(resp_encode(c) for c in pre + [args]))
+            reader = RespReader(s)
+            for c in pre:
+                r = reader.reply()
+                if isinstance(r, RedisError):
+                    return r
+            return reader.reply()
 
     def freeze(self):
         self.proc.send_signal(signal.SIGSTOP)

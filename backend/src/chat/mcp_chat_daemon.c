@@ -28,12 +28,6 @@ static const char *const  mcp_chat_err_codes[MCP_CHAT_E__COUNT] = {
 
 /* ------------------------------------------------------------ status */
 
-/* in Prometheus text, errors by code are one figure with a code label */
-static const mcp_prom_label_t  mcp_chat_prom_labels[] = {
-    { "errors", "code" },
-    { NULL, NULL }
-};
-
 
 static json_t *
 mcp_chat_cache_stats(mcp_chat_t *c)
@@ -352,8 +346,6 @@ mcp_chat_register(mcp_chat_t *c, mcp_err_t *err)
         }
     }
     if (mcp_daemon_add_stats(c->d, "chat_stats", mcp_chat_stats, c) != 0
-        || mcp_daemon_add_prometheus(c->d, "chat_stats", "mcp_chat",
-                                     mcp_chat_prom_labels) != 0
         || mcp_daemon_on_session_close(c->d, mcp_chat_session_closed, c) != 0
         || mcp_daemon_on_drain(c->d, mcp_chat_drain, mcp_chat_busy, c) != 0
         || mcp_daemon_on_stop(c->d, mcp_chat_stop, c) != 0)

@@ -47,6 +47,34 @@ static const mcp_subsystem_t  mcp_subsystems[] = {
     { NULL, NULL }
 };
 
+/*
+ * The status objects /health?format=prometheus gives too (mcp_prom.c):
+ * { stats key, metric prefix, label maps }; a subsystem that is off is
+ * simply not there.
+ */
+static const mcp_prom_label_t  mcpd_prom_chat[] = {
+    { "errors", "code" }, { NULL, NULL }
+};
+static const mcp_prom_label_t  mcpd_prom_llm[] = {
+    { "providers", "provider" }, { "errors", "kind" }, { NULL, NULL }
+};
+static const mcp_prom_label_t  mcpd_prom_mcp[] = {
+    { "servers", "server" }, { NULL, NULL }
+};
+
+static const struct {
+    const char              *key;
+    const char              *prefix;
+    const mcp_prom_label_t  *labels;
+} mcpd_prometheus[] = {
+    { "chat_stats", "mcp_chat", mcpd_prom_chat },
+    { "repository_stats", "mcp_repository", NULL },
+    { "llm_client_stats", "mcp_llm", mcpd_prom_llm },
+    { "mcp_stats", "mcp_host", mcpd_prom_mcp },
+    { "redis", "mcp_redis", NULL },
+    { NULL, NULL, NULL }
+};
+
 /* subcommands: { "name", "one line of help", main }, one line each;
    main gets a daemon with its loop, config and log, not yet running */
 static const mcp_command_t  mcp_commands[] = {
@@ -103,6 +131,7 @@ mcpd_init_subsystems(mcp_daemon_t *d)
 {
     const mcp_subsystem_t  *s;
     mcp_err_t               err;
+    size_t                  i;
 
     for (s = mcp_subsystems; s->name; s++) {
         err.msg[0] = '\0';
@@ -110,6 +139,11 @@ mcpd_init_subsystems(mcp_daemon_t *d)
             mcp_log_error(&d->log, "core", "%s: %s", s->name, err.msg);
             return -1;
         }
+    }
+    for (i = 0; mcpd_prometheus[i].key; i++) {
+        (void) mcp_daemon_add_prometheus(d, mcpd_prometheus[i].key,
+                                         mcpd_prometheus[i].prefix,
+                                         mcpd_prometheus[i].labels);
     }
     return 0;
 }

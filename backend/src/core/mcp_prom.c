@@ -7,7 +7,8 @@
  * registered object becomes one sample named by its path, prefix first
  * (chat_stats.requests.completed -> mcp_chat_requests_completed).  An
  * object named in the registration's label map is a set of one figure per
- * label value instead (errors.{code: n} -> mcp_chat_errors{code="..."});
+ * label value instead (errors.{code: n} -> mcp_chat_errors{code="..."};
+ * providers.{name: {...}} -> mcp_llm_providers_<path>{provider="..."});
  * strings and arrays are descriptions, left to the JSON.  Samples are
  * untyped: the JSON does not say which figures are counters.
  */
@@ -83,44 +84,59 @@ mcp_prom_label_of(const mcp_prom_label_t *labels, const char *key)
 }
 
 
+/* one sample: name{labels} value, the braces only with labels */
 static void
-mcp_prom_labelled(FILE *f, const char *name, const char *label, json_t *obj)
+mcp_prom_sample(FILE *f, const char *name, const char *labels, double x)
 {
-    const char  *k;
-    json_t      *v;
-    double       x;
-
-    json_object_foreach(obj, k, v) {
-        if (mcp_prom_value(v, &x) == 0) {
-            fprintf(f, "%s{%s=\"", name, label);
-            mcp_prom_label_value(f, k);
-            fprintf(f, "\"} %.17g\n", x);
-        }
-    }
+    fprintf(f, labels[0] ? "%s{%s} %.17g\n" : "%s%s %.17g\n", name, labels,
+            x);
 }
 
 
 static void
 mcp_prom_walk(FILE *f, const char *prefix, json_t *obj,
-    const mcp_prom_label_t *labels)
+    const mcp_prom_label_t *map, const char *labels)
 {
-    char         name[MCP_PROM_NAME_MAX];
-    const char  *k, *label;
-    json_t      *v;
+    char         name[MCP_PROM_NAME_MAX], *more;
+    const char  *k, *label, *lk;
+    json_t      *v, *lv;
+    size_t       n;
     double       x;
 
     json_object_foreach(obj, k, v) {
         snprintf(name, sizeof(name), "%s", prefix);
         mcp_prom_name_add(name, sizeof(name), k);
-        if (json_is_object(v)) {
-            label = mcp_prom_label_of(labels, k);
-            if (label) {
-                mcp_prom_labelled(f, name, label, v);
-            } else {
-                mcp_prom_walk(f, name, v, labels);
+        if (!json_is_object(v)) {
+            if (mcp_prom_value(v, &x) == 0) {
+                mcp_prom_sample(f, name, labels, x);
             }
-        } else if (mcp_prom_value(v, &x) == 0) {
-            fprintf(f, "%s %.17g\n", name, x);
+            continue;
+        }
+        label = mcp_prom_label_of(map, k);
+        if (label == NULL) {
+            mcp_prom_walk(f, name, v, map, labels);
+            continue;
+        }
+        /* each key is a value of label, for its number or its object */
+        json_object_foreach(v, lk, lv) {
+            FILE  *lf = open_memstream(&more, &n);
+
+            if (lf == NULL) {
+                continue;
+            }
+            fprintf(lf, "%s%s%s=\"", labels, labels[0] ? "," : "", label);
+            mcp_prom_label_value(lf, lk);
+            fputc('"', lf);
+            if (fclose(lf) != 0) {
+                free(more);
+                continue;
+            }
+            if (json_is_object(lv)) {
+                mcp_prom_walk(f, name, lv, map, more);
+            } else if (mcp_prom_value(lv, &x) == 0) {
+                mcp_prom_sample(f, name, more, x);
+            }
+            free(more);
         }
     }
 }
@@ -139,7 +155,7 @@ mcp_prom_render(const char *prefix, json_t *obj,
         return NULL;
     }
     if (json_is_object(obj)) {
-        mcp_prom_walk(f, prefix, obj, labels);
+        mcp_prom_walk(f, prefix, obj, labels, "");
     }
     if (fclose(f) != 0) {
         free(text);
