@@ -24,6 +24,7 @@
 #define MCP_LLM_MAX_ERR_BODY  8192
 
 static void http_check_done(mcp_llm_provider_t *p);
+static void http_sock_watch(mcp_llm_sock_t *s, int events);
 
 /* ------------------------------------------------------------ the loop */
 
@@ -60,6 +61,13 @@ http_on_poll(uv_poll_t *h, int status, int events)
     mcp_llm_sock_t  *s = h->data;
     int              ev = 0;
 
+    if (s->idle) {
+        /* the peer closed a kept-alive connection, or wrote out of turn:
+           curl will find out when it reuses or drops the connection; stop
+           watching so a level-triggered event does not spin the loop */
+        http_sock_watch(s, 0);
+        return;
+    }
     if (status < 0) {
         ev = CURL_CSELECT_ERR;
     }
@@ -164,7 +172,12 @@ http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 
     if (what == CURL_POLL_REMOVE) {
         if (s && s->owned) {
-            http_sock_watch(s, 0);     /* idle: kept until curl closes it */
+            /* the end of a transfer on a kept-alive connection: leave the
+               watcher armed (re-arming costs epoll_ctl calls, the next
+               request on it mostly wants the same events); unref'd, an
+               idle connection does not keep the loop running */
+            s->idle = 1;
+            uv_unref((uv_handle_t *) &s->poll);
         } else if (s) {
             http_sock_close(p, s);
         }
@@ -179,6 +192,10 @@ http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
         }
     }
     curl_multi_assign(p->multi, fd, s);
+    if (s->idle) {
+        s->idle = 0;
+        uv_ref((uv_handle_t *) &s->poll);
+    }
 
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &r) == CURLE_OK
         && r != NULL)

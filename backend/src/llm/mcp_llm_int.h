@@ -29,7 +29,7 @@ typedef struct mcp_llm_sock_s  mcp_llm_sock_t;
  * The watcher of one socket curl uses.  A socket curl opened through us
  * (owned) keeps its watcher for its whole life, across the keep-alive
  * requests it carries: curl's CURL_POLL_REMOVE at the end of a transfer
- * only stops it, and it is closed when curl closes the socket.  Any other
+ * only makes it idle, and it is closed when curl closes the socket.  Any other
  * socket curl asks us to watch gets a watcher for one CURL_POLL_* cycle.
  */
 struct mcp_llm_sock_s {
@@ -38,6 +38,7 @@ struct mcp_llm_sock_s {
     mcp_llm_provider_t  *p;
     int                  events;     /* UV_READABLE|UV_WRITABLE watched */
     unsigned             owned:1;
+    unsigned             idle:1;     /* curl does not watch it now */
 };
 
 struct mcp_llm_provider_s {
