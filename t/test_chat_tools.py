@@ -81,6 +81,13 @@ def test_add_two_numbers_calls_get_sum_and_reports_the_result(stack):
     res = by_type(f, "tool_result")[0]
     assert res["data"]["status"] == "ok" and res["data"]["size"] > 0
     assert res["data"]["truncated"] is False
+    # the result itself arrives live (whole, it is short) and is what
+    # history stores
+    stored = [m for m in h["chunk"]["metadata"]["messages"]
+              if m["role"] == "tool_result"][0]
+    assert res["data"]["preview"] == stored["content"]
+    assert "5" in res["data"]["preview"]
+    assert res["data"]["preview_truncated"] is False
     text = text_of(f)
     assert "offline demo provider" in text          # honest, every reply
     assert "5" in text.split("The tool answered:")[-1]
@@ -89,6 +96,28 @@ def test_add_two_numbers_calls_get_sum_and_reports_the_result(stack):
     roles = [m["role"] for m in h["chunk"]["metadata"]["messages"]]
     assert roles == ["user", "assistant", "tool_call", "tool_result",
                      "assistant"]
+
+
+def test_a_long_tool_result_arrives_as_a_bounded_preview(stack):
+    """A long result's chunk carries its head (at most 2048 bytes, whole
+    UTF-8 characters) with preview_truncated; history has all of it."""
+    word = "h\u00e9llo "          # 7 bytes in UTF-8: cuts fall inside é
+
+    async def main():
+        async with ChatClient(stack.ws_url) as c:
+            f = await c.chat("echo " + word * 600)
+            h = await c.call("history", {"conversation_id": conv_of(f)})
+            return f, h
+    f, h = run(main())
+    assert f[-1]["status"] == "complete", f[-1]
+    res = by_type(f, "tool_result")[0]["data"]
+    stored = [m for m in h["chunk"]["metadata"]["messages"]
+              if m["role"] == "tool_result"][0]["content"]
+    assert res["size"] == len(stored.encode()) > 4000
+    assert res["preview_truncated"] is True
+    preview = res["preview"].encode()
+    assert 2048 - 3 <= len(preview) <= 2048
+    assert stored.encode().startswith(preview)
 
 
 def test_a_turns_tools_run_in_parallel(stack):

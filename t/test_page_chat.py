@@ -274,6 +274,9 @@ def test_page_full_chat_scenario(make_stack, page, tmp_path):
     page.click(tool + " summary")
     assert page.attr(tool, "open") is not None
     assert json.loads(page.text(tool + " .tool-args")) == {"a": 2, "b": 3}
+    # the result is shown as it arrived (the chunk's preview), before any
+    # reload
+    assert "5" in page.text(tool + " .tool-result")
     page.click(tool + " summary")
     assert page.attr(tool, "open") is None
 

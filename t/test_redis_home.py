@@ -366,3 +366,32 @@ def test_restarted_home_under_a_new_name_takes_its_conversations_back(
     assert [r[1] for r in stored(c, A, conv)] == [
         "n-1", "n-1", "n-3", "n-3", "n-4", "n-4"]
     assert stored(c, B, conv) == []
+
+
+def test_cancel_right_behind_its_chat_follows_it(make_cluster, llm_mock):
+    """A cancel sent right behind its chat follows it to A, whether it
+    reaches mcpd while the chat is still being routed (held until the
+    chat's route is known) or after: the request is cancelled, not missed.
+    (Which of the two happens depends on timing; both must hold.)"""
+    c = make_cluster()
+
+    async def go():
+        async with c.client(instance=A) as wa:
+            conv = conv_of(await wa.chat("seed", rid="e-0"))
+        llm_mock.queue({"scenario": "trickle",
+                        "text": " ".join(["word"] * 100), "delay_ms": 50})
+        async with c.client(instance=B) as wb:
+            await wb.send({"action": "chat", "request_id": "e-1",
+                           "payload": {"text": "long",
+                                       "conversation_id": conv}})
+            await wb.send({"action": "cancel", "request_id": "e-x",
+                           "payload": {"target": "e-1"}})
+            ack = (await wb.until_end("e-x"))[-1]
+            end = await wb.until_end("e-1")
+        return ack, end
+
+    ack, end = run(go())
+    assert ack["status"] == "complete", ack
+    assert ack["chunk"]["metadata"]["cancelled"] is True
+    assert end[-1]["status"] == "error"
+    assert end[-1]["chunk"]["code"] == "cancelled"

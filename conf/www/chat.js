@@ -183,7 +183,13 @@ function onChatChunk(req, chunk, meta) {
     turn.toolCall(chunk.data);
     turn.setStatus("Running " + ((chunk.data || {}).tool || "tool") + "\u2026", true);
   } else if (chunk.type === "tool_result") {
-    turn.toolResult(chunk.data);
+    /* the result's head arrives live (preview); history has it whole */
+    const d = chunk.data || {};
+    let shown = d.preview;
+    if (typeof shown === "string" && d.preview_truncated) {
+      shown += "\n\u2026";
+    }
+    turn.toolResult(d, shown);
     turn.setStatus("Thinking\u2026", true);
   }
 }

@@ -31,6 +31,9 @@
 
 #define MCP_CHAT_ID_MAX  128
 
+/* Bytes of a tool result sent live in its tool_result chunk (preview). */
+#define MCP_CHAT_PREVIEW_MAX  2048
+
 typedef struct mcp_chat_req_s  mcp_chat_req_t;
 
 /* an MCP prompt or resource whose text joins the system prompt */

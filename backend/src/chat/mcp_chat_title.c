@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "util/mcp_utf8_cut.h"
+
 
 static int
 title_is_space(unsigned char ch)
@@ -62,17 +64,12 @@ title_fold(const char *p, const char *end, char *out, const char **stop,
     return n;
 }
 
-static int
-title_is_continuation(unsigned char ch)
-{
-    return (ch & 0xc0) == 0x80;
-}
-
 /* Where a cut title ends: at the cut when it fell between words, else at
    the last space in its second half, else before the character the cut
-   split (a UTF-8 sequence is never left half). */
+   split (a UTF-8 sequence is never left half).  out has room for the
+   byte left out, which says whether the cut split a character. */
 static size_t
-title_trim(const char *out, size_t n, unsigned char next, int at_word)
+title_trim(char *out, size_t n, char next, int at_word)
 {
     size_t  i;
 
@@ -84,15 +81,8 @@ title_trim(const char *out, size_t n, unsigned char next, int at_word)
             return i - 1;
         }
     }
-    if (title_is_continuation(next)) {
-        while (n > 0 && title_is_continuation((unsigned char) out[n - 1])) {
-            n--;
-        }
-        if (n > 0) {
-            n--;        /* the sequence's lead byte */
-        }
-    }
-    return n;
+    out[n] = next;
+    return mcp_utf8_cut(out, n + 1, n);
 }
 
 char *
@@ -112,7 +102,7 @@ mcp_chat_title(const char *text, size_t len, char *buf)
     }
     n = title_fold(line, end, buf, &stop, &at_word);
     if (stop != NULL) {
-        n = title_trim(buf, n, (unsigned char) *stop, at_word);
+        n = title_trim(buf, n, *stop, at_word);
         memcpy(buf + n, "\xe2\x80\xa6", 3);
         n += 3;
     }

@@ -18,6 +18,7 @@
 
 #include "chat/mcp_chat_int.h"
 #include "chat/mcp_chat_title.h"
+#include "util/mcp_utf8_cut.h"
 
 static void mcp_chat_model_turn(mcp_chat_req_t *r);
 
@@ -372,6 +373,7 @@ mcp_chat_tool_result(mcp_chat_tcall_t *t, const mcp_chat_tool_end_t *end)
     mcp_chat_t      *c = r->chat;
     const char      *st = end->status ? end->status : "error";
     json_t          *content;
+    size_t           preview;
 
     t->call = NULL;
     t->done = 1;
@@ -381,10 +383,16 @@ mcp_chat_tool_result(mcp_chat_tcall_t *t, const mcp_chat_tool_end_t *end)
     c->tool_calls[strcmp(st, "ok") == 0 ? 0
                   : strcmp(st, "timeout") == 0 ? 2 : 1]++;
 
-    mcp_chat_emit(r, "chunk", json_pack("{s:s, s:{s:s, s:s, s:s, s:I, s:b}, "
-                  "s:{s:i}}", "type", "tool_result", "data", "id", t->id,
-                  "tool", t->name, "status", st, "size",
+    /* the result's head, so a client can show it as it arrives; the
+       whole text is in history */
+    preview = mcp_utf8_cut(end->text ? end->text : "", end->len,
+                           MCP_CHAT_PREVIEW_MAX);
+    mcp_chat_emit(r, "chunk", json_pack("{s:s, s:{s:s, s:s, s:s, s:I, s:b, "
+                  "s:o, s:b}, s:{s:i}}", "type", "tool_result", "data",
+                  "id", t->id, "tool", t->name, "status", st, "size",
                   (json_int_t) end->len, "truncated", end->truncated,
+                  "preview", mcp_chat_text_json(end->text, preview),
+                  "preview_truncated", preview < end->len,
                   "metadata", "hop", r->hop));
     mcp_chat_store_json(r, MCP_MSG_TOOL_RESULT, t->result,
                         json_string_value(content), json_string_length(content),

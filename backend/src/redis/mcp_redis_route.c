@@ -58,7 +58,13 @@ static mcp_redis_script_t  mcp_takeover_script = { .src =
 };
 
 /* one message on its way to a decision */
-typedef struct {
+typedef struct mcp_route_op_s  mcp_route_op_t;
+
+struct mcp_route_op_s {
+    mcp_route_op_t     *prev, *next_op;  /* rt->pending until settled */
+    int                 settled;
+    json_t             *cancel;        /* a cancel of it that came early */
+    char               *cancel_rid;
     mcp_redis_route_t  *rt;
     mcp_action_next_t  *next;
     mcp_session_t      *s;
@@ -68,7 +74,9 @@ typedef struct {
     int                 fresh;         /* conversation id made here */
     char               *dead;          /* takeover: the gone home */
     mcp_redis_lease_t  *lease;
-} mcp_route_op_t;
+};
+
+static void route_settle(mcp_route_op_t *op, const char *home);
 
 
 /* ------------------------------------------------------------ helpers */
@@ -76,6 +84,11 @@ typedef struct {
 static void
 route_op_free(mcp_route_op_t *op)
 {
+    /* every path ends here: one that did not forward ran (or refused)
+       the message here, so an early cancel of it is run here too */
+    route_settle(op, NULL);
+    json_decref(op->cancel);
+    free(op->cancel_rid);
     mcp_session_unref(op->s);
     json_decref(op->msg);
     free(op->rid);
@@ -147,6 +160,66 @@ route_forward(mcp_route_op_t *op, const char *home)
     mcp_redis_fwd_send(op->rt->fwd, op->s, home, op->rid, text,
                        strlen(text));
     free(text);
+    route_settle(op, home);
+}
+
+
+/* ------------------------------------------------------------ cancel */
+
+/* A cancel for a request forwarded to home goes there; else it runs here. */
+static void
+route_cancel_to(mcp_redis_route_t *rt, mcp_session_t *s, const char *rid,
+    json_t *msg, const char *home)
+{
+    char  *text;
+
+    if (home == NULL || (text = json_dumps(msg, JSON_COMPACT)) == NULL) {
+        route_run(&rt->cancel, s, rid, msg);
+        return;
+    }
+    rt->forwarded++;
+    mcp_redis_fwd_send(rt->fwd, s, home, rid, text, strlen(text));
+    free(text);
+}
+
+/*
+ * The message is where it runs (home: forwarded there; NULL: here): it
+ * leaves the pending list, and a cancel that arrived before follows it.
+ */
+static void
+route_settle(mcp_route_op_t *op, const char *home)
+{
+    mcp_redis_route_t  *rt = op->rt;
+
+    if (op->settled) {
+        return;
+    }
+    op->settled = 1;
+    if (op->prev) {
+        op->prev->next_op = op->next_op;
+    } else if (rt->pending == op) {
+        rt->pending = op->next_op;
+    }
+    if (op->next_op) {
+        op->next_op->prev = op->prev;
+    }
+    if (op->cancel != NULL) {
+        route_cancel_to(rt, op->s, op->cancel_rid, op->cancel, home);
+    }
+}
+
+/* The message still being routed that rid of s names, or NULL. */
+static mcp_route_op_t *
+route_pending(mcp_redis_route_t *rt, mcp_session_t *s, const char *rid)
+{
+    mcp_route_op_t  *op;
+
+    for (op = rt->pending; op; op = op->next_op) {
+        if (op->s == s && op->cancel == NULL && strcmp(op->rid, rid) == 0) {
+            return op;
+        }
+    }
+    return NULL;
 }
 
 
@@ -469,6 +542,11 @@ route_message(mcp_redis_route_t *rt, mcp_action_next_t *next,
         op->msg = json_incref(msg);
     }
     op->conv = strdup(conv);
+    op->next_op = rt->pending;
+    if (rt->pending) {
+        rt->pending->prev = op;
+    }
+    rt->pending = op;
     if (op->rid == NULL || op->msg == NULL || op->conv == NULL) {
         mcp_session_error(s, rid, "internal", "out of memory");
         route_op_free(op);
@@ -533,26 +611,30 @@ route_delete(mcp_session_t *s, const char *rid, json_t *msg, void *ctx)
     route_by_conv(rt, &rt->del, s, rid, msg);
 }
 
-/* A cancel follows its target: to the home running it. */
+/*
+ * A cancel follows its target: to the home running it, or, while the
+ * target is still being routed, after it.
+ */
 static void
 route_cancel(mcp_session_t *s, const char *rid, json_t *msg, void *ctx)
 {
     mcp_redis_route_t  *rt = ctx;
+    mcp_route_op_t     *op;
     json_t             *target;
     const char         *home = NULL;
-    char               *text;
 
     target = json_object_get(json_object_get(msg, "payload"), "target");
-    if (!mcp_session_is_remote(s) && json_is_string(target)) {
-        home = mcp_redis_fwd_home_of(rt->fwd, s, json_string_value(target));
-    }
-    if (home == NULL || (text = json_dumps(msg, JSON_COMPACT)) == NULL) {
+    if (mcp_session_is_remote(s) || !json_is_string(target)) {
         route_run(&rt->cancel, s, rid, msg);
         return;
     }
-    rt->forwarded++;
-    mcp_redis_fwd_send(rt->fwd, s, home, rid, text, strlen(text));
-    free(text);
+    op = route_pending(rt, s, json_string_value(target));
+    if (op != NULL && (op->cancel_rid = strdup(rid)) != NULL) {
+        op->cancel = json_incref(msg);
+        return;
+    }
+    home = mcp_redis_fwd_home_of(rt->fwd, s, json_string_value(target));
+    route_cancel_to(rt, s, rid, msg, home);
 }
 
 

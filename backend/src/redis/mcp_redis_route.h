@@ -38,6 +38,7 @@ typedef struct {
     mcp_repo_t         *repo;          /* NULL: no store (then no checks) */
     mcp_action_next_t   chat, history, del, cancel;
     mcp_strmap_t       *unrecorded;    /* homes made while Redis was down */
+    struct mcp_route_op_s *pending;    /* messages not routed yet */
 
     /* status */
     uint64_t            local;         /* ran here: this is the home */
