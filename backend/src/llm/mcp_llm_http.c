@@ -78,19 +78,73 @@ http_on_curl_timer(uv_timer_t *t)
     http_socket_action(t->data, CURL_SOCKET_TIMEOUT, 0);
 }
 
+static mcp_llm_sock_t *
+http_sock_find(mcp_llm_provider_t *p, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t) fd < p->nsocks ? p->socks[fd] : NULL;
+}
+
+static mcp_llm_sock_t *
+http_sock_open(mcp_llm_provider_t *p, curl_socket_t fd, unsigned owned)
+{
+    mcp_llm_sock_t   *s, **a;
+    size_t            n;
+
+    if (fd < 0) {
+        return NULL;
+    }
+    if ((size_t) fd >= p->nsocks) {
+        n = p->nsocks ? p->nsocks : 64;
+        while (n <= (size_t) fd) {
+            n *= 2;
+        }
+        a = realloc(p->socks, n * sizeof(*a));
+        if (a == NULL) {
+            return NULL;
+        }
+        memset(a + p->nsocks, 0, (n - p->nsocks) * sizeof(*a));
+        p->socks = a;
+        p->nsocks = n;
+    }
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    if (uv_poll_init_socket(p->llm->loop, &s->poll, fd) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->poll.data = s;
+    s->fd = fd;
+    s->p = p;
+    s->owned = owned;
+    p->socks[fd] = s;
+    return s;
+}
+
+/* uv_close stops the watcher; the fd stays open (curl closes it) */
 static void
 http_sock_close(mcp_llm_provider_t *p, mcp_llm_sock_t *s)
 {
-    if (s->prev) {
-        s->prev->next = s->next;
-    } else {
-        p->socks = s->next;
-    }
-    if (s->next) {
-        s->next->prev = s->prev;
-    }
+    p->socks[s->fd] = NULL;
     p->llm->pending_closes++;
     uv_close((uv_handle_t *) &s->poll, mcp_llm_handle_closed);
+}
+
+static void
+http_sock_watch(mcp_llm_sock_t *s, int events)
+{
+    /* every uv_poll_start/stop costs epoll_ctl calls: only on a change */
+    if (events == s->events) {
+        return;
+    }
+    s->events = events;
+    if (events) {
+        uv_poll_start(&s->poll, events, http_on_poll);
+    } else {
+        uv_poll_stop(&s->poll);
+    }
 }
 
 static int
@@ -102,34 +156,29 @@ http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     mcp_llm_req_t       *r = NULL;
     int                  events = 0;
 
+    if (s == NULL) {
+        /* curl forgets its assignment at CURL_POLL_REMOVE: a reused
+           keep-alive socket comes back unassigned, its watcher kept */
+        s = http_sock_find(p, fd);
+    }
+
     if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            uv_poll_stop(&s->poll);
+        if (s && s->owned) {
+            http_sock_watch(s, 0);     /* idle: kept until curl closes it */
+        } else if (s) {
             http_sock_close(p, s);
-            curl_multi_assign(p->multi, fd, NULL);
         }
         return 0;
     }
 
     if (s == NULL) {
-        s = calloc(1, sizeof(*s));
+        /* a socket curl did not open through http_open_socket */
+        s = http_sock_open(p, fd, 0);
         if (s == NULL) {
             return -1;
         }
-        if (uv_poll_init_socket(p->llm->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->poll.data = s;
-        s->fd = fd;
-        s->p = p;
-        s->next = p->socks;
-        if (p->socks) {
-            p->socks->prev = s;
-        }
-        p->socks = s;
-        curl_multi_assign(p->multi, fd, s);
     }
+    curl_multi_assign(p->multi, fd, s);
 
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &r) == CURLE_OK
         && r != NULL)
@@ -142,7 +191,7 @@ http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     if (what & CURL_POLL_OUT) {
         events |= UV_WRITABLE;
     }
-    uv_poll_start(&s->poll, events, http_on_poll);
+    http_sock_watch(s, events);
     return 0;
 }
 
@@ -160,7 +209,11 @@ http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* connection counting for status: curl opens and closes through these */
+/*
+ * curl opens and closes its connections through these: connection counting
+ * for status, and the socket's watcher, which lives as long as the socket
+ * (whoever decides to close it: the provider, an error, curl's cache).
+ */
 static curl_socket_t
 http_open_socket(void *clientp, curlsocktype purpose,
     struct curl_sockaddr *addr)
@@ -172,6 +225,8 @@ http_open_socket(void *clientp, curlsocktype purpose,
     if (fd != CURL_SOCKET_BAD) {
         p->conns_open++;
         p->conns_opened++;
+        /* without memory for it, http_socket_cb watches it per cycle */
+        (void) http_sock_open(p, fd, 1);
     }
     return fd;
 }
@@ -180,7 +235,11 @@ static int
 http_close_socket(void *clientp, curl_socket_t fd)
 {
     mcp_llm_provider_t  *p = clientp;
+    mcp_llm_sock_t      *s = http_sock_find(p, fd);
 
+    if (s) {
+        http_sock_close(p, s);         /* before the fd number is reused */
+    }
     p->conns_open--;
     return close(fd);
 }
@@ -291,10 +350,14 @@ mcp_llm_http_close(mcp_llm_provider_t *p)
         p->in_curl--;
         p->multi = NULL;
     }
-    while (p->socks) {
-        uv_poll_stop(&p->socks->poll);
-        http_sock_close(p, p->socks);
+    for (i = 0; i < p->nsocks; i++) {
+        if (p->socks[i]) {
+            http_sock_close(p, p->socks[i]);
+        }
     }
+    free(p->socks);
+    p->socks = NULL;
+    p->nsocks = 0;
     for (i = 0; i < p->neasy_free; i++) {
         curl_easy_cleanup(p->easy_free[i]);
     }
@@ -490,24 +553,18 @@ http_on_data(char *buf, size_t size, size_t nitems, void *userp)
     return r->cancelled ? 0 : n;
 }
 
+/* what every transfer of this provider shares: set once per easy handle */
 static void
-http_setup(mcp_llm_req_t *r, CURL *e)
+http_setup_provider(mcp_llm_provider_t *p, CURL *e)
 {
-    const mcp_llm_provider_conf_t  *c = r->p->conf;
-    const mcp_llm_http_conf_t      *h = &c->http_client;
-    mcp_llm_provider_t             *p = r->p;
+    const mcp_llm_http_conf_t  *h = &p->conf->http_client;
 
     curl_easy_setopt(e, CURLOPT_URL, p->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, http_read_body);
-    curl_easy_setopt(e, CURLOPT_READDATA, r);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) h->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
@@ -523,6 +580,17 @@ http_setup(mcp_llm_req_t *r, CURL *e)
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, p);
 }
 
+/* what is this request's own; the rest stays from http_setup_provider */
+static void
+http_setup_request(mcp_llm_req_t *r, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+}
+
 int
 mcp_llm_http_send(mcp_llm_req_t *r)
 {
@@ -531,13 +599,14 @@ mcp_llm_http_send(mcp_llm_req_t *r)
     uint64_t             limit;
 
     if (p->neasy_free) {
+        /* a handle of this provider: its shared options are still set */
         e = p->easy_free[--p->neasy_free];
-        curl_easy_reset(e);
     } else {
         e = curl_easy_init();
         if (e == NULL) {
             return -1;
         }
+        http_setup_provider(p, e);
     }
 
     r->easy = e;
@@ -551,7 +620,7 @@ mcp_llm_http_send(mcp_llm_req_t *r)
     r->last_io_ms = uv_now(r->llm->loop);
     r->errmsg[0] = '\0';
     mcp_llm_buf_clear(&r->body_in);
-    http_setup(r, e);
+    http_setup_request(r, e);
 
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
@@ -579,8 +648,9 @@ mcp_llm_http_abort(mcp_llm_req_t *r)
 
     curl_multi_remove_handle(p->multi, r->easy);
 
-    /* keep a few easy handles: setting one up again is cheaper */
-    if (p->neasy_free < 64) {
+    /* keep a few easy handles: setting one up again is cheaper; not one
+       left paused, it keeps its options but not a clean transfer state */
+    if (p->neasy_free < 64 && !r->recv_paused) {
         a = realloc(p->easy_free, (p->neasy_free + 1) * sizeof(*a));
         if (a) {
             p->easy_free = a;

@@ -25,12 +25,19 @@ typedef enum {
 
 typedef struct mcp_llm_sock_s  mcp_llm_sock_t;
 
+/*
+ * The watcher of one socket curl uses.  A socket curl opened through us
+ * (owned) keeps its watcher for its whole life, across the keep-alive
+ * requests it carries: curl's CURL_POLL_REMOVE at the end of a transfer
+ * only stops it, and it is closed when curl closes the socket.  Any other
+ * socket curl asks us to watch gets a watcher for one CURL_POLL_* cycle.
+ */
 struct mcp_llm_sock_s {
     uv_poll_t            poll;
     curl_socket_t        fd;
     mcp_llm_provider_t  *p;
-    mcp_llm_sock_t      *next;
-    mcp_llm_sock_t      *prev;
+    int                  events;     /* UV_READABLE|UV_WRITABLE watched */
+    unsigned             owned:1;
 };
 
 struct mcp_llm_provider_s {
@@ -46,7 +53,8 @@ struct mcp_llm_provider_s {
     char                           *url;
     int                             key_state;   /* 0 none, 1 set, -1 missing */
     char                            key_msg[160];
-    mcp_llm_sock_t                 *socks;
+    mcp_llm_sock_t                **socks;       /* indexed by fd */
+    size_t                          nsocks;
 
     CURL                          **easy_free;   /* reusable easy handles */
     size_t                          neasy_free;
