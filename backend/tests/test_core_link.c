@@ -477,10 +477,99 @@ test_registries_and_stats(void)
     t_teardown(e);
 }
 
+static void
+test_stats_prometheus(void)
+{
+    t_env_t           *e = t_setup(4 << 20);
+    mcp_link_frame_t   f;
+    char               text[2048];
+
+    CHECK_EQ_INT(mcp_daemon_add_stats(&e->d, "x_stats", t_stats, NULL), 0);
+    CHECK_EQ_INT(mcp_daemon_add_prometheus(&e->d, "y_stats", "y", NULL), -1);
+    CHECK_EQ_INT(mcp_daemon_add_prometheus(&e->d, "x_stats", "mcp_x", NULL),
+                 0);
+    t_send(e, MCP_LINK_STATS, MCP_LINK_F_REQUEST, 78,
+           MCP_LINK_STATS_PROMETHEUS, sizeof(MCP_LINK_STATS_PROMETHEUS) - 1);
+    CHECK(t_next(e, &f, text, sizeof(text)));
+    CHECK_EQ_INT(f.type, MCP_LINK_STATS);
+    CHECK(f.sid == 78);
+    CHECK(strstr(text, "mcp_x_answer 42\n") != NULL);
+    CHECK(strstr(text, "mcpd_links 1\n") != NULL);
+    CHECK(strstr(text, "{") == NULL);       /* not the JSON reply */
+    t_teardown(e);
+}
+
+
+/* ------------------------------------------------------------ stop order */
+
+static int      t_busy_polls;
+static char     t_order[16];
+
+static void
+t_drain_start(mcp_daemon_t *d, void *ctx)
+{
+    t_env_t  *e = ctx;
+
+    strcat(t_order, "D");
+    /* a last frame while the link is still up */
+    CHECK_EQ_INT(mcp_session_error(e->last, "r9", "backend_unavailable",
+                                   "bye"), 0);
+}
+
+static int
+t_drain_busy(mcp_daemon_t *d, void *ctx)
+{
+    return ++t_busy_polls < 3;
+}
+
+static void
+t_stop_hook(mcp_daemon_t *d, void *ctx)
+{
+    strcat(t_order, "S");
+}
+
+static void
+test_stop_drains_before_the_links_close(void)
+{
+    t_env_t           *e = t_setup(4 << 20);
+    mcp_link_frame_t   f;
+    char               text[512];
+    int                got_error = 0, got_bye = 0;
+
+    CHECK_EQ_INT(mcp_daemon_on_drain(&e->d, t_drain_start, t_drain_busy, e),
+                 0);
+    CHECK_EQ_INT(mcp_daemon_on_stop(&e->d, t_stop_hook, e), 0);
+    t_open(e, 5, "a", 0);
+    t_msg(e, 5, "{\"action\":\"whoami\",\"request_id\":\"1\"}");
+    CHECK(t_next(e, &f, text, sizeof(text)));
+
+    mcp_daemon_stop(&e->d);
+    /* drain ran, the stop hooks wait for it to be done */
+    CHECK_EQ_STR(t_order, "D");
+    CHECK_EQ_INT(e->closes, 0);
+    while (!got_bye && t_next(e, &f, text, sizeof(text))) {
+        if (f.type == MCP_LINK_MESSAGE && f.sid == 5) {
+            got_error = strstr(text, "backend_unavailable") != NULL;
+        } else if (f.type == MCP_LINK_CLOSE && f.sid == 0) {
+            got_bye = 1;
+            CHECK(got_error);       /* the last frame came first */
+        }
+    }
+    CHECK(got_error && got_bye);
+    CHECK(t_busy_polls >= 3);
+    CHECK_EQ_STR(t_order, "DS");
+    CHECK_EQ_INT(e->closes, 1);
+
+    uv_close((uv_handle_t *) &e->d.stop_timer, NULL);
+    t_teardown(e);
+}
+
 UNIT_MAIN("core_link",
     UNIT_TEST(test_ping),
     UNIT_TEST(test_flow_pause_stops_producer),
     UNIT_TEST(test_congested_link_pauses_then_resumes),
     UNIT_TEST(test_replayed_open_keeps_session),
     UNIT_TEST(test_close_hooks_and_session_outliving_link),
-    UNIT_TEST(test_registries_and_stats))
+    UNIT_TEST(test_registries_and_stats),
+    UNIT_TEST(test_stats_prometheus),
+    UNIT_TEST(test_stop_drains_before_the_links_close))

@@ -93,8 +93,7 @@ mcp_daemon_on_drain_poll(uv_timer_t *t)
         mcp_daemon_close(d);
     } else if (uv_now(d->loop) >= d->drain_until) {
         mcp_log_warn(&d->log, "core", "in-flight work still running after "
-                     "daemon.shutdown_grace (%lld ms): closing the links",
-                     (long long) d->conf->daemon.shutdown_grace_ms);
+                     "the grace (daemon.shutdown_grace): closing the links");
         mcp_daemon_close(d);
     }
 }
@@ -103,7 +102,8 @@ mcp_daemon_on_drain_poll(uv_timer_t *t)
 void
 mcp_daemon_stop(mcp_daemon_t *d)
 {
-    size_t  i;
+    size_t   i;
+    int64_t  grace;
 
     if (d->stopping) {
         if (d->draining) {
@@ -134,14 +134,19 @@ mcp_daemon_stop(mcp_daemon_t *d)
         d->on_drain[i].start(d, d->on_drain[i].ctx);
     }
 
-    if (!mcp_daemon_busy(d) || d->conf->daemon.shutdown_grace_ms <= 0) {
+    /* at most half the stop: the stop hooks (the repository's commit)
+       must still run before daemon.shutdown_timeout cuts everything */
+    grace = d->conf->daemon.shutdown_grace_ms;
+    if (grace > d->conf->daemon.shutdown_timeout_ms / 2) {
+        grace = d->conf->daemon.shutdown_timeout_ms / 2;
+    }
+    if (!mcp_daemon_busy(d) || grace <= 0) {
         mcp_daemon_close(d);
         return;
     }
 
     d->draining = 1;
-    d->drain_until = uv_now(d->loop)
-                     + (uint64_t) d->conf->daemon.shutdown_grace_ms;
+    d->drain_until = uv_now(d->loop) + (uint64_t) grace;
     uv_timer_init(d->loop, &d->drain_timer);
     d->drain_timer.data = d;
     uv_timer_start(&d->drain_timer, mcp_daemon_on_drain_poll,
