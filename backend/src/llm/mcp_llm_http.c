@@ -2,8 +2,8 @@
  * libcurl's multi-socket API on the libuv loop, one multi handle per
  * provider: curl tells us which sockets to watch (uv_poll) and when to
  * call it back (uv_timer); we tell curl what happened.  Plus one attempt's
- * transfer: the easy handle's options, its body reader, header and data
- * callbacks, its I/O deadline, and the classification of how it ended.
+ * transfer: the easy handle's options, its upload progress, header and
+ * data callbacks, its I/O deadline, and the classification of how it ended.
  *
  * libcurl forbids adding or removing transfers from inside its callbacks;
  * everything here that can run inside one (user callbacks included) defers
@@ -416,26 +416,25 @@ http_on_io_timer(uv_timer_t *t)
     mcp_llm_attempt_done(r, MCP_LLM_E_TIMEOUT);
 }
 
-static size_t
-http_read_body(char *buf, size_t size, size_t nitems, void *userp)
+/*
+ * The body goes out with the headers (CURLOPT_POSTFIELDS: one send for a
+ * request that fits curl's buffer); curl's upload counter tells us when it
+ * is all written.  From then on the limit is read_timeout: re-arm, the
+ * timer may still be set for the longer connect + write phase.
+ */
+static int
+http_on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
 {
     mcp_llm_req_t  *r = userp;
-    size_t          n = size * nitems, left = r->body_len - r->body_off;
 
-    if (n > left) {
-        n = left;
-    }
-    memcpy(buf, r->body + r->body_off, n);
-    r->body_off += n;
-    if (r->body_off == r->body_len && !r->body_sent) {
-        /* from now on the limit is read_timeout: re-arm, the timer may
-           still be set for the longer connect + write phase */
+    if (!r->body_sent && ulnow >= (curl_off_t) r->body_len) {
         r->body_sent = 1;
         r->last_io_ms = uv_now(r->llm->loop);
         uv_timer_start(&r->timer, http_on_io_timer,
                        (uint64_t) r->p->conf->http_client.read_timeout_ms, 0);
     }
-    return n;
+    return 0;
 }
 
 static int64_t
@@ -578,7 +577,8 @@ http_setup_provider(mcp_llm_provider_t *p, CURL *e)
 
     curl_easy_setopt(e, CURLOPT_URL, p->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, http_read_body);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, http_on_progress);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_data);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
@@ -602,7 +602,8 @@ static void
 http_setup_request(mcp_llm_req_t *r, CURL *e)
 {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len);
-    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);    /* not copied */
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -627,7 +628,6 @@ mcp_llm_http_send(mcp_llm_req_t *r)
     }
 
     r->easy = e;
-    r->body_off = 0;
     r->body_sent = 0;
     r->recv_paused = 0;
     r->fd = CURL_SOCKET_BAD;

@@ -112,7 +112,6 @@ struct mcp_llm_req_s {
     int64_t                   max_tokens;
     char                     *body;
     size_t                    body_len;
-    size_t                    body_off;
     int64_t                   est_tokens;
     int64_t                   reserved;
     int                       gated;            /* admitted by the gate */
