@@ -13,9 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "llm/mcp_llm_int.h"
@@ -437,99 +435,6 @@ http_on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
     return 0;
 }
 
-static int64_t
-http_header_int(const char *v)
-{
-    char  *end;
-    long   n = strtol(v, &end, 10);
-
-    return end != v && n >= 0 ? (int64_t) n : -1;
-}
-
-static void
-http_header_value(mcp_llm_req_t *r, const char *name, size_t nlen,
-    const char *v)
-{
-    int64_t  ms;
-
-#define IS(s)  (nlen == sizeof(s) - 1 && strncasecmp(name, s, nlen) == 0)
-
-    if (IS("retry-after")) {
-        if (r->retry_after_ms < 0
-            && mcp_llm_parse_retry_after(v, time(NULL), &ms) == 0)
-        {
-            r->retry_after_ms = ms;
-        }
-    } else if (IS("retry-after-ms") || IS("x-ms-retry-after-ms")) {
-        if (mcp_llm_parse_retry_after_ms(v, &ms) == 0) {
-            r->retry_after_ms = ms;      /* more precise: wins */
-        }
-    } else if (IS("x-ratelimit-remaining-requests")) {
-        r->rl_rem_req = http_header_int(v);
-    } else if (IS("x-ratelimit-remaining-tokens")) {
-        r->rl_rem_tok = http_header_int(v);
-    } else if (IS("x-ratelimit-reset-requests")) {
-        if (mcp_llm_parse_duration(v, &ms) == 0) {
-            r->rl_reset_req = ms;
-        }
-    } else if (IS("x-ratelimit-reset-tokens")) {
-        if (mcp_llm_parse_duration(v, &ms) == 0) {
-            r->rl_reset_tok = ms;
-        }
-    }
-#undef IS
-}
-
-static size_t
-http_on_header(char *buf, size_t size, size_t nitems, void *userp)
-{
-    mcp_llm_req_t  *r = userp;
-    size_t          n = size * nitems, len = n;
-    const char     *colon;
-    char            value[128];
-    size_t          vlen, nlen;
-
-    r->last_io_ms = uv_now(r->llm->loop);
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
-        len--;
-    }
-
-    if (len == 0) {
-        /* end of this response's headers: learn the provider's view */
-        if (r->rl_rem_req >= 0 || r->rl_rem_tok >= 0) {
-            mcp_llm_ratelimit_observe(&r->p->rl, uv_now(r->llm->loop),
-                                      r->rl_rem_req, r->rl_reset_req,
-                                      r->rl_rem_tok, r->rl_reset_tok);
-        }
-        return n;
-    }
-
-    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        r->retry_after_ms = -1;
-        r->rl_rem_req = r->rl_reset_req = r->rl_rem_tok = r->rl_reset_tok = -1;
-        return n;
-    }
-
-    colon = memchr(buf, ':', len);
-    if (colon == NULL) {
-        return n;
-    }
-    nlen = (size_t) (colon - buf);
-    vlen = len - nlen - 1;
-    colon++;
-    while (vlen && (*colon == ' ' || *colon == '\t')) {
-        colon++;
-        vlen--;
-    }
-    if (vlen >= sizeof(value)) {
-        return n;
-    }
-    memcpy(value, colon, vlen);
-    value[vlen] = '\0';
-    http_header_value(r, buf, nlen, value);
-    return n;
-}
-
 static size_t
 http_on_data(char *buf, size_t size, size_t nitems, void *userp)
 {
@@ -581,7 +486,7 @@ http_setup_provider(mcp_llm_provider_t *p, CURL *e)
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, http_on_progress);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_data);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, mcp_llm_http_on_header);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) h->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,

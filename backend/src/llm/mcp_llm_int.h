@@ -157,6 +157,10 @@ int mcp_llm_http_send(mcp_llm_req_t *r);
 void mcp_llm_http_abort(mcp_llm_req_t *r);   /* remove the transfer now */
 void mcp_llm_http_flow(mcp_llm_req_t *r);    /* r->paused changed */
 
+/* mcp_llm_http_headers.c: curl's CURLOPT_HEADERFUNCTION, userp the req */
+size_t mcp_llm_http_on_header(char *buf, size_t size, size_t nitems,
+    void *userp);
+
 /* mcp_llm_retry.c: an attempt ended (err MCP_LLM_OK or why it failed) */
 void mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err);
 
