@@ -2,8 +2,8 @@
  * libcurl's multi-socket API on the libuv loop, one multi handle per
  * provider: curl tells us which sockets to watch (uv_poll) and when to
  * call it back (uv_timer); we tell curl what happened.  Plus one attempt's
- * transfer: the easy handle's options, its body reader, header and data
- * callbacks, its I/O deadline, and the classification of how it ended.
+ * transfer: the easy handle's options, its upload progress, header and
+ * data callbacks, its I/O deadline, and the classification of how it ended.
  *
  * libcurl forbids adding or removing transfers from inside its callbacks;
  * everything here that can run inside one (user callbacks included) defers
@@ -13,9 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "llm/mcp_llm_int.h"
@@ -416,119 +414,25 @@ http_on_io_timer(uv_timer_t *t)
     mcp_llm_attempt_done(r, MCP_LLM_E_TIMEOUT);
 }
 
-static size_t
-http_read_body(char *buf, size_t size, size_t nitems, void *userp)
+/*
+ * The body goes out with the headers (CURLOPT_POSTFIELDS: one send for a
+ * request that fits curl's buffer); curl's upload counter tells us when it
+ * is all written.  From then on the limit is read_timeout: re-arm, the
+ * timer may still be set for the longer connect + write phase.
+ */
+static int
+http_on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
 {
     mcp_llm_req_t  *r = userp;
-    size_t          n = size * nitems, left = r->body_len - r->body_off;
 
-    if (n > left) {
-        n = left;
-    }
-    memcpy(buf, r->body + r->body_off, n);
-    r->body_off += n;
-    if (r->body_off == r->body_len && !r->body_sent) {
-        /* from now on the limit is read_timeout: re-arm, the timer may
-           still be set for the longer connect + write phase */
+    if (!r->body_sent && ulnow >= (curl_off_t) r->body_len) {
         r->body_sent = 1;
         r->last_io_ms = uv_now(r->llm->loop);
         uv_timer_start(&r->timer, http_on_io_timer,
                        (uint64_t) r->p->conf->http_client.read_timeout_ms, 0);
     }
-    return n;
-}
-
-static int64_t
-http_header_int(const char *v)
-{
-    char  *end;
-    long   n = strtol(v, &end, 10);
-
-    return end != v && n >= 0 ? (int64_t) n : -1;
-}
-
-static void
-http_header_value(mcp_llm_req_t *r, const char *name, size_t nlen,
-    const char *v)
-{
-    int64_t  ms;
-
-#define IS(s)  (nlen == sizeof(s) - 1 && strncasecmp(name, s, nlen) == 0)
-
-    if (IS("retry-after")) {
-        if (r->retry_after_ms < 0
-            && mcp_llm_parse_retry_after(v, time(NULL), &ms) == 0)
-        {
-            r->retry_after_ms = ms;
-        }
-    } else if (IS("retry-after-ms") || IS("x-ms-retry-after-ms")) {
-        if (mcp_llm_parse_retry_after_ms(v, &ms) == 0) {
-            r->retry_after_ms = ms;      /* more precise: wins */
-        }
-    } else if (IS("x-ratelimit-remaining-requests")) {
-        r->rl_rem_req = http_header_int(v);
-    } else if (IS("x-ratelimit-remaining-tokens")) {
-        r->rl_rem_tok = http_header_int(v);
-    } else if (IS("x-ratelimit-reset-requests")) {
-        if (mcp_llm_parse_duration(v, &ms) == 0) {
-            r->rl_reset_req = ms;
-        }
-    } else if (IS("x-ratelimit-reset-tokens")) {
-        if (mcp_llm_parse_duration(v, &ms) == 0) {
-            r->rl_reset_tok = ms;
-        }
-    }
-#undef IS
-}
-
-static size_t
-http_on_header(char *buf, size_t size, size_t nitems, void *userp)
-{
-    mcp_llm_req_t  *r = userp;
-    size_t          n = size * nitems, len = n;
-    const char     *colon;
-    char            value[128];
-    size_t          vlen, nlen;
-
-    r->last_io_ms = uv_now(r->llm->loop);
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
-        len--;
-    }
-
-    if (len == 0) {
-        /* end of this response's headers: learn the provider's view */
-        if (r->rl_rem_req >= 0 || r->rl_rem_tok >= 0) {
-            mcp_llm_ratelimit_observe(&r->p->rl, uv_now(r->llm->loop),
-                                      r->rl_rem_req, r->rl_reset_req,
-                                      r->rl_rem_tok, r->rl_reset_tok);
-        }
-        return n;
-    }
-
-    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        r->retry_after_ms = -1;
-        r->rl_rem_req = r->rl_reset_req = r->rl_rem_tok = r->rl_reset_tok = -1;
-        return n;
-    }
-
-    colon = memchr(buf, ':', len);
-    if (colon == NULL) {
-        return n;
-    }
-    nlen = (size_t) (colon - buf);
-    vlen = len - nlen - 1;
-    colon++;
-    while (vlen && (*colon == ' ' || *colon == '\t')) {
-        colon++;
-        vlen--;
-    }
-    if (vlen >= sizeof(value)) {
-        return n;
-    }
-    memcpy(value, colon, vlen);
-    value[vlen] = '\0';
-    http_header_value(r, buf, nlen, value);
-    return n;
+    return 0;
 }
 
 static size_t
@@ -578,10 +482,11 @@ http_setup_provider(mcp_llm_provider_t *p, CURL *e)
 
     curl_easy_setopt(e, CURLOPT_URL, p->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, http_read_body);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, http_on_progress);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_data);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, mcp_llm_http_on_header);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) h->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
@@ -602,7 +507,8 @@ static void
 http_setup_request(mcp_llm_req_t *r, CURL *e)
 {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len);
-    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);    /* not copied */
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -627,7 +533,6 @@ mcp_llm_http_send(mcp_llm_req_t *r)
     }
 
     r->easy = e;
-    r->body_off = 0;
     r->body_sent = 0;
     r->recv_paused = 0;
     r->fd = CURL_SOCKET_BAD;

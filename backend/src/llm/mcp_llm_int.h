@@ -112,7 +112,6 @@ struct mcp_llm_req_s {
     int64_t                   max_tokens;
     char                     *body;
     size_t                    body_len;
-    size_t                    body_off;
     int64_t                   est_tokens;
     int64_t                   reserved;
     int                       gated;            /* admitted by the gate */
@@ -157,6 +156,10 @@ void mcp_llm_http_close(mcp_llm_provider_t *p);
 int mcp_llm_http_send(mcp_llm_req_t *r);
 void mcp_llm_http_abort(mcp_llm_req_t *r);   /* remove the transfer now */
 void mcp_llm_http_flow(mcp_llm_req_t *r);    /* r->paused changed */
+
+/* mcp_llm_http_headers.c: curl's CURLOPT_HEADERFUNCTION, userp the req */
+size_t mcp_llm_http_on_header(char *buf, size_t size, size_t nitems,
+    void *userp);
 
 /* mcp_llm_retry.c: an attempt ended (err MCP_LLM_OK or why it failed) */
 void mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err);
