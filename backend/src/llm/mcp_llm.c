@@ -324,7 +324,7 @@ llm_gate_acquire(mcp_llm_provider_t *p, mcp_llm_req_t *r, int64_t now)
         return 0;
     }
     wait = g->acquire(g->ctx, p->name, h->requests_per_minute,
-                      h->tokens_per_minute, r->reserved);
+                      h->tokens_per_minute, r->reserved, &r->gate_ticket);
     if (wait > 0) {
         mcp_llm_ratelimit_settle(&p->rl, now, r->reserved, 0, 1);
         r->reserved = 0;

@@ -106,13 +106,14 @@ void mcp_llm_pause(mcp_llm_req_t *r, int paused);
  * provider's queue: 0 admitted by the shared window; > 0 wait that many ms
  * (the local reservation is given back; the gate calls mcp_llm_kick()
  * when it knows more); < 0 no shared state: the local limiter decides.
- * settle() reports a gate-admitted request's real token use.
+ * On 0 it sets *ticket, which names that admission to settle(): settle()
+ * reports a gate-admitted request's real token use.
  */
 typedef struct {
     int64_t  (*acquire)(void *ctx, const char *provider, int64_t rpm,
-                        int64_t tpm, int64_t tokens);
+                        int64_t tpm, int64_t tokens, uint64_t *ticket);
     void     (*settle)(void *ctx, const char *provider, int64_t tpm,
-                       int64_t reserved, int64_t used);
+                       uint64_t ticket, int64_t reserved, int64_t used);
     void      *ctx;
 } mcp_llm_gate_t;
 

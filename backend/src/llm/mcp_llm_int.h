@@ -115,6 +115,7 @@ struct mcp_llm_req_s {
     int64_t                   est_tokens;
     int64_t                   reserved;
     int                       gated;            /* admitted by the gate */
+    uint64_t                  gate_ticket;      /* the gate's, for settle */
 
     mcp_llm_req_state_e       state;
     mcp_llm_req_t            *q_prev;           /* provider queue */

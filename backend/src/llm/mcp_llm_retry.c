@@ -127,7 +127,7 @@ mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err)
     if (r->gated && r->llm->gate.settle != NULL) {
         r->llm->gate.settle(r->llm->gate.ctx, p->name,
                             p->conf->http_client.tokens_per_minute,
-                            r->reserved, used);
+                            r->gate_ticket, r->reserved, used);
     }
     r->gated = 0;
     r->reserved = 0;

@@ -5,8 +5,6 @@
 
 #include "redis/mcp_redis_limit.h"
 
-#define MCP_RL_WINDOW_MS  "60000"
-
 /*
  * KEYS: requests zset, tokens zset.  ARGV: rpm, tpm, tokens, member,
  * window ms.  Members of the token set are "<member>|<tokens>".
@@ -55,13 +53,25 @@ static mcp_redis_script_t  mcp_rl_acquire = { .src =
     "return {1, tok}\n"
 };
 
-/* KEYS: tokens zset.  ARGV: member, delta, window ms.  Settles usage. */
+/*
+ * KEYS: tokens zset.  ARGV: member, tokens used.  Replaces the member's
+ * reservation by its real use at the reservation's own time, so the
+ * correction leaves the window together with what it corrects (an entry
+ * of its own, stamped later, would outlive it and let extra tokens in).
+ * A reservation already out of the window is left alone.  Returns the
+ * tokens freed (negative: used more than reserved).
+ */
 static mcp_redis_script_t  mcp_rl_settle = { .src =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "redis.call('ZADD', KEYS[1], now, ARGV[1] .. '|' .. ARGV[2])\n"
-    "redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))\n"
-    "return 1\n"
+    "local head = ARGV[1] .. '|'\n"
+    "local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
+    "for i = 1, #all, 2 do\n"
+    "  if string.sub(all[i], 1, #head) == head then\n"
+    "    redis.call('ZREM', KEYS[1], all[i])\n"
+    "    redis.call('ZADD', KEYS[1], all[i + 1], head .. ARGV[2])\n"
+    "    return tonumber(string.sub(all[i], #head + 1)) - tonumber(ARGV[2])\n"
+    "  end\n"
+    "end\n"
+    "return 0\n"
 };
 
 /* KEYS: instances zset, instance key.  ARGV: id, ttl ms, info. */
@@ -115,6 +125,15 @@ rl_refused(mcp_redis_rl_provider_t *p, mcp_redis_t *r, const char *err)
     mcp_redis_refused(r, why, p->refused_ms);
 }
 
+/* The window member of ask number seq: "<instance>:<seq>". */
+static const char *
+rl_member(mcp_redis_limit_t *lim, char *buf, size_t size, uint64_t seq)
+{
+    snprintf(buf, size, "%s:%llu", lim->redis->instance,
+             (unsigned long long) seq);
+    return buf;
+}
+
 static void
 rl_acquired(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
 {
@@ -133,6 +152,7 @@ rl_acquired(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
         p->refused_ms = 0;
         if (reply->element[0]->integer == 1) {
             p->granted++;
+            p->grant_seq = p->ask_seq;
         } else {
             p->shared_waits++;
             p->retry_at = uv_now(r->loop)
@@ -148,14 +168,14 @@ rl_acquired(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
 
 static int64_t
 rl_gate_acquire(void *ctx, const char *provider, int64_t rpm, int64_t tpm,
-    int64_t tokens)
+    int64_t tokens, uint64_t *ticket)
 {
     mcp_redis_limit_t        *lim = ctx;
     mcp_redis_t              *r = lim->redis;
     mcp_redis_rl_provider_t  *p;
     uint64_t                  now = uv_now(r->loop);
     char                      kreq[256], ktok[256], member[128];
-    char                      a_rpm[24], a_tpm[24], a_tok[24];
+    char                      a_rpm[24], a_tpm[24], a_tok[24], a_win[24];
     const char               *args[7];
 
     if (rpm <= 0 && tpm <= 0) {
@@ -173,6 +193,7 @@ rl_gate_acquire(void *ctx, const char *provider, int64_t rpm, int64_t tpm,
     if (p->granted > 0) {
         p->granted--;
         p->shared_admits++;
+        *ticket = p->grant_seq;
         return 0;
     }
     if (p->pending) {
@@ -184,18 +205,19 @@ rl_gate_acquire(void *ctx, const char *provider, int64_t rpm, int64_t tpm,
 
     mcp_redis_key(r, kreq, sizeof(kreq), "{rl:%s}:req", provider);
     mcp_redis_key(r, ktok, sizeof(ktok), "{rl:%s}:tok", provider);
-    snprintf(member, sizeof(member), "%s:%llu", r->instance,
-             (unsigned long long) ++lim->seq);
+    p->ask_seq = ++lim->seq;
+    rl_member(lim, member, sizeof(member), p->ask_seq);
     snprintf(a_rpm, sizeof(a_rpm), "%lld", (long long) rpm);
     snprintf(a_tpm, sizeof(a_tpm), "%lld", (long long) tpm);
     snprintf(a_tok, sizeof(a_tok), "%lld", (long long) tokens);
+    snprintf(a_win, sizeof(a_win), "%lld", (long long) lim->window_ms);
     args[0] = kreq;
     args[1] = ktok;
     args[2] = a_rpm;
     args[3] = a_tpm;
     args[4] = a_tok;
     args[5] = member;
-    args[6] = MCP_RL_WINDOW_MS;
+    args[6] = a_win;
     if (mcp_redis_eval(r, &mcp_rl_acquire, rl_acquired, p, 2, 7, args, NULL)
         != 0)
     {
@@ -209,26 +231,25 @@ rl_gate_acquire(void *ctx, const char *provider, int64_t rpm, int64_t tpm,
 }
 
 static void
-rl_gate_settle(void *ctx, const char *provider, int64_t tpm,
+rl_gate_settle(void *ctx, const char *provider, int64_t tpm, uint64_t ticket,
     int64_t reserved, int64_t used)
 {
-    mcp_redis_limit_t  *lim = ctx;
-    mcp_redis_t        *r = lim->redis;
-    char                ktok[256], member[128], delta[24];
-    const char         *args[4];
+    mcp_redis_limit_t        *lim = ctx;
+    mcp_redis_t              *r = lim->redis;
+    char                      ktok[256], member[128], a_used[24];
+    const char               *args[3];
 
-    if (tpm <= 0 || used == reserved || !mcp_redis_up(r)) {
+    /* always: the window holds what the script charged, which the
+       caller's reserved need not equal */
+    if (tpm <= 0 || ticket == 0 || !mcp_redis_up(r)) {
         return;
     }
     mcp_redis_key(r, ktok, sizeof(ktok), "{rl:%s}:tok", provider);
-    snprintf(member, sizeof(member), "%s:%llu:s", r->instance,
-             (unsigned long long) ++lim->seq);
-    snprintf(delta, sizeof(delta), "%lld", (long long) (used - reserved));
+    snprintf(a_used, sizeof(a_used), "%lld", (long long) used);
     args[0] = ktok;
-    args[1] = member;
-    args[2] = delta;
-    args[3] = MCP_RL_WINDOW_MS;
-    (void) mcp_redis_eval(r, &mcp_rl_settle, NULL, NULL, 1, 4, args, NULL);
+    args[1] = rl_member(lim, member, sizeof(member), ticket);
+    args[2] = a_used;
+    (void) mcp_redis_eval(r, &mcp_rl_settle, NULL, NULL, 1, 3, args, NULL);
 }
 
 
@@ -299,6 +320,7 @@ mcp_redis_limit_init(mcp_redis_limit_t *lim, mcp_redis_t *redis,
     lim->redis = redis;
     lim->llm = llm;
     lim->live_instances = -1;
+    lim->window_ms = MCP_REDIS_LIMIT_WINDOW_MS;
     if (mcp_redis_add_script(redis, &mcp_rl_acquire) != 0
         || mcp_redis_add_script(redis, &mcp_rl_settle) != 0
         || mcp_redis_add_script(redis, &mcp_heartbeat) != 0
@@ -312,12 +334,18 @@ mcp_redis_limit_init(mcp_redis_limit_t *lim, mcp_redis_t *redis,
                    (uint64_t) redis->conf->heartbeat_interval_ms,
                    (uint64_t) redis->conf->heartbeat_interval_ms);
     if (llm != NULL) {
-        gate.acquire = rl_gate_acquire;
-        gate.settle = rl_gate_settle;
-        gate.ctx = lim;
+        mcp_redis_limit_gate(lim, &gate);
         mcp_llm_set_gate(llm, &gate);
     }
     return 0;
+}
+
+void
+mcp_redis_limit_gate(mcp_redis_limit_t *lim, mcp_llm_gate_t *gate)
+{
+    gate->acquire = rl_gate_acquire;
+    gate->settle = rl_gate_settle;
+    gate->ctx = lim;
 }
 
 void
