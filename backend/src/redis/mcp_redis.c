@@ -68,6 +68,19 @@ mcp_redis_fallback(mcp_redis_t *r)
     r->fallbacks++;
 }
 
+void
+mcp_redis_refused(mcp_redis_t *r, const char *why, int64_t ms)
+{
+    uint64_t  until = uv_now(r->loop) + (uint64_t) ms;
+
+    snprintf(r->refused, sizeof(r->refused), "%s", why);
+    if (until > r->refused_until_ms) {
+        r->refused_until_ms = until;
+    }
+    mcp_log_warn(r->log, "redis", "%s; local limits for %lld ms", why,
+                 (long long) ms);
+}
+
 
 /* ------------------------------------------------------------ connection */
 
@@ -541,13 +554,14 @@ mcp_redis_stats(mcp_redis_t *r)
 {
     json_t  *o;
     int      up = r->state == MCP_REDIS_UP;
+    int      refused = up && uv_now(r->loop) < r->refused_until_ms;
 
     o = json_pack("{s:s, s:s, s:s, s:s, s:b}",
-                  "state", up ? "up" : "degraded",
+                  "state", up && !refused ? "up" : "degraded",
                   "connection", redis_state_name(r),
                   "address", r->conf->address,
                   "instance", r->instance,
-                  "shared", up);
+                  "shared", up && !refused);
     if (o == NULL) {
         return NULL;
     }
@@ -558,6 +572,10 @@ mcp_redis_stats(mcp_redis_t *r)
             redis_state_name(r), r->last_error[0] ? r->last_error : "?"));
         json_object_set_new(o, "down_for_ms", json_integer(
             (json_int_t) (uv_now(r->loop) - r->down_since_ms)));
+    } else if (refused) {
+        json_object_set_new(o, "reason", json_sprintf(
+            "redis up but refusing (%s): instances use local limits until "
+            "it accepts them again", r->refused));
     }
     json_object_set_new(o, "commands", json_integer((json_int_t) r->commands));
     json_object_set_new(o, "inflight", json_integer((json_int_t) r->inflight));

@@ -105,6 +105,8 @@ struct mcp_redis_s {
     uint64_t                  connects;
     uint64_t                  disconnects;
     char                      last_error[200];
+    uint64_t                  refused_until_ms;  /* see mcp_redis_refused */
+    char                      refused[200];
     mcp_hist_t                latency_us;
 };
 
@@ -120,6 +122,13 @@ void mcp_redis_close(mcp_redis_t *r, void (*closed)(void *ctx), void *ctx);
 int mcp_redis_up(const mcp_redis_t *r);
 /* A caller used local state because Redis was not up (for status). */
 void mcp_redis_fallback(mcp_redis_t *r);
+/*
+ * Redis is up but answered a shared-state command with an error (an ACL
+ * that denies the fleet's keys, a script error): the caller uses local
+ * state for `ms` before it asks again, and until then status says
+ * degraded with `why` as the reason.
+ */
+void mcp_redis_refused(mcp_redis_t *r, const char *why, int64_t ms);
 
 /* 0 (cb will run), or -1 when not up (cb will not run). */
 int mcp_redis_command(mcp_redis_t *r, mcp_redis_cb_pt cb, void *data,

@@ -98,6 +98,23 @@ rl_provider(mcp_redis_limit_t *lim, const char *name)
     return p;
 }
 
+/* Redis answered the script with an error: local limits for a while. */
+static void
+rl_refused(mcp_redis_rl_provider_t *p, mcp_redis_t *r, const char *err)
+{
+    const mcp_redis_conf_t  *conf = r->conf;
+    char                     why[200];
+
+    p->refused_ms = p->refused_ms == 0 ? conf->reconnect_min_ms
+                                       : p->refused_ms * 2;
+    if (p->refused_ms > conf->reconnect_max_ms) {
+        p->refused_ms = conf->reconnect_max_ms;
+    }
+    p->local_until = uv_now(r->loop) + (uint64_t) p->refused_ms;
+    snprintf(why, sizeof(why), "rate limit script for %s: %s", p->name, err);
+    mcp_redis_refused(r, why, p->refused_ms);
+}
+
 static void
 rl_acquired(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
 {
@@ -105,11 +122,15 @@ rl_acquired(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
     mcp_redis_limit_t        *lim = p->lim;
 
     p->pending = 0;
+    if (err != NULL && reply != NULL) {
+        rl_refused(p, r, err);
+    }
     if (err == NULL && reply->type == REDIS_REPLY_ARRAY
         && reply->elements == 2
         && reply->element[0]->type == REDIS_REPLY_INTEGER
         && reply->element[1]->type == REDIS_REPLY_INTEGER)
     {
+        p->refused_ms = 0;
         if (reply->element[0]->integer == 1) {
             p->granted++;
         } else {
@@ -118,7 +139,8 @@ rl_acquired(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
                           + (uint64_t) reply->element[1]->integer;
         }
     }
-    /* on an error the next ask finds Redis down (or asks again) */
+    /* on a timeout the next ask finds Redis down; on an error reply it
+       finds local_until ahead: either way the local limiter decides */
     if (!lim->closing && lim->llm != NULL) {
         mcp_llm_kick(lim->llm, p->name);
     }
@@ -143,7 +165,7 @@ rl_gate_acquire(void *ctx, const char *provider, int64_t rpm, int64_t tpm,
     if (p == NULL) {
         return -1;
     }
-    if (!mcp_redis_up(r)) {
+    if (!mcp_redis_up(r) || now < p->local_until) {
         p->local_admits++;
         mcp_redis_fallback(r);
         return -1;

@@ -13,7 +13,10 @@
  * asks Redis.  The answer comes back asynchronously: the first ask returns
  * "wait" and the reply kicks the provider's queue, which then finds a
  * granted permit.  When Redis is not up the gate says "no shared state"
- * and the local limiter alone decides (counted as a fallback).
+ * and the local limiter alone decides (counted as a fallback).  An error
+ * reply (an ACL denying the keys) is handled like Redis being down: local
+ * limits for a backoff (reconnect_min doubling up to reconnect_max), then
+ * one more ask; never an immediate resend.
  *
  * Heartbeats: every heartbeat_interval the instance refreshes
  * <prefix>instance:<id> (TTL heartbeat_ttl) and its entry in the
@@ -39,6 +42,8 @@ typedef struct {
     int                 pending;       /* an acquire is on its way */
     int64_t             granted;       /* permits taken, not yet used */
     uint64_t            retry_at;      /* the window is full until then */
+    uint64_t            local_until;   /* Redis refused: local until then */
+    int64_t             refused_ms;    /* that backoff; doubles, 0 on ok */
     uint64_t            shared_admits;
     uint64_t            shared_waits;
     uint64_t            local_admits;  /* Redis was not up */
