@@ -23,6 +23,7 @@
 
 static void http_check_done(mcp_llm_provider_t *p);
 static void http_sock_watch(mcp_llm_sock_t *s, int events);
+static void http_sock_close(mcp_llm_provider_t *p, mcp_llm_sock_t *s);
 
 /* ------------------------------------------------------------ the loop */
 
@@ -111,6 +112,12 @@ http_sock_open(mcp_llm_provider_t *p, curl_socket_t fd, unsigned owned)
         memset(a + p->nsocks, 0, (n - p->nsocks) * sizeof(*a));
         p->socks = a;
         p->nsocks = n;
+    }
+
+    if (p->socks[fd]) {
+        /* a watcher left from an fd closed behind our back: libuv allows
+           one per fd, and this number is a new socket now */
+        http_sock_close(p, p->socks[fd]);
     }
 
     s = calloc(1, sizeof(*s));
