@@ -2,7 +2,8 @@
  * The fleet-wide TPM window against a real redis-server (started here on a
  * unix socket in a temp dir), with a 1 s window so the test can watch
  * entries leave it: a settle must correct the window for exactly as long
- * as the reservation it corrects is in it.  Skipped (passes
+ * as the reservation it corrects is in it, and tokens it frees must be
+ * usable at once by a request that was told to wait.  Skipped (passes
  * nothing, fails nothing) when redis-server is not installed.
  */
 
@@ -242,12 +243,36 @@ test_settle_leaves_the_window_with_its_reservation(void)
     fx_stop(&f);
 }
 
+/*
+ * A reserves 900; B's 900 is told to wait (about a window).  A settles at
+ * 100: B fits now and must be asked for again at once, not after the
+ * wait it was given.
+ */
+static void
+test_settle_that_frees_tokens_lets_a_waiter_in(void)
+{
+    fx_t      f;
+    uint64_t  a, b;
+
+    if (fx_start(&f) != 0) {
+        fx_server_stop(&f);
+        return;
+    }
+    CHECK_EQ_INT(fx_ask(&f, 900, &a), 0);
+    CHECK(fx_ask(&f, 900, &b) > 100);
+    fx_settle(&f, a, 900, 100);
+    CHECK_EQ_INT(fx_ask(&f, 900, &b), 0);
+    CHECK(b != 0 && b != a);
+    fx_stop(&f);
+}
+
 
 int
 main(void)
 {
     static const unit_test_t  tests[] = {
         UNIT_TEST(test_settle_leaves_the_window_with_its_reservation),
+        UNIT_TEST(test_settle_that_frees_tokens_lets_a_waiter_in),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -231,11 +231,31 @@ rl_gate_acquire(void *ctx, const char *provider, int64_t rpm, int64_t tpm,
 }
 
 static void
+rl_settled(mcp_redis_t *r, redisReply *reply, const char *err, void *data)
+{
+    mcp_redis_rl_provider_t  *p = data;
+    mcp_redis_limit_t        *lim = p->lim;
+
+    if (err != NULL || reply->type != REDIS_REPLY_INTEGER
+        || reply->integer <= 0)
+    {
+        return;
+    }
+    /* tokens came back to the window: whoever waits for them may fit now,
+       not only when the oldest entry leaves */
+    p->retry_at = 0;
+    if (!lim->closing && lim->llm != NULL) {
+        mcp_llm_kick(lim->llm, p->name);
+    }
+}
+
+static void
 rl_gate_settle(void *ctx, const char *provider, int64_t tpm, uint64_t ticket,
     int64_t reserved, int64_t used)
 {
     mcp_redis_limit_t        *lim = ctx;
     mcp_redis_t              *r = lim->redis;
+    mcp_redis_rl_provider_t  *p;
     char                      ktok[256], member[128], a_used[24];
     const char               *args[3];
 
@@ -244,12 +264,16 @@ rl_gate_settle(void *ctx, const char *provider, int64_t tpm, uint64_t ticket,
     if (tpm <= 0 || ticket == 0 || !mcp_redis_up(r)) {
         return;
     }
+    p = rl_provider(lim, provider);
+    if (p == NULL) {
+        return;
+    }
     mcp_redis_key(r, ktok, sizeof(ktok), "{rl:%s}:tok", provider);
     snprintf(a_used, sizeof(a_used), "%lld", (long long) used);
     args[0] = ktok;
     args[1] = rl_member(lim, member, sizeof(member), ticket);
     args[2] = a_used;
-    (void) mcp_redis_eval(r, &mcp_rl_settle, NULL, NULL, 1, 3, args, NULL);
+    (void) mcp_redis_eval(r, &mcp_rl_settle, rl_settled, p, 1, 3, args, NULL);
 }
 
 

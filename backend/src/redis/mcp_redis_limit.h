@@ -8,7 +8,7 @@
  * local check before a shared write).  Time is Redis' own (TIME inside
  * the script), so instance clocks do not matter.  A request's settle
  * replaces its reservation by the tokens really used, at the
- * reservation's own time.
+ * reservation's own time, and wakes the queue when tokens came back.
  *
  * It plugs into the llm layer as its admission gate (mcp_llm_set_gate):
  * after the local limiter admits the head of a provider's queue, the gate
