@@ -158,17 +158,21 @@ redis_drop_fired(uv_timer_t *t)
     mcp_redis_t  *r = t->data;
 
     r->drop_pending = 0;
-    redis_drop_now(r, NULL);
+    /* the commands the drop fails meanwhile set their own errors
+       ("NOAUTH" after a refused AUTH, "disconnected"): the cause wins */
+    redis_drop_now(r, r->drop_why);
 }
 
 void
 mcp_redis_schedule_drop(mcp_redis_t *r, const char *why)
 {
-    mcp_redis_set_error(r, why);
-    if (!r->drop_pending && r->state != MCP_REDIS_CLOSED) {
-        r->drop_pending = 1;
-        uv_timer_start(&r->drop_timer, redis_drop_fired, 0, 0);
+    if (r->drop_pending || r->state == MCP_REDIS_CLOSED) {
+        return;                 /* the first reason stands */
     }
+    mcp_redis_set_error(r, why);
+    snprintf(r->drop_why, sizeof(r->drop_why), "%s", why ? why : "");
+    r->drop_pending = 1;
+    uv_timer_start(&r->drop_timer, redis_drop_fired, 0, 0);
 }
 
 static void

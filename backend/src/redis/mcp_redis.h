@@ -76,6 +76,7 @@ struct mcp_redis_s {
     uv_timer_t                timer;          /* connect deadline / backoff */
     uv_timer_t                drop_timer;     /* drop outside hiredis */
     int                       drop_pending;
+    char                      drop_why[200];  /* the first reason wins */
     int64_t                   backoff_ms;
     uint64_t                  rng;
     uint64_t                  down_since_ms;
