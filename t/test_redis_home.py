@@ -285,18 +285,6 @@ def test_cancel_and_disconnect_on_b_reach_the_home(make_cluster, llm_mock):
     assert stored(c, B, conv) == []
 
 
-def round_trips_succeed(c, i):
-    """Over a window longer than the command timeout (250 ms), instance i
-    stayed up, sent commands and lost no connection."""
-    before = c.redis_status(i)
-    time.sleep(0.4)
-    after = c.redis_status(i)
-    return (before["state"] == after["state"] == "up"
-            and after["disconnects"] == before["disconnects"]
-            and after["timeouts"] == before["timeouts"]
-            and after["commands"] > before["commands"])
-
-
 def test_redis_down_keeps_local_conversations_only(make_cluster, llm_mock):
     """Redis killed: a conversation A holds keeps working on A, one that
     lives on B is conversation_unavailable on A (never started afresh
@@ -337,13 +325,10 @@ def test_redis_down_keeps_local_conversations_only(make_cluster, llm_mock):
     wait_until(lambda: c.redis_status(B)["instances_alive"] == 2
                and all(fwd(c, i)["subscriber"] == "up" for i in (A, B)), 10,
                what="both heartbeats and subscriptions back")
-    # and B's connection proven live by round trips after the restart: B
-    # may still hold its connection from before the kill and learn only
-    # from a command timeout that it is dead (seen ~1 run in 10; see the
-    # session note), which is not what this test is about
-    wait_until(lambda: round_trips_succeed(c, B), 10,
-               what="B's Redis connection answers")
     assert c.redis.command("GET", "t:home:" + new) == b"a"
+    # B was idle but for heartbeats during the outage: it must have noticed
+    # that its connection died (mcp_redis_uv.c), not keep it "up" and fail
+    # this request on a command timeout (about 1 run in 10 did before)
     later = run(on(B, new, "d-6"))
     assert later[-1]["status"] == "complete", later
     assert [r[1] for r in stored(c, A, new)] == ["d-5", "d-5", "d-6", "d-6"]

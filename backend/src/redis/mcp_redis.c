@@ -10,9 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis/adapters/libuv.h>
-
 #include "redis/mcp_redis_int.h"
+#include "redis/mcp_redis_uv.h"
 
 static void redis_connect(mcp_redis_t *r);
 static void redis_go_down(mcp_redis_t *r, const char *why);
@@ -328,7 +327,7 @@ redis_attach(mcp_redis_t *r, redisAsyncContext *ac)
     }
     ac->data = r;
     r->ac = ac;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    if (mcp_redis_uv_attach(ac, r->loop) != REDIS_OK) {
         r->ac = NULL;
         redisAsyncFree(ac);
         uv_timer_stop(&r->timer);
