@@ -564,6 +564,36 @@ test_stop_drains_before_the_links_close(void)
     t_teardown(e);
 }
 
+static void
+t_stop_a(mcp_daemon_t *d, void *ctx)
+{
+    strcat(t_order, "a");
+}
+
+static void
+t_stop_b(mcp_daemon_t *d, void *ctx)
+{
+    strcat(t_order, "b");
+}
+
+static void
+test_stop_hooks_run_last_registered_first(void)
+{
+    t_env_t  *e = t_setup(4 << 20);
+
+    /* registered in start order: a (say llm), b (say redis, which holds
+       llm's gate); b must stop while a is still whole */
+    t_order[0] = '\0';
+    CHECK_EQ_INT(mcp_daemon_on_stop(&e->d, t_stop_a, e), 0);
+    CHECK_EQ_INT(mcp_daemon_on_stop(&e->d, t_stop_b, e), 0);
+    CHECK_EQ_INT(mcp_daemon_on_stop(&e->d, t_stop_hook, e), 0);
+    mcp_daemon_stop(&e->d);
+    CHECK_EQ_STR(t_order, "Sba");
+
+    uv_close((uv_handle_t *) &e->d.stop_timer, NULL);
+    t_teardown(e);
+}
+
 UNIT_MAIN("core_link",
     UNIT_TEST(test_ping),
     UNIT_TEST(test_flow_pause_stops_producer),
@@ -572,4 +602,5 @@ UNIT_MAIN("core_link",
     UNIT_TEST(test_close_hooks_and_session_outliving_link),
     UNIT_TEST(test_registries_and_stats),
     UNIT_TEST(test_stats_prometheus),
-    UNIT_TEST(test_stop_drains_before_the_links_close))
+    UNIT_TEST(test_stop_drains_before_the_links_close),
+    UNIT_TEST(test_stop_hooks_run_last_registered_first))

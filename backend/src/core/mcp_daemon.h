@@ -166,6 +166,8 @@ int mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
  */
 int mcp_daemon_wrap_action(mcp_daemon_t *d, const char *name,
     mcp_action_pt fn, void *ctx, mcp_action_next_t *next);
+/* Stop hooks run in reverse order of registration (subsystems register
+   in start order, so each stops before what it depends on). */
 int mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
 /*
  * At stop, while the links are still up: start() ends in-flight work (a

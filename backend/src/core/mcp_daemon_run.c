@@ -53,8 +53,12 @@ mcp_daemon_close(mcp_daemon_t *d)
         mcp_link_server_stop(d->links);
     }
 
-    for (i = 0; i < d->non_stop; i++) {
-        ((mcp_daemon_hook_pt) d->on_stop[i].fn)(d, d->on_stop[i].ctx);
+    /* last registered first, as destructors: a subsystem stops before
+       those it was built on (redis before llm, whose gate it holds; chat
+       before the repository it writes to), never after they are gone */
+    for (i = d->non_stop; i > 0; i--) {
+        ((mcp_daemon_hook_pt) d->on_stop[i - 1].fn)(d,
+                                                    d->on_stop[i - 1].ctx);
     }
 
     if (d->signals_on) {
