@@ -109,16 +109,7 @@ mcp_chat_dup(const char *s)
 static void
 mcp_chat_wq_free(mcp_chat_wq_t *q)
 {
-    mcp_repo_msg_t  *m = &q->a.msg;
-
-    free(m->conversation_id);
-    free(m->content);
-    free(m->tool_calls);
-    free(m->tool_call_id);
-    free(m->name);
-    free(m->model);
-    free(m->usage);
-    free(m->request_id);
+    mcp_repo_msg_clear(&q->a.msg);
     free(q);
 }
 

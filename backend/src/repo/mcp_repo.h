@@ -58,6 +58,10 @@ typedef struct {
     int64_t          created_at;    /* epoch ms; 0 on append: now */
 } mcp_repo_msg_t;
 
+/* Frees the strings of a message whose fields were malloc'd (as in
+   results, or a caller's copy) and zeroes it. */
+void mcp_repo_msg_clear(mcp_repo_msg_t *m);
+
 typedef struct {
     char     *id;
     char     *principal;

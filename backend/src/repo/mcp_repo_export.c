@@ -163,7 +163,7 @@ mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r)
     }
     json_object_set_new(doc, "messages", msgs);
     for (i = 0; i < r->res.n_msgs; i++) {
-        mcp_msg_clear(&r->res.msgs[i]);
+        mcp_repo_msg_clear(&r->res.msgs[i]);
     }
     r->res.n_msgs = 0;
     r->res.json = json_dumps(doc, JSON_COMPACT);

@@ -237,7 +237,6 @@ int  mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max);
 void mcp_msgs_reverse(mcp_repo_result_t *res);
 /* conversation rows (id, principal, title, created_at, updated_at, count) */
 int  mcp_collect_convs(sqlite3_stmt *st, mcp_repo_result_t *res);
-void mcp_msg_clear(mcp_repo_msg_t *m);
 
 /* mcp_repo_page.c: the keyset page reads */
 extern const char  mcp_sql_history_page[];

@@ -41,7 +41,7 @@ mcp_req_fail_db(mcp_repo_req_t *r, sqlite3 *db, int rc, const char *what)
 
 
 void
-mcp_msg_clear(mcp_repo_msg_t *m)
+mcp_repo_msg_clear(mcp_repo_msg_t *m)
 {
     free(m->conversation_id);
     free(m->content);
@@ -63,9 +63,9 @@ mcp_req_free(mcp_repo_req_t *r)
     free(r->principal);
     free(r->title);
     free(r->cursor);
-    mcp_msg_clear(&r->msg);
+    mcp_repo_msg_clear(&r->msg);
     for (i = 0; i < r->res.n_msgs; i++) {
-        mcp_msg_clear(&r->res.msgs[i]);
+        mcp_repo_msg_clear(&r->res.msgs[i]);
     }
     free(r->res.msgs);
     for (i = 0; i < r->res.n_convs; i++) {

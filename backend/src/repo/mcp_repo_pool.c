@@ -36,7 +36,7 @@ mcp_res_reset(mcp_repo_req_t *r)
     size_t  i;
 
     for (i = 0; i < r->res.n_msgs; i++) {
-        mcp_msg_clear(&r->res.msgs[i]);
+        mcp_repo_msg_clear(&r->res.msgs[i]);
     }
     free(r->res.msgs);
     free(r->res_conv_id);
