@@ -11,23 +11,7 @@
 #include "unit.h"
 #include "core/mcp_conf.h"
 #include "redis/mcp_redis.h"
-
-
-static int
-t_bind(const char *yaml, mcp_conf_t *conf, mcp_err_t *err)
-{
-    mcp_cfg_node_t  *root;
-    int              rc;
-
-    memset(conf, 0, sizeof(*conf));
-    root = mcp_cfg_parse_string("t.yaml", yaml, strlen(yaml), err);
-    if (root == NULL) {
-        return -1;
-    }
-    rc = mcp_cfg_bind(root, mcp_conf_fields, conf, err);
-    mcp_cfg_free(root);
-    return rc;
-}
+#include "test_conf_util.h"
 
 
 static void
