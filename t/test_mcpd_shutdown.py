@@ -7,6 +7,7 @@ back.  The LLM is the scripted mock, answering slowly."""
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
@@ -106,3 +107,55 @@ async def retry(c, payload):
         assert code_of(f) == "backend_unavailable"
         await asyncio.sleep(0.1)
     return f
+
+
+def test_requests_stopped_by_shutdown_are_counted_apart(tmp_path):
+    """A request ended by the drain is counted in chat_stats as
+    stopped_by_shutdown, not as a client that went away, and its partial
+    reply is stored marked "cancelled" like any other stopped request.
+    Another process holds the database's write lock, so storing that
+    partial reply waits and mcpd is still draining (answering STATS)
+    while the test reads /health."""
+    mock = Mock()
+    s = Stack(tmp_path, mcpd_yaml=mock_yaml(mock))
+    try:
+        s.start()
+        mock.queue({"scenario": "stall", "stall_ms": 30000})
+        asyncio.run(stopped_by_shutdown(s, tmp_path))
+    finally:
+        s.stop()
+        mock.stop()
+
+
+async def stopped_by_shutdown(s, tmp_path):
+    async with ChatClient(s.ws_url) as a:
+        ra = await a.start_chat("stall please")
+        head = [await a.first(ra)]
+        while not [f for f in head if f["status"] == "chunk"]:
+            head.append(await a.first(ra))
+        before = s.health()["chat_stats"]["requests"]
+
+        db = sqlite3.connect(s.mcpd.conf["chat"]["service"]["repository"]["path"],
+                             isolation_level=None, timeout=5)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            s.mcpd.send_signal(signal.SIGTERM)
+            end = head + await a.until_end(ra, timeout=10)
+            assert code_of(end[-1]) == "backend_unavailable"
+            # mcpd waits on the lock to store the partial reply
+            now = s.health()["chat_stats"]["requests"]
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        assert "stopped_by_shutdown" in now, (before, now)
+        assert now["stopped_by_shutdown"] == before["stopped_by_shutdown"] + 1
+        assert now["disconnected"] == before["disconnected"]
+        assert now["cancelled"] == before["cancelled"]
+        assert s.mcpd.wait(10) == 0
+
+        s.start_mcpd()
+        h = await retry(a, {"conversation_id": conv_of(end)})
+        last = h["chunk"]["metadata"]["messages"][-1]
+        assert last["role"] == "assistant"
+        assert last["finish_reason"] == "cancelled"
+        assert last["content"] == text_of(end)

@@ -416,8 +416,8 @@ mcp_chat_cancel_done(mcp_chat_req_t *r)
     }
     r->chat->errors[MCP_CHAT_E_CANCELLED]++;
     chunk = json_pack("{s:s, s:s}", "error",
-                      r->cancel == 2 ? "the client went away"
-                                     : "cancelled by the client",
+                      r->cancel == MCP_CHAT_STOP_DISCONNECT
+                      ? "the client went away" : "cancelled by the client",
                       "code", "cancelled");
     if (r->conv) {
         json_object_set_new(chunk, "conversation_id", json_string(r->conv));
@@ -436,9 +436,14 @@ mcp_chat_req_cancel(mcp_chat_req_t *r, int why)
         return;
     }
     r->cancel = why;
-    if (why == 2) {
+    switch (why) {
+    case MCP_CHAT_STOP_DISCONNECT:
         c->disconnected++;
-    } else {
+        break;
+    case MCP_CHAT_STOP_SHUTDOWN:
+        c->shutdown++;
+        break;
+    default:
         c->cancelled++;
     }
 

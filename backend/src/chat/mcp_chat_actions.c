@@ -167,7 +167,7 @@ mcp_chat_handle_cancel(mcp_session_t *s, const char *rid, json_t *msg,
     mcp_session_reply(s, rid, "complete", json_pack("{s:{s:b}}", "metadata",
                       "cancelled", done));
     if (done) {
-        mcp_chat_req_cancel(r, 1);
+        mcp_chat_req_cancel(r, MCP_CHAT_STOP_CANCEL);
     }
 }
 

@@ -70,7 +70,8 @@ mcp_chat_stats(void *ctx)
                          c->provider->offline);
     }
 
-    o = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o,"
+    o = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
+                  " s:o,"
                   " s:I, s:{s:I, s:I, s:I, s:I, s:I},"
                   " s:{s:I, s:I, s:I}, s:o, s:{s:s, s:I, s:I},"
                   " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}}",
@@ -84,6 +85,7 @@ mcp_chat_stats(void *ctx)
           "attached", (json_int_t) c->attached,
           "cancelled", (json_int_t) c->cancelled,
           "disconnected", (json_int_t) c->disconnected,
+          "stopped_by_shutdown", (json_int_t) c->shutdown,
         "errors", errs,
         "conversations_active", (json_int_t) mcp_chat_order_active(c->order),
         "tools",
@@ -148,7 +150,7 @@ mcp_chat_session_closed(mcp_session_t *s, void *ctx)
         }
     }
     for (i = 0; i < n; i++) {
-        mcp_chat_req_cancel(mine[i], 2);
+        mcp_chat_req_cancel(mine[i], MCP_CHAT_STOP_DISCONNECT);
         mcp_chat_req_unref(mine[i]);
     }
     free(mine);
@@ -198,7 +200,8 @@ mcp_chat_timer_closed(uv_handle_t *h)
 /*
  * Drain (core runs it while the links are still up): every request in
  * flight gets its last frame, backend_unavailable, now, and stops; what it
- * produced is stored and marked as for a disconnect.  Core waits for
+ * produced is stored and marked "cancelled" as for a disconnect, and the
+ * stop is counted apart (stopped_by_shutdown).  Core waits for
  * mcp_chat_busy() before it closes the links and the repository.
  */
 static void
@@ -224,7 +227,7 @@ mcp_chat_drain(mcp_daemon_t *d, void *ctx)
                           "request", "code", "backend_unavailable",
                           "conversation_id", all[i]->conv));
         }
-        mcp_chat_req_cancel(all[i], 2);
+        mcp_chat_req_cancel(all[i], MCP_CHAT_STOP_SHUTDOWN);
         mcp_chat_req_unref(all[i]);
     }
     free(all);
