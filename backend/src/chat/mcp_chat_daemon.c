@@ -6,6 +6,7 @@
  */
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +199,28 @@ mcp_chat_timer_closed(uv_handle_t *h)
 
 
 /*
+ * The last frame of a request stopped by the drain.  A paused client gets
+ * it at once, ahead of the frames held for it (dropped: the client may
+ * not read again before the links close; their text is stored).
+ */
+static void
+mcp_chat_tell_shutdown(mcp_chat_req_t *r)
+{
+    size_t  dropped = mcp_chat_drop_held(r);
+    char    msg[320];
+
+    snprintf(msg, sizeof(msg), "mcpd is shutting down: what was produced is "
+             "stored; send the message again as a new request%s",
+             dropped ? " (the last frames of this reply were not sent: the "
+                       "client was not reading; history has their text)"
+                     : "");
+    r->told = 1;
+    mcp_chat_emit(r, "error", json_pack("{s:s, s:s, s:s?}", "error", msg,
+                  "code", "backend_unavailable", "conversation_id", r->conv));
+}
+
+
+/*
  * Drain (core runs it while the links are still up): every request in
  * flight gets its last frame, backend_unavailable, now, and stops; what it
  * produced is stored and marked "cancelled" as for a disconnect, and the
@@ -220,17 +243,13 @@ mcp_chat_drain(mcp_daemon_t *d, void *ctx)
     }
     for (i = 0; i < n; i++) {
         if (!all[i]->finished && !all[i]->told) {
-            all[i]->told = 1;
-            mcp_chat_emit(all[i], "error", json_pack("{s:s, s:s, s:s?}",
-                          "error", "mcpd is shutting down: what was produced "
-                          "is stored; send the message again as a new "
-                          "request", "code", "backend_unavailable",
-                          "conversation_id", all[i]->conv));
+            mcp_chat_tell_shutdown(all[i]);
         }
         mcp_chat_req_cancel(all[i], MCP_CHAT_STOP_SHUTDOWN);
         mcp_chat_req_unref(all[i]);
     }
     free(all);
+    mcp_chat_end_draining(c);
 }
 
 

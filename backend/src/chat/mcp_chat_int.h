@@ -236,6 +236,8 @@ void mcp_chat_finish(mcp_chat_req_t *r);
 void mcp_chat_req_cancel(mcp_chat_req_t *r, int why);
 void mcp_chat_cancel_done(mcp_chat_req_t *r);
 void mcp_chat_flush_paused(mcp_chat_t *c, mcp_session_t *s);
+size_t mcp_chat_drop_held(mcp_chat_req_t *r);
+void mcp_chat_end_draining(mcp_chat_t *c);
 void mcp_chat_drop_draining(mcp_chat_t *c);
 mcp_chat_req_t *mcp_chat_find(mcp_chat_t *c, mcp_session_t *s,
     const char *rid);
