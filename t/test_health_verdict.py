@@ -9,11 +9,9 @@ server (server-everything, killed under mcpd; and a server that cannot
 start), mcpd itself killed.  One stack serves the recoveries, each test
 starting and ending with the stack healthy.  Every wait is bounded."""
 
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 
 import pytest
@@ -23,6 +21,7 @@ from chat_client import ChatClient, run  # noqa: E402
 from cluster import Redis, instance_yaml, needs_redis  # noqa: E402
 from stack import ROOT, Stack, wait_until  # noqa: E402
 from test_llm_util import Mock  # noqa: E402
+from test_store_faults import tmpfs  # noqa: E402
 
 EVERYTHING = os.path.join(ROOT, "t", "node_modules", "@modelcontextprotocol",
                           "server-everything", "dist", "index.js")
@@ -215,20 +214,6 @@ def test_mcp_server_that_cannot_start(make_stack, tmp_path):
     why = reasons_of(h, "mcp")[0]
     assert "MCP server 'broken'" in why, why
     assert "no-such-server" in why, why      # its last error
-
-
-@contextlib.contextmanager
-def tmpfs(path, size):
-    os.makedirs(path, exist_ok=True)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size,
-                        "tmpfs", path], capture_output=True)
-    if p.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s"
-                    % p.stderr.decode().strip())
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", path], capture_output=True)
 
 
 def fill(path):
