@@ -189,6 +189,14 @@ mcp_chat_hold(mcp_chat_req_t *r, const char *status, json_t *chunk)
 }
 
 
+/* "complete" or "error": the one frame that ends a request */
+static int
+mcp_chat_status_ends(const char *status)
+{
+    return strcmp(status, "complete") == 0 || strcmp(status, "error") == 0;
+}
+
+
 /* Send a frame to everyone waiting for this request; chunk is stolen. */
 void
 mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk)
@@ -207,8 +215,14 @@ mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk)
         json_decref(chunk);
         return;
     }
-    /* a slow client: hold frames (in order) until the module resumes it */
-    if (json_array_size(r->out) > 0 || mcp_session_paused(r->s)) {
+    /* a slow client: hold frames (in order) until the module resumes it;
+       but a request's last frame, small and one per request, goes through
+       a pause when nothing of it is held (the module takes up to
+       mcp_send_buffer_size after it asked for a pause), so that a client
+       slowed by another reply still learns at once that this one ended */
+    if (json_array_size(r->out) > 0
+        || (mcp_session_paused(r->s) && !mcp_chat_status_ends(status)))
+    {
         mcp_chat_hold(r, status, chunk);
         return;
     }
@@ -216,18 +230,52 @@ mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk)
 }
 
 
+/* the oldest held frame of r goes to s */
+static void
+mcp_chat_send_head(mcp_session_t *s, mcp_chat_req_t *r)
+{
+    json_t  *f = json_array_get(r->out, 0);
+
+    mcp_session_reply(s, r->rid,
+                      json_string_value(json_object_get(f, "status")),
+                      json_incref(json_object_get(f, "chunk")));
+    json_array_remove(r->out, 0);
+}
+
+
+/*
+ * At shutdown: the frames still held for r's paused client will never
+ * reach it (the links close within the grace, and the client may not read
+ * again before that): drop them so that the last frame can go now.  What
+ * they carried is stored.  Held only behind a congested link, the module
+ * has room for them: they go first, in order.  Returns how many were
+ * dropped.
+ */
+size_t
+mcp_chat_drop_held(mcp_chat_req_t *r)
+{
+    size_t  n = json_array_size(r->out);
+
+    if (n == 0 || !mcp_session_is_open(r->s)) {
+        return 0;
+    }
+    if (!mcp_session_client_paused(r->s)) {
+        while (json_array_size(r->out) > 0) {
+            mcp_chat_send_head(r->s, r);
+        }
+        return 0;
+    }
+    json_array_clear(r->out);
+    return n;
+}
+
+
 /* send r's held frames while s takes them; 0 when some are left */
 static int
 mcp_chat_send_held(mcp_chat_t *c, mcp_session_t *s, mcp_chat_req_t *r)
 {
-    json_t  *f;
-
     while (json_array_size(r->out) > 0 && !mcp_session_paused(s)) {
-        f = json_array_get(r->out, 0);
-        mcp_session_reply(s, r->rid,
-                          json_string_value(json_object_get(f, "status")),
-                          json_incref(json_object_get(f, "chunk")));
-        json_array_remove(r->out, 0);
+        mcp_chat_send_head(s, r);
     }
     if (json_array_size(r->out) > 0) {
         mcp_session_on_resume(s, mcp_chat_on_resume, c);
@@ -284,6 +332,34 @@ void
 mcp_chat_drop_draining(mcp_chat_t *c)
 {
     mcp_chat_draining_sweep(c, 1);
+}
+
+
+/*
+ * At shutdown, finished requests whose ends are held for paused clients:
+ * those frames would be dropped with the links, and the client would never
+ * learn that its request ended.  Each gets one last frame now instead.
+ */
+void
+mcp_chat_end_draining(mcp_chat_t *c)
+{
+    mcp_chat_req_t  *r, *next;
+    size_t           n;
+
+    for (r = c->draining; r; r = next) {
+        next = r->next;
+        n = mcp_chat_drop_held(r);
+        if (n > 0) {
+            mcp_session_reply(r->s, r->rid, "error", json_pack(
+                "{s:s, s:s, s:s?}", "error", "mcpd is shutting down before "
+                "the end of this request reached the client (it was not "
+                "reading: its last frames are dropped); the request ended "
+                "and is stored: send the same request_id again to have its "
+                "answer replayed", "code", "backend_unavailable",
+                "conversation_id", r->conv));
+        }
+        mcp_chat_draining_unlink(c, r);
+    }
 }
 
 
@@ -416,8 +492,8 @@ mcp_chat_cancel_done(mcp_chat_req_t *r)
     }
     r->chat->errors[MCP_CHAT_E_CANCELLED]++;
     chunk = json_pack("{s:s, s:s}", "error",
-                      r->cancel == 2 ? "the client went away"
-                                     : "cancelled by the client",
+                      r->cancel == MCP_CHAT_STOP_DISCONNECT
+                      ? "the client went away" : "cancelled by the client",
                       "code", "cancelled");
     if (r->conv) {
         json_object_set_new(chunk, "conversation_id", json_string(r->conv));
@@ -436,9 +512,14 @@ mcp_chat_req_cancel(mcp_chat_req_t *r, int why)
         return;
     }
     r->cancel = why;
-    if (why == 2) {
+    switch (why) {
+    case MCP_CHAT_STOP_DISCONNECT:
         c->disconnected++;
-    } else {
+        break;
+    case MCP_CHAT_STOP_SHUTDOWN:
+        c->shutdown++;
+        break;
+    default:
         c->cancelled++;
     }
 

@@ -90,7 +90,8 @@ struct mcp_chat_s {
 
     /* status */
     uint64_t                        started, completed, replayed, attached;
-    uint64_t                        cancelled, disconnected, tool_hops;
+    uint64_t                        cancelled, disconnected, shutdown;
+    uint64_t                        tool_hops;
     uint64_t                        tool_calls[3];  /* ok, error, timeout */
     uint64_t                        tools_running;
     uint64_t                        errors[MCP_CHAT_E__COUNT];
@@ -135,6 +136,13 @@ typedef struct {
     mcp_session_t  *s;
     char           *rid;
 } mcp_chat_listener_t;
+
+/* why a request was stopped (req->cancel) */
+enum {
+    MCP_CHAT_STOP_CANCEL = 1,       /* the client's cancel action */
+    MCP_CHAT_STOP_DISCONNECT,       /* its client went away */
+    MCP_CHAT_STOP_SHUTDOWN          /* mcpd is stopping (drain) */
+};
 
 enum {
     MCP_REQ_S_OPENING = 0,      /* conversation_open in flight */
@@ -195,7 +203,7 @@ struct mcp_chat_req_s {
     void                 (*drained)(mcp_chat_req_t *r);
 
     /* ending */
-    int                    cancel;          /* 1 cancel, 2 disconnect */
+    int                    cancel;          /* MCP_CHAT_STOP_*, 0: not */
     int                    held_limit;
     int                    held_order;
     int                    finished;
@@ -228,6 +236,8 @@ void mcp_chat_finish(mcp_chat_req_t *r);
 void mcp_chat_req_cancel(mcp_chat_req_t *r, int why);
 void mcp_chat_cancel_done(mcp_chat_req_t *r);
 void mcp_chat_flush_paused(mcp_chat_t *c, mcp_session_t *s);
+size_t mcp_chat_drop_held(mcp_chat_req_t *r);
+void mcp_chat_end_draining(mcp_chat_t *c);
 void mcp_chat_drop_draining(mcp_chat_t *c);
 mcp_chat_req_t *mcp_chat_find(mcp_chat_t *c, mcp_session_t *s,
     const char *rid);

@@ -393,6 +393,14 @@ mcp_session_paused(const mcp_session_t *s)
 }
 
 
+int
+mcp_session_client_paused(const mcp_session_t *s)
+{
+    return s->open && (s->flow_paused
+                       || (s->link != NULL && s->link->flow_paused));
+}
+
+
 void
 mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb, void *ctx)
 {

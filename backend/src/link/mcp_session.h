@@ -55,6 +55,9 @@ int mcp_session_error(mcp_session_t *s, const char *request_id,
     __attribute__((format(printf, 4, 5)));
 
 int mcp_session_paused(const mcp_session_t *s);
+/* Paused by the module (FLOW on this session or on its whole link): the
+   client, or the nginx worker, is behind; not just mcpd's own queue. */
+int mcp_session_client_paused(const mcp_session_t *s);
 void mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb,
     void *ctx);
 
