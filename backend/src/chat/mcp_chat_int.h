@@ -1,7 +1,8 @@
 /*
  * The chat service's internals, shared by its files:
  *   mcp_chat.c          requests: validation, conversations, idempotency,
- *                       ordering, limits, frames, cancel, finish
+ *                       ordering, limits, cancel, finish
+ *   mcp_chat_frames.c   frames, held in order while the client is slow
  *   mcp_chat_turn.c     the tool loop: context, model turns, tools, storage
  *   mcp_chat_delta.c    streamed text deltas written straight to the client
  *   mcp_chat_actions.c  history, list_conversations, delete_conversation,
@@ -219,9 +220,12 @@ struct mcp_chat_req_s {
     uint64_t               t_mark;
 };
 
-/* mcp_chat.c (mcp_chat_emit_delta: mcp_chat_delta.c) */
+/* mcp_chat.c (mcp_chat_emit_delta: mcp_chat_delta.c; frames:
+   mcp_chat_frames.c) */
 void mcp_chat_req_ref(mcp_chat_req_t *r);
 void mcp_chat_req_unref(mcp_chat_req_t *r);
+void mcp_chat_req_unlink(mcp_chat_req_t **head, mcp_chat_req_t *r);
+void mcp_chat_draining_add(mcp_chat_t *c, mcp_chat_req_t *r);
 void mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk);
 void mcp_chat_emit_delta(mcp_chat_req_t *r, const char *text, size_t len);
 /* room for a delta frame of a request id of rid_len and len bytes of text */
