@@ -60,7 +60,8 @@ test_anywhere_and_with_blanks(void)
     CHECK_EQ_STR(t_fold("{\"health\":{\"reasons\":[]}}"), "||");
 
     /* an older mcpd, or a stand-in: no health, everything spliced */
-    CHECK_EQ_STR(t_fold("{\"fake\":{\"ok\":true}}"), "|\"fake\":{\"ok\":true}|");
+    CHECK_EQ_STR(t_fold("{\"fake\":{\"ok\":true}}"),
+                 "|\"fake\":{\"ok\":true}|");
     CHECK_EQ_STR(t_fold("{}"), "||");
 
     /* "health" deeper down is not the verdict */

@@ -355,6 +355,27 @@ static const mcp_chat_action_def_t  mcp_chat_actions[] = {
 };
 
 
+/*
+ * health: chat on the provider layer (provider: llm) although no provider
+ * has its API key: every chat then fails.  (The
+ * offline demo that auto picks without a key is a mode, not a fault: it
+ * says so in chat_stats.provider.)
+ */
+static void
+mcp_chat_health(mcp_health_t *h, void *ctx)
+{
+    mcp_chat_t  *c = ctx;
+
+    if (c->provider != NULL && !c->provider->offline
+        && mcp_chat_llm_pick(&c->d->conf->llm) == NULL)
+    {
+        mcp_health_reason(h, "chat.service.provider is llm but no provider "
+                          "of the llm section has its API key (api_key_env "
+                          "not set): every chat fails");
+    }
+}
+
+
 static int
 mcp_chat_register(mcp_chat_t *c, mcp_err_t *err)
 {
@@ -368,6 +389,7 @@ mcp_chat_register(mcp_chat_t *c, mcp_err_t *err)
         }
     }
     if (mcp_daemon_add_stats(c->d, "chat_stats", mcp_chat_stats, c) != 0
+        || mcp_daemon_add_health(c->d, "chat", mcp_chat_health, c) != 0
         || mcp_daemon_on_session_close(c->d, mcp_chat_session_closed, c) != 0
         || mcp_daemon_on_drain(c->d, mcp_chat_drain, mcp_chat_busy, c) != 0
         || mcp_daemon_on_stop(c->d, mcp_chat_stop, c) != 0)

@@ -200,6 +200,11 @@ struct mcp_repo_s {
     uint64_t            retention_deleted;
     uint64_t            last_retention_ms;
     uint64_t            opened_ms;
+
+    /* loop thread: the last write's storage fault (full, read-only, I/O,
+       corrupt) until a write succeeds again; for /health */
+    int                 write_fault;        /* MCP_REPO_*, 0: none */
+    char                write_fault_text[256];
 };
 
 /* time */
