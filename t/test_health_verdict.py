@@ -267,3 +267,23 @@ def test_chat_on_the_provider_layer_without_any_key(make_stack):
     assert "API key" in reasons_of(h, "chat")[0]
     end = chat(s)
     assert end["status"] == "error", end
+
+
+def test_store_file_destroyed_under_mcpd(make_stack):
+    """The database file overwritten while mcpd runs: the connections'
+    health checks fail and cannot reopen it; the verdict names the pools,
+    and mcpd stays up."""
+    s = make_stack(mcpd_yaml={"chat": {"service": {
+        "provider": "offline", "offline_delay": "0ms",
+        "repository": {"connection_pool": {
+            "health_check_interval": "200ms"}}}}})
+    s.start()
+    assert chat(s)["status"] == "complete"
+    h = assert_ok(s)
+    with open(h["repository_stats"]["path"], "r+b") as f:
+        f.write(b"not a database " * 4096)
+    h = wait_verdict(s, "degraded", "repository")
+    assert_only(s, h, "repository")
+    why = " ".join(reasons_of(h, "repository"))
+    assert "reader connections are not open" in why, why
+    assert s.mcpd.proc.poll() is None
