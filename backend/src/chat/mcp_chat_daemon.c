@@ -199,9 +199,9 @@ mcp_chat_timer_closed(uv_handle_t *h)
 
 
 /*
- * The last frame of a request stopped by the drain.  A paused client gets
- * it at once, ahead of the frames held for it (dropped: the client may
- * not read again before the links close; their text is stored).
+ * The last frame of a request stopped by the drain.  A client that is
+ * behind gets it at once, ahead of the frames held for it (dropped: it may
+ * not read them before the links close; their text is stored).
  */
 static void
 mcp_chat_tell_shutdown(mcp_chat_req_t *r)
@@ -212,7 +212,7 @@ mcp_chat_tell_shutdown(mcp_chat_req_t *r)
     snprintf(msg, sizeof(msg), "mcpd is shutting down: what was produced is "
              "stored; send the message again as a new request%s",
              dropped ? " (the last frames of this reply were not sent: the "
-                       "client was not reading; history has their text)"
+                       "client was behind; history has their text)"
                      : "");
     r->told = 1;
     mcp_chat_emit(r, "error", json_pack("{s:s, s:s, s:s?}", "error", msg,

@@ -54,8 +54,10 @@ mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk)
         chunk = json_object();
     }
     for (i = 0; i < r->nlisteners; i++) {
-        mcp_session_reply(r->listeners[i].s, r->listeners[i].rid, status,
-                          json_incref(chunk));
+        (mcp_chat_status_ends(status) ? mcp_session_reply_last
+                                      : mcp_session_reply)
+            (r->listeners[i].s, r->listeners[i].rid, status,
+             json_incref(chunk));
     }
 
     if (!mcp_session_is_open(r->s)) {
@@ -67,13 +69,15 @@ mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk)
        a pause when nothing of it is held (the module takes up to
        mcp_send_buffer_size after it asked for a pause), so that a client
        slowed by another reply still learns at once that this one ended */
-    if (json_array_size(r->out) > 0
-        || (mcp_session_paused(r->s) && !mcp_chat_status_ends(status)))
-    {
+    if (json_array_size(r->out) > 0) {
         mcp_chat_hold(r, status, chunk);
-        return;
+    } else if (mcp_chat_status_ends(status)) {
+        mcp_session_reply_last(r->s, r->rid, status, chunk);
+    } else if (mcp_session_paused(r->s)) {
+        mcp_chat_hold(r, status, chunk);
+    } else {
+        mcp_session_reply(r->s, r->rid, status, chunk);
     }
-    mcp_session_reply(r->s, r->rid, status, chunk);
 }
 
 
@@ -91,12 +95,12 @@ mcp_chat_send_head(mcp_session_t *s, mcp_chat_req_t *r)
 
 
 /*
- * At shutdown: the frames still held for r's paused client will never
- * reach it (the links close within the grace, and the client may not read
+ * At shutdown: the frames still held for r's client will never reach it
+ * (the links close within the grace, and a slow client may not read
  * again before that): drop them so that the last frame can go now.  What
- * they carried is stored.  Held only behind a congested link, the module
- * has room for them: they go first, in order.  Returns how many were
- * dropped.
+ * they carried is stored.  Not sent instead: held behind a pause, they
+ * could be megabytes, and would push other sessions' last frames past
+ * what the module (or mcpd's link) takes.  Returns how many were dropped.
  */
 size_t
 mcp_chat_drop_held(mcp_chat_req_t *r)
@@ -104,12 +108,6 @@ mcp_chat_drop_held(mcp_chat_req_t *r)
     size_t  n = json_array_size(r->out);
 
     if (n == 0 || !mcp_session_is_open(r->s)) {
-        return 0;
-    }
-    if (!mcp_session_client_paused(r->s)) {
-        while (json_array_size(r->out) > 0) {
-            mcp_chat_send_head(r->s, r);
-        }
         return 0;
     }
     json_array_clear(r->out);
@@ -211,10 +209,10 @@ mcp_chat_end_draining(mcp_chat_t *c)
         next = r->next;
         n = mcp_chat_drop_held(r);
         if (n > 0) {
-            mcp_session_reply(r->s, r->rid, "error", json_pack(
+            mcp_session_reply_last(r->s, r->rid, "error", json_pack(
                 "{s:s, s:s, s:s?}", "error", "mcpd is shutting down before "
-                "the end of this request reached the client (it was not "
-                "reading: its last frames are dropped); the request ended "
+                "the end of this request reached the client (it was behind: "
+                "its last frames are dropped); the request ended "
                 "and is stored: send the same request_id again to have its "
                 "answer replayed", "code", "backend_unavailable",
                 "conversation_id", r->conv));

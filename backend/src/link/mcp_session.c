@@ -451,14 +451,6 @@ mcp_session_paused(const mcp_session_t *s)
 }
 
 
-int
-mcp_session_client_paused(const mcp_session_t *s)
-{
-    return s->open && (s->flow_paused
-                       || (s->link != NULL && s->link->flow_paused));
-}
-
-
 void
 mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb, void *ctx)
 {
@@ -476,8 +468,13 @@ mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb, void *ctx)
 }
 
 
-int
-mcp_session_send_text(mcp_session_t *s, const char *text, size_t len)
+/*
+ * bounded: the caller bounds what it sends this way itself (a request's
+ * last frame: small, one per request), so it goes even past the limit
+ * that closes a producer ignoring pause.
+ */
+static int
+mcp_session_send(mcp_session_t *s, const char *text, size_t len, int bounded)
 {
     mcp_link_t  *l = s->link;
 
@@ -490,7 +487,9 @@ mcp_session_send_text(mcp_session_t *s, const char *text, size_t len)
         return s->sink->send(s->sink_ctx, text, len);
     }
 
-    if (l->out_bytes > l->srv->buf_limit * MCP_SESSION_HARD_FACTOR) {
+    if (!bounded
+        && l->out_bytes > l->srv->buf_limit * MCP_SESSION_HARD_FACTOR)
+    {
         mcp_log_warn(&s->d->log, "link", "session %llu: producer ignored "
                      "pause, closing it", (unsigned long long) s->sid);
         mcp_session_close(s, 1008, "mcpd output overflow");
@@ -503,6 +502,13 @@ mcp_session_send_text(mcp_session_t *s, const char *text, size_t len)
 
     s->d->messages_out++;
     return 0;
+}
+
+
+int
+mcp_session_send_text(mcp_session_t *s, const char *text, size_t len)
+{
+    return mcp_session_send(s, text, len, 0);
 }
 
 
@@ -551,9 +557,9 @@ mcp_session_reply_text(const char *request_id, const char *status,
 }
 
 
-int
-mcp_session_reply(mcp_session_t *s, const char *request_id,
-    const char *status, json_t *chunk)
+static int
+mcp_session_reply_as(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk, int bounded)
 {
     char  *text;
     int    rc;
@@ -568,9 +574,25 @@ mcp_session_reply(mcp_session_t *s, const char *request_id,
         return -1;
     }
 
-    rc = mcp_session_send_text(s, text, strlen(text));
+    rc = mcp_session_send(s, text, strlen(text), bounded);
     free(text);
     return rc;
+}
+
+
+int
+mcp_session_reply(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk)
+{
+    return mcp_session_reply_as(s, request_id, status, chunk, 0);
+}
+
+
+int
+mcp_session_reply_last(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk)
+{
+    return mcp_session_reply_as(s, request_id, status, chunk, 1);
 }
 
 

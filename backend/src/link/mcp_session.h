@@ -49,6 +49,11 @@ int mcp_session_send_json(mcp_session_t *s, json_t *obj);
    (NULL: {}). */
 int mcp_session_reply(mcp_session_t *s, const char *request_id,
     const char *status, json_t *chunk);
+/* The same for a request's last frame (complete or error): small and one
+   per request, it may be sent while the session is paused and is never
+   taken for a producer that ignores the pause. */
+int mcp_session_reply_last(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk);
 /* The same for an answer to an action (history, lists) that may be
    large: sent now unless the session is paused, else held, in order, and
    sent when it resumes (so a client that is behind never gets more than
@@ -63,9 +68,6 @@ int mcp_session_error(mcp_session_t *s, const char *request_id,
     __attribute__((format(printf, 4, 5)));
 
 int mcp_session_paused(const mcp_session_t *s);
-/* Paused by the module (FLOW on this session or on its whole link): the
-   client, or the nginx worker, is behind; not just mcpd's own queue. */
-int mcp_session_client_paused(const mcp_session_t *s);
 void mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb,
     void *ctx);
 
