@@ -167,9 +167,11 @@ def test_provider_breaker_open_names_the_provider(stack, mock):
     h = wait_verdict(stack, "degraded", "llm")
     assert_only(stack, h, "llm")
     why = reasons_of(h, "llm")[0]
-    assert "provider 'mock'" in why and "breaker open" in why, why
-    assert h["llm_client_stats"]["providers"]["mock"]["breaker"]["state"] \
-        in ("open", "half_open")
+    state = h["llm_client_stats"]["providers"]["mock"]["breaker"]["state"]
+    # open, or already half-open on a slow machine: the reason says which
+    assert state in ("open", "half_open"), state
+    assert "provider 'mock': circuit breaker " + (
+        "open" if state == "open" else "half-open") in why, why
     # after the cooldown: half-open, still degraded until a probe succeeds
     h = wait_until(lambda: (lambda h: "half-open" in " ".join(
         reasons_of(h, "llm")) and h)(stack.health()), COOLDOWN_S + 5,
