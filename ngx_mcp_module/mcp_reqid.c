@@ -202,66 +202,87 @@ mcp_json_skip(mcp_json_t *j, int depth)
 }
 
 
+void
+mcp_json_members(mcp_json_iter_t *it, const uint8_t *p, size_t len)
+{
+    it->p = p;
+    it->end = p + len;
+    it->inside = 0;
+}
+
+
+int
+mcp_json_next_member(mcp_json_iter_t *it, mcp_json_member_t *m)
+{
+    mcp_json_t  j;
+
+    j.p = it->p;
+    j.end = it->end;
+    mcp_json_ws(&j);
+
+    if (!it->inside) {
+        if (j.p >= j.end || *j.p != '{') {
+            return -1;
+        }
+        j.p++;
+        mcp_json_ws(&j);
+        it->inside = 1;
+        if (j.p < j.end && *j.p == '}') {
+            it->p = j.end;
+            return 0;
+        }
+
+    } else if (j.p < j.end && *j.p == ',') {
+        j.p++;
+        mcp_json_ws(&j);
+
+    } else {
+        it->p = j.end;
+        return j.p < j.end && *j.p == '}' ? 0 : -1;
+    }
+
+    m->start = j.p;
+    if (mcp_json_string(&j) != 0) {
+        return -1;
+    }
+    m->key = m->start + 1;
+    m->key_len = (size_t) (j.p - m->start) - 2;
+
+    mcp_json_ws(&j);
+    if (j.p >= j.end || *j.p != ':') {
+        return -1;
+    }
+    j.p++;
+    mcp_json_ws(&j);
+
+    m->value = j.p;
+    if (mcp_json_skip(&j, 1) != 0) {
+        return -1;
+    }
+    m->value_len = (size_t) (j.p - m->value);
+
+    it->p = j.p;
+    return 1;
+}
+
+
 size_t
 mcp_json_request_id(const uint8_t *p, size_t len, const uint8_t **tok)
 {
-    mcp_json_t      j;
-    const uint8_t  *key, *val;
-    int             match;
+    mcp_json_iter_t    it;
+    mcp_json_member_t  m;
 
-    j.p = p;
-    j.end = p + len;
+    mcp_json_members(&it, p, len);
 
-    mcp_json_ws(&j);
-    if (j.p >= j.end || *j.p != '{') {
-        return 0;
-    }
-    j.p++;
-
-    mcp_json_ws(&j);
-    if (j.p < j.end && *j.p == '}') {
-        return 0;
-    }
-
-    for ( ;; ) {
-        mcp_json_ws(&j);
-        key = j.p;
-        if (mcp_json_string(&j) != 0) {
-            return 0;
-        }
-
-        match = (j.p - key == 12 && memcmp(key, "\"request_id\"", 12) == 0);
-
-        mcp_json_ws(&j);
-        if (j.p >= j.end || *j.p != ':') {
-            return 0;
-        }
-        j.p++;
-        mcp_json_ws(&j);
-
-        val = j.p;
-
-        if (match && j.p < j.end && (*j.p == '"' || *j.p == '-'
-                                     || (*j.p >= '0' && *j.p <= '9')))
+    while (mcp_json_next_member(&it, &m) == 1) {
+        if (m.key_len == 10 && memcmp(m.key, "request_id", 10) == 0
+            && (*m.value == '"' || *m.value == '-'
+                || (*m.value >= '0' && *m.value <= '9')))
         {
-            if ((*j.p == '"' ? mcp_json_string(&j) : mcp_json_number(&j))
-                != 0)
-            {
-                return 0;
-            }
-
-            *tok = val;
-            return (size_t) (j.p - val);
+            *tok = m.value;
+            return m.value_len;
         }
-
-        if (mcp_json_skip(&j, 1) != 0) {
-            return 0;
-        }
-
-        mcp_json_ws(&j);
-        if (j.p >= j.end || *j.p != ',') {
-            return 0;
-        }
-        j.p++;
     }
+
+    return 0;
 }

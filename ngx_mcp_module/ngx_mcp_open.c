@@ -27,13 +27,17 @@ ngx_mcp_link_kv(ngx_mcp_conn_t *ctx, size_t cap, const char *key,
 
 
 /*
- * OPEN: addr, principal, uri, h:origin, h:user-agent and q:<arg> for each
- * query argument (values unescaped).  Built once, kept for replays.
+ * OPEN: addr, principal, uri, send_buffer_size, h:origin, h:user-agent and
+ * q:<arg> for each query argument (values unescaped).  Built once, kept for
+ * replays.  send_buffer_size (this location's mcp_send_buffer_size) lets
+ * mcpd size a large answer, such as a history page, so that it is taken
+ * even when it arrives after a FLOW pause.
  */
 ngx_int_t
 ngx_mcp_link_build_open(ngx_mcp_conn_t *ctx)
 {
     u_char              *p, *last, *eq, *amp, *dst, *src, key[260];
+    u_char               sbuf[NGX_SIZE_T_LEN];
     size_t               cap, klen;
     ngx_str_t            principal = ngx_null_string;
     ngx_uint_t           n;
@@ -74,7 +78,7 @@ ngx_mcp_link_build_open(ngx_mcp_conn_t *ctx)
         ua = r->headers_in.user_agent->value;
     }
 
-    cap = 6 * 64 + r->connection->addr_text.len + principal.len
+    cap = 7 * 64 + r->connection->addr_text.len + principal.len
           + r->unparsed_uri.len
           + origin.len + ua.len + 3 * r->args.len + 512;
 
@@ -92,6 +96,10 @@ ngx_mcp_link_build_open(ngx_mcp_conn_t *ctx)
                              != NGX_OK)
         || ngx_mcp_link_kv(ctx, cap, "uri", r->unparsed_uri.data,
                            r->unparsed_uri.len) != NGX_OK
+        || ngx_mcp_link_kv(ctx, cap, "send_buffer_size", sbuf,
+                           ngx_sprintf(sbuf, "%uz",
+                                       ctx->conf->send_buffer_size) - sbuf)
+           != NGX_OK
         || (origin.len && ngx_mcp_link_kv(ctx, cap, "h:origin", origin.data,
                                           origin.len) != NGX_OK)
         || (ua.len && ngx_mcp_link_kv(ctx, cap, "h:user-agent", ua.data,

@@ -2,13 +2,24 @@
  * mcp_status: one JSON document with the module's own figures (read from
  * the shared zone, so every worker answers the same) and, when the link is
  * up, the top-level keys of mcpd's STATS reply spliced in.  mcpd gets
- * NGX_MCP_STATUS_TIMEOUT ms to answer; otherwise the document says
- * "degraded".  ?format=prometheus gives the same as Prometheus text (no
- * user or session ids as labels): the module's figures, then the text
- * mcpd renders from its own (a STATS request with payload "prometheus").
+ * NGX_MCP_STATUS_TIMEOUT ms to answer.
+ *
+ * The verdict comes first: "status" is "degraded" when anything is wrong,
+ * and "reasons" says what, one {"component", "reason"} each: the module's
+ * own (component "backend": no answer from mcpd) and those of mcpd's
+ * subsystems (its "health" member, folded in: mcp_status_fold.c).  The
+ * HTTP status is 200 either way: the body is the verdict, and a degraded
+ * instance still serves (docs/operations.md).
+ *
+ * ?format=prometheus gives the same as Prometheus text (no user or session
+ * ids as labels): the module's figures, the verdict as mcp_health_degraded
+ * and one mcp_health_component_degraded{component} per component, then the
+ * text mcpd renders from its own (a STATS request with payload
+ * "prometheus").
  */
 
 #include "ngx_mcp_module.h"
+#include "mcp_status_fold.h"
 
 typedef struct {
     ngx_queue_t          queue;
@@ -36,14 +47,30 @@ static const char  *ngx_mcp_link_names[] = {
 #define NGX_MCP_STATUS_SIZE  (16 * 1024)
 
 static ngx_int_t ngx_mcp_status_send(ngx_http_request_t *r, u_char *mcpd,
-    size_t mcpd_len, const char *status);
+    size_t mcpd_len, ngx_uint_t prometheus, const char *backend_reason);
+static u_char *ngx_mcp_status_document(u_char *p, u_char *mcpd,
+    size_t mcpd_len, const char *backend_reason);
+static u_char *ngx_mcp_status_verdict(u_char *p, mcp_status_fold_t *fold,
+    const char *backend_reason);
+static u_char *ngx_mcp_status_prom_verdict(u_char *p, u_char *mcpd,
+    size_t mcpd_len, const char *backend_reason);
 static u_char *ngx_mcp_status_json(u_char *p, ngx_mcp_sh_t *sh);
 static u_char *ngx_mcp_status_prometheus(u_char *p, ngx_mcp_sh_t *sh);
 static uint64_t ngx_mcp_rtt_quantile(ngx_mcp_sh_t *sh, double q);
 static void ngx_mcp_status_timeout(ngx_event_t *ev);
 static void ngx_mcp_status_cleanup(void *data);
 static void ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json,
-    size_t len, const char *status);
+    size_t len, const char *backend_reason);
+
+/* the module's own reasons, component "backend" */
+#define NGX_MCP_NO_LINK      "no link to mcpd: WebSocket clients are " \
+                             "answered backend_unavailable until it is back"
+#define NGX_MCP_NO_ANSWER    "mcpd did not answer the status request " \
+                             "within 1 s: it may be overloaded or stuck"
+#define NGX_MCP_LINK_LOST    "the link to mcpd went down while asking " \
+                             "for status"
+#define NGX_MCP_BAD_REPLY    "mcpd's status reply is not a JSON object"
+
 
 
 ngx_int_t
@@ -72,8 +99,7 @@ ngx_mcp_status_handler(ngx_http_request_t *r)
     mmcf = ngx_mcp_main_conf();
 
     if (mmcf->backend == NULL) {
-        return ngx_mcp_status_send(r, NULL, 0, prometheus ? "prometheus"
-                                                          : "ok");
+        return ngx_mcp_status_send(r, NULL, 0, prometheus, NULL);
     }
 
     sctx = ngx_pcalloc(r->pool, sizeof(ngx_mcp_status_ctx_t));
@@ -83,8 +109,7 @@ ngx_mcp_status_handler(ngx_http_request_t *r)
     }
 
     if (ngx_mcp_link_stats_request(&sctx->tag, prometheus) != NGX_OK) {
-        return ngx_mcp_status_send(r, NULL, 0, prometheus ? "prometheus"
-                                                          : "degraded");
+        return ngx_mcp_status_send(r, NULL, 0, prometheus, NGX_MCP_NO_LINK);
     }
 
     sctx->prometheus = prometheus;
@@ -121,7 +146,7 @@ ngx_mcp_status_reply(uint64_t tag, u_char *json, size_t len)
     {
         sctx = ngx_queue_data(q, ngx_mcp_status_ctx_t, queue);
         if (sctx->tag == tag) {
-            ngx_mcp_status_finish(sctx, json, len, "ok");
+            ngx_mcp_status_finish(sctx, json, len, NULL);
             return;
         }
     }
@@ -140,7 +165,7 @@ ngx_mcp_status_link_down(void)
     while (!ngx_queue_empty(&mmcf->worker.status)) {
         q = ngx_queue_head(&mmcf->worker.status);
         sctx = ngx_queue_data(q, ngx_mcp_status_ctx_t, queue);
-        ngx_mcp_status_finish(sctx, NULL, 0, "degraded");
+        ngx_mcp_status_finish(sctx, NULL, 0, NGX_MCP_LINK_LOST);
     }
 }
 
@@ -148,13 +173,13 @@ ngx_mcp_status_link_down(void)
 static void
 ngx_mcp_status_timeout(ngx_event_t *ev)
 {
-    ngx_mcp_status_finish(ev->data, NULL, 0, "degraded");
+    ngx_mcp_status_finish(ev->data, NULL, 0, NGX_MCP_NO_ANSWER);
 }
 
 
 static void
 ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json, size_t len,
-    const char *status)
+    const char *backend_reason)
 {
     ngx_int_t            rc;
     ngx_connection_t    *c;
@@ -168,8 +193,7 @@ ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json, size_t len,
     }
 
     c = r->connection;
-    rc = ngx_mcp_status_send(r, json, len,
-                             sctx->prometheus ? "prometheus" : status);
+    rc = ngx_mcp_status_send(r, json, len, sctx->prometheus, backend_reason);
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
@@ -193,25 +217,21 @@ ngx_mcp_status_cleanup(void *data)
 
 static ngx_int_t
 ngx_mcp_status_send(ngx_http_request_t *r, u_char *mcpd, size_t mcpd_len,
-    const char *status)
+    ngx_uint_t prometheus, const char *backend_reason)
 {
-    u_char               *p, *start, *first, *last;
+    u_char               *p, *start;
     ngx_int_t             rc;
     ngx_buf_t            *b;
     ngx_chain_t           out;
-    ngx_mcp_main_conf_t  *mmcf;
-    ngx_mcp_sh_t         *sh;
-
-    mmcf = ngx_mcp_main_conf();
-    sh = mmcf->sh;
 
     start = ngx_pnalloc(r->pool, NGX_MCP_STATUS_SIZE + mcpd_len);
     if (start == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_strcmp(status, "prometheus") == 0) {
-        p = ngx_mcp_status_prometheus(start, sh);
+    if (prometheus) {
+        p = ngx_mcp_status_prometheus(start, ngx_mcp_main_conf()->sh);
+        p = ngx_mcp_status_prom_verdict(p, mcpd, mcpd_len, backend_reason);
         if (mcpd_len) {
             p = ngx_cpymem(p, mcpd, mcpd_len);
         }
@@ -219,25 +239,7 @@ ngx_mcp_status_send(ngx_http_request_t *r, u_char *mcpd, size_t mcpd_len,
                     "text/plain; version=0.0.4");
 
     } else {
-        p = ngx_sprintf(start, "{\"status\":\"%s\",", status);
-        p = ngx_mcp_status_json(p, sh);
-
-        /* splice mcpd's top-level keys: its object without the braces */
-        first = mcpd;
-        last = mcpd + mcpd_len;
-        while (first < last && (*first == ' ' || *first == '\n')) {
-            first++;
-        }
-        while (last > first && (last[-1] == ' ' || last[-1] == '\n')) {
-            last--;
-        }
-
-        if (last - first > 2 && *first == '{' && last[-1] == '}') {
-            *p++ = ',';
-            p = ngx_cpymem(p, first + 1, last - first - 2);
-        }
-
-        p = ngx_cpymem(p, "}\n", 2);
+        p = ngx_mcp_status_document(start, mcpd, mcpd_len, backend_reason);
         ngx_str_set(&r->headers_out.content_type, "application/json");
     }
 
@@ -265,6 +267,75 @@ ngx_mcp_status_send(ngx_http_request_t *r, u_char *mcpd, size_t mcpd_len,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* the verdict, the module's figures, then mcpd's members but "health" */
+static u_char *
+ngx_mcp_status_document(u_char *p, u_char *mcpd, size_t mcpd_len,
+    const char *backend_reason)
+{
+    mcp_status_fold_t  fold;
+
+    ngx_memzero(&fold, sizeof(mcp_status_fold_t));
+
+    if (mcpd_len && mcp_status_fold(mcpd, mcpd_len, &fold) != 0) {
+        backend_reason = NGX_MCP_BAD_REPLY;     /* and fold stays empty */
+    }
+
+    p = ngx_mcp_status_verdict(p, &fold, backend_reason);
+    p = ngx_mcp_status_json(p, ngx_mcp_main_conf()->sh);
+
+    if (fold.before_len) {
+        *p++ = ',';
+        p = ngx_cpymem(p, fold.before, fold.before_len);
+    }
+    if (fold.after_len) {
+        *p++ = ',';
+        p = ngx_cpymem(p, fold.after, fold.after_len);
+    }
+
+    return ngx_cpymem(p, "}\n", 2);
+}
+
+
+/* {"status":...,"reasons":[the module's, then mcpd's], */
+static u_char *
+ngx_mcp_status_verdict(u_char *p, mcp_status_fold_t *fold,
+    const char *backend_reason)
+{
+    p = ngx_sprintf(p, "{\"status\":\"%s\",\"reasons\":[",
+                    backend_reason || fold->reasons_len ? "degraded" : "ok");
+
+    if (backend_reason) {
+        /* our own constant texts: nothing to escape */
+        p = ngx_sprintf(p, "{\"component\":\"backend\",\"reason\":\"%s\"}%s",
+                        backend_reason, fold->reasons_len ? "," : "");
+    }
+    if (fold->reasons_len) {
+        p = ngx_cpymem(p, fold->reasons, fold->reasons_len);
+    }
+
+    return ngx_cpymem(p, "],", 2);
+}
+
+
+/* mcp_health_degraded, then the backend component right before mcpd's */
+static u_char *
+ngx_mcp_status_prom_verdict(u_char *p, u_char *mcpd, size_t mcpd_len,
+    const char *backend_reason)
+{
+    ngx_uint_t  degraded;
+
+    degraded = backend_reason != NULL
+               || mcp_status_prom_degraded(mcpd, mcpd_len);
+
+    return ngx_sprintf(p,
+        "# TYPE mcp_health_degraded gauge\n"
+        "mcp_health_degraded %ui\n"
+        "# TYPE " MCP_HEALTH_PROM_COMPONENT " gauge\n"
+        MCP_HEALTH_PROM_COMPONENT "{component=\"backend\"} %d\n",
+        degraded, backend_reason != NULL);
 }
 
 

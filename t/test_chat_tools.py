@@ -6,6 +6,7 @@ tool-hop limit, list_tools, and the demo being honest about what it is."""
 import asyncio
 import json
 import os
+import signal
 import sys
 
 import pytest
@@ -346,3 +347,40 @@ def test_prometheus_labels_providers_and_servers(make_stack, tmp_path):
         assert prom[("mcp_chat_requests_completed", "")] == 1
     finally:
         mock.stop()
+
+
+def test_tool_call_waits_for_a_restarting_server(make_stack, tmp_path):
+    """The MCP server's process is killed; the next chat's tool call
+    comes while mcpd is restarting it (backoff): the call waits for the
+    new process instead of failing, and the turn completes with the
+    tool's real result."""
+    servers = tmp_path / "servers.json"
+    servers.write_text(json.dumps({"mcpServers": {"everything": {
+        "command": "node", "args": [EVERYTHING, "stdio"]}}}))
+    s = make_stack(mcpd_yaml={
+        "mcp": {"config_file": str(servers),
+                "connection": {"initial_reconnect_delay": "500ms"}},
+        "chat": {"service": {"provider": "offline",
+                             "offline_delay": "0ms"}}})
+    s.start()
+
+    def everything():
+        return s.health()["mcp_stats"]["servers"]["everything"]
+    wait_until(lambda: everything()["state"] == "ready"
+               and everything()["tools"] > 0, timeout=30,
+               what="everything ready")
+    pid = everything()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: everything()["state"] != "ready", timeout=10,
+               what="the loss noticed")
+
+    async def main():
+        async with ChatClient(s.ws_url) as c:
+            return await c.chat("please add 2 and 3")
+    f = run(main())
+    assert f[-1]["status"] == "complete", f[-1]
+    res = by_type(f, "tool_result")[0]["data"]
+    assert res["status"] == "ok", res
+    assert "5" in res["preview"]
+    st = everything()
+    assert st["restarts"] == 1 and st["pid"] not in (0, pid)

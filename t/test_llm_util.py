@@ -103,15 +103,17 @@ class Run:
                 if e["event"] in ("done", "error", "cancelled")}
 
 
-def call(conf, provider_name, *args, messages=None, env=None, timeout=60):
-    """Run `mcpd -c conf llm call provider messages args...` to the end."""
+def call(conf, provider_name, *args, messages=None, env=None, timeout=60,
+         args_messages=None):
+    """Run `mcpd -c conf llm call provider messages args...` to the end.
+    args_messages: the messages argument as given (e.g. "@FILE")."""
     messages = messages or [{"role": "user", "content": "hi"}]
     e = dict(os.environ)
     e["MOCK_LLM_KEY"] = KEY
     e.update(env or {})
     t0 = time.monotonic()
     p = subprocess.run([mcpd_bin(), "-c", conf, "llm", "call", provider_name,
-                        json.dumps(messages)] + list(args),
+                        args_messages or json.dumps(messages)] + list(args),
                        capture_output=True, timeout=timeout, env=e)
     return Run(p.returncode, p.stdout.decode(errors="replace"),
                p.stderr.decode(errors="replace"), time.monotonic() - t0)

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mcp"))
 
-from mcphost import (HostConfig, Shell, everything, filesystem,  # noqa: E402
+from mcphost import (HostConfig, Shell, bad, everything, filesystem,  # noqa: E402
                      memory, run_cli)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -211,3 +211,57 @@ def test_unknown_server_and_tool(three):
     with Shell(cfg) as sh:
         r = sh.ask(op="call", name="no_such_tool", args={})
         assert r["isError"] is True and "no such tool" in r["text"]
+
+
+def test_call_waits_for_a_server_that_is_starting(tmp_path):
+    """A call made while its server is still starting waits for it to be
+    ready (within the call's timeout) instead of failing at once."""
+    cfg = HostConfig(tmp_path, servers={"everything": everything()})
+    with Shell(cfg) as sh:
+        r = sh.call("everything", "get-sum", {"a": 40, "b": 2})
+        assert r["isError"] is False, r
+        assert "42" in r["text"]
+
+
+def test_call_right_after_a_kill_waits_for_the_restart(tmp_path):
+    """Killed between two calls, the server is restarting (backoff, then
+    starting) when the next call comes: that call goes out once the new
+    process is ready, and succeeds."""
+    cfg = HostConfig(tmp_path, servers={"everything": everything()})
+    with Shell(cfg) as sh:
+        pid = sh.wait_ready("everything")["pid"]
+        os.kill(pid, signal.SIGKILL)
+        sh.wait_state("everything", lambda s: s["state"] != "ready",
+                      what="the loss noticed")
+        r = sh.call("everything", "get-sum", {"a": 20, "b": 22})
+        assert r["isError"] is False, r
+        assert "42" in r["text"]
+        st = sh.server("everything")
+        assert st["restarts"] == 1 and st["pid"] not in (0, pid)
+
+
+def test_call_to_a_server_that_never_comes_up(tmp_path):
+    """A server that keeps failing to start: a call waits at most its
+    timeout, then fails with the server's state and last error, as a call
+    to a server that is down always did; if the server is given up for
+    good while a call waits, the call fails then."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cfg = HostConfig(tmp_path / "a", servers={
+        "dies": dict(bad("exit"), timeout=1500)},
+        mcp={"connection": {"max_reconnect_attempts": 0}})
+    with Shell(cfg) as sh:
+        t0 = time.monotonic()
+        r = sh.call("dies", "echo", timeout=20)
+        waited = time.monotonic() - t0
+        assert r["isError"] is True, r
+        assert re.search(r"dies: server is (starting|backoff)", r["text"]), r
+        assert "exited with status 3" in r["text"], r
+        assert waited >= 1.4, waited
+    cfg = HostConfig(tmp_path / "b", servers={
+        "gives_up": dict(bad("exit"), timeout=60000)},
+        mcp={"connection": {"max_reconnect_attempts": 3}})
+    with Shell(cfg) as sh:
+        r = sh.call("gives_up", "echo", timeout=20)
+        assert r["isError"] is True, r
+        assert "gives_up: server is failed: gave up after 3" in r["text"], r

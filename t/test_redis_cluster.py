@@ -111,14 +111,21 @@ def pair(tmp_path, redis_server, llm_mock):
 
 
 def test_off_by_default_leaves_no_trace(tmp_path, llm_mock):
+    """Off (no redis: block): status says "off" in one word (DESIGN lists
+    redis's state; it used to be absent) and nothing else of Redis runs:
+    no connection attempt, no log line of the redis subsystem, no reason
+    in the health verdict."""
     m = Mcpd(str(tmp_path / "plain"), {})
     m.start()
     try:
         with Link(m.socket) as link:
             link.hello()
-            assert "redis" not in link.stats()
+            st = link.stats()
+            assert st["redis"] == {"state": "off"}
+            assert st["health"] == {"status": "ok", "reasons": []}
     finally:
         assert m.stop() == 0
+    assert "[redis]" not in m.log()
 
 
 def test_fleet_rpm_holds_across_two_instances(pair, llm_mock):

@@ -44,6 +44,13 @@ def processes():
     return out
 
 
+def environ(pid):
+    """A process's environment, as it was started."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        pairs = f.read().decode(errors="replace").split("\0")
+    return dict(p.split("=", 1) for p in pairs if "=" in p)
+
+
 def children(parent, procs=None):
     """{pid: command line} of parent's children: what run_stack started
     (redis-server, mcpd, the nginx masters), each in a session of its
@@ -101,6 +108,12 @@ def test_run_cluster_starts_serves_and_stops_on_ctrl_c(tmp_path):
         assert sum("mcpd.yaml" in c for c in lead) == 2, lead
         assert sum("nginx" in c and ".conf" in c for c in lead) == 3, lead
         assert len(seen) >= 6 + 3, seen         # + one worker per nginx
+
+        # each instance's memory server keeps its own knowledge graph
+        graphs = sorted(environ(pid).get("MEMORY_FILE_PATH", "")
+                        for pid, cmd in seen.items() if "server-memory" in cmd)
+        assert graphs == [os.path.join(rundir, "i1", "memory.jsonl"),
+                          os.path.join(rundir, "i2", "memory.jsonl")], graphs
 
         os.killpg(proc.pid, signal.SIGINT)          # what Ctrl-C does
         t0 = time.monotonic()

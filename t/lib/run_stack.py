@@ -12,6 +12,7 @@ gracefully (WebSockets get close 1001), then mcpd, and exits.
 """
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -209,6 +210,24 @@ def single_run(args, conf, procs):
 CLUSTER_EXAMPLE = os.path.join(ROOT, "conf", "examples", "cluster")
 
 
+def cluster_servers_conf(idir, path):
+    """A copy of the MCP servers file for one instance, with every state
+    file the servers keep under run/ (the memory server's knowledge graph)
+    moved into idir: two processes appending to one JSONL file would
+    interleave their writes.  Returns the written path."""
+    with open(path) as f:
+        servers = json.load(f)
+    for server in servers.get("mcpServers", {}).values():
+        env = server.get("env") or {}
+        for key, value in env.items():
+            if isinstance(value, str) and value.startswith("run/"):
+                env[key] = os.path.join(idir, value[len("run/"):])
+    out = os.path.join(idir, "servers.json")
+    with open(out, "w") as f:
+        json.dump(servers, f, indent=2)
+    return out
+
+
 def cluster_mcpd_conf(idir, n, redis_address):
     """conf/mcpd.yaml with the example's redis block merged in, the socket
     and the SQLite file moved into idir; returns the written path."""
@@ -221,12 +240,11 @@ def cluster_mcpd_conf(idir, n, redis_address):
     conf.setdefault("chat", {}).setdefault("service", {}).setdefault(
         "repository", {})["path"] = os.path.join(idir, "events.db")
     mcp = conf.get("mcp") or {}
-    if not os.path.isabs(mcp.get("config_file", "servers.json")):
-        # relative to the config file, which now lives in idir
-        mcp["config_file"] = os.path.join(ROOT, "conf",
-                                          mcp.get("config_file",
-                                                  "servers.json"))
-        conf["mcp"] = mcp
+    servers = mcp.get("config_file", "servers.json")
+    if not os.path.isabs(servers):
+        servers = os.path.join(ROOT, "conf", servers)   # next to mcpd.yaml
+    mcp["config_file"] = cluster_servers_conf(idir, servers)
+    conf["mcp"] = mcp
     conf["redis"]["address"] = redis_address
     conf["redis"]["instance_id"] = "edge-%d" % n
     path = os.path.join(idir, "mcpd.yaml")

@@ -30,7 +30,12 @@
  *   ratelimit     text with x-ratelimit-* headers [headers{}]
  *   bulk          a long reply at full speed [chunks, chunk_bytes]
  * Any queued reply may set "sndbuf" (bytes): the socket's SO_SNDBUF, so a
- * client that stops reading stalls the reply soon (flow-control tests).
+ * client that stops reading stalls the reply soon (flow-control tests);
+ * and "idle_close_ms": once the reply is sent, the connection is closed
+ * (FIN, no "Connection: close" header) if no request came within that
+ * time, as providers and their load balancers close idle keep-alives.
+ * Every logged request carries "conn", the serial number of the TCP
+ * connection it came on, so tests can see connection reuse.
  * Control: GET /_mock/requests (what was received, when, with which
  * headers), POST /_mock/reset, GET /_mock/health, GET /_mock/stats
  * (unsent_bytes: written by the scripts, not yet taken by the kernel;
@@ -65,6 +70,8 @@ typedef struct {
     int           busy;          /* a response is being played */
     int           closing;
     int           close_after;
+    int           idle_close_ms; /* after the reply: close if idle */
+    unsigned      serial;        /* which accepted connection */
     int           handles;       /* open libuv handles: free at 0 */
 } mock_conn_t;
 
@@ -78,6 +85,7 @@ static json_t     *queue;        /* replies queued by the tests */
 static json_t     *reqlog;
 static uint64_t    t0;
 static int         no_log;       /* --no-log: for benchmarks */
+static unsigned    conns;        /* connections accepted */
 static uint64_t    unsent;       /* bytes queued in uv_write, not written */
 static uint64_t    served;       /* chat requests answered */
 static uint64_t    served_ns;    /* their own time: parsed -> reply queued */
@@ -173,6 +181,17 @@ mock_close(mock_conn_t *c, int reset)
 
 static void mock_play(mock_conn_t *c);
 
+/* idle_close_ms elapsed with no new request: a provider's idle close */
+static void
+mock_on_idle(uv_timer_t *t)
+{
+    mock_conn_t  *c = t->data;
+
+    if (!c->busy && c->len == 0) {
+        mock_close(c, 0);
+    }
+}
+
 static void
 mock_on_timer(uv_timer_t *t)
 {
@@ -228,6 +247,11 @@ mock_play(mock_conn_t *c)
     if (c->close_after) {
         mock_close(c, 0);
         return;
+    }
+    if (c->idle_close_ms > 0) {
+        uv_timer_start(&c->timer, mock_on_idle, (uint64_t) c->idle_close_ms,
+                       0);
+        c->idle_close_ms = 0;
     }
     mock_parse(c);              /* a request that arrived meanwhile */
 }
@@ -355,6 +379,7 @@ mock_chat(mock_conn_t *c, json_t *headers, json_t *body)
 
             uv_send_buffer_size((uv_handle_t *) &c->tcp, &sb);
         }
+        c->idle_close_ms = param_int(params, "idle_close_ms", 0);
     } else if (json_object_get(headers, "x-mock-scenario")) {
         sc = json_string_value(json_object_get(headers, "x-mock-scenario"));
     } else if (strncmp(model, "mock-", 5) == 0) {
@@ -373,13 +398,14 @@ mock_chat(mock_conn_t *c, json_t *headers, json_t *body)
 }
 
 static void
-mock_log(const char *method, const char *path, json_t *headers, json_t *body)
+mock_log(mock_conn_t *c, const char *method, const char *path,
+    json_t *headers, json_t *body)
 {
     if (no_log || json_array_size(reqlog) >= MOCK_MAX_LOG) {
         return;
     }
-    json_array_append_new(reqlog, json_pack("{s:s, s:s, s:I, s:O, s:O?}",
-        "method", method, "path", path,
+    json_array_append_new(reqlog, json_pack("{s:s, s:s, s:I, s:I, s:O, s:O?}",
+        "method", method, "path", path, "conn", (json_int_t) c->serial,
         "t_ms", (json_int_t) (uv_now(loop) - t0), "headers", headers,
         "body", body));
 }
@@ -422,7 +448,7 @@ mock_route(mock_conn_t *c, const char *method, const char *path,
     {
         uint64_t  t = uv_hrtime();
 
-        mock_log(method, path, headers, jb);
+        mock_log(c, method, path, headers, jb);
         if (!json_is_object(jb)) {
             mock_reply_json(c, 400, json_pack("{s:{s:s}}", "error", "message",
                             "body is not a JSON object"));
@@ -526,6 +552,9 @@ mock_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         mock_close(c, 0);
         return;
     }
+    if (!c->busy) {
+        uv_timer_stop(&c->timer);   /* only the idle close runs now */
+    }
     c->len += (size_t) n;
     if (c->len > MOCK_MAX_REQ + 65536) {
         mock_close(c, 0);
@@ -548,6 +577,7 @@ mock_on_conn(uv_stream_t *server, int status)
     c->tcp.data = c;
     c->timer.data = c;
     c->handles = 2;
+    c->serial = ++conns;
     if (uv_accept(server, (uv_stream_t *) &c->tcp) != 0) {
         mock_close(c, 0);
         return;

@@ -1,8 +1,8 @@
 /*
  * Chat requests: validation, the conversation (scoped to the principal),
  * idempotency (a stored answer is replayed, a running one is joined),
- * per-principal limits, per-conversation order, frames (held while the
- * client is slow), cancel and the one place a request ends.
+ * per-principal limits, per-conversation order, cancel and the one place
+ * a request ends.  Its frames are in mcp_chat_frames.c.
  */
 
 #include <stdarg.h>
@@ -162,163 +162,6 @@ mcp_chat_req_new(mcp_chat_t *c, mcp_session_t *s, const char *rid,
 }
 
 
-/* ------------------------------------------------------------ frames */
-
-static void
-mcp_chat_on_resume(mcp_session_t *s, void *ctx)
-{
-    mcp_chat_flush_paused(ctx, s);
-}
-
-
-static void
-mcp_chat_hold(mcp_chat_req_t *r, const char *status, json_t *chunk)
-{
-    if (r->out == NULL) {
-        r->out = json_array();
-    }
-    json_array_append_new(r->out, json_pack("{s:s, s:o}", "status", status,
-                                            "chunk", chunk));
-    if (!r->paused) {
-        r->paused = 1;
-        if (r->call && r->chat->provider->pause) {
-            r->chat->provider->pause(r->call, 1);
-        }
-    }
-    mcp_session_on_resume(r->s, mcp_chat_on_resume, r->chat);
-}
-
-
-/* Send a frame to everyone waiting for this request; chunk is stolen. */
-void
-mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk)
-{
-    size_t  i;
-
-    if (chunk == NULL) {
-        chunk = json_object();
-    }
-    for (i = 0; i < r->nlisteners; i++) {
-        mcp_session_reply(r->listeners[i].s, r->listeners[i].rid, status,
-                          json_incref(chunk));
-    }
-
-    if (!mcp_session_is_open(r->s)) {
-        json_decref(chunk);
-        return;
-    }
-    /* a slow client: hold frames (in order) until the module resumes it */
-    if (json_array_size(r->out) > 0 || mcp_session_paused(r->s)) {
-        mcp_chat_hold(r, status, chunk);
-        return;
-    }
-    mcp_session_reply(r->s, r->rid, status, chunk);
-}
-
-
-/* send r's held frames while s takes them; 0 when some are left */
-static int
-mcp_chat_send_held(mcp_chat_t *c, mcp_session_t *s, mcp_chat_req_t *r)
-{
-    json_t  *f;
-
-    while (json_array_size(r->out) > 0 && !mcp_session_paused(s)) {
-        f = json_array_get(r->out, 0);
-        mcp_session_reply(s, r->rid,
-                          json_string_value(json_object_get(f, "status")),
-                          json_incref(json_object_get(f, "chunk")));
-        json_array_remove(r->out, 0);
-    }
-    if (json_array_size(r->out) > 0) {
-        mcp_session_on_resume(s, mcp_chat_on_resume, c);
-        return 0;
-    }
-    return 1;
-}
-
-
-/* take r out of the list at *head (c->reqs or c->draining) */
-static void
-mcp_chat_req_unlink(mcp_chat_req_t **head, mcp_chat_req_t *r)
-{
-    if (r->prev) {
-        r->prev->next = r->next;
-    } else {
-        *head = r->next;
-    }
-    if (r->next) {
-        r->next->prev = r->prev;
-    }
-    r->prev = r->next = NULL;
-}
-
-
-static void
-mcp_chat_draining_unlink(mcp_chat_t *c, mcp_chat_req_t *r)
-{
-    mcp_chat_req_unlink(&c->draining, r);
-    mcp_chat_req_unref(r);
-}
-
-
-/*
- * Finished requests whose last frames (complete or error among them) are
- * still held for a slow client go once they are out, or when their
- * session has closed (nobody can take them any more), or at stop (all).
- */
-static void
-mcp_chat_draining_sweep(mcp_chat_t *c, int all)
-{
-    mcp_chat_req_t  *r, *next;
-
-    for (r = c->draining; r; r = next) {
-        next = r->next;
-        if (all || !mcp_session_is_open(r->s)) {
-            mcp_chat_draining_unlink(c, r);
-        }
-    }
-}
-
-
-void
-mcp_chat_drop_draining(mcp_chat_t *c)
-{
-    mcp_chat_draining_sweep(c, 1);
-}
-
-
-void
-mcp_chat_flush_paused(mcp_chat_t *c, mcp_session_t *s)
-{
-    mcp_chat_req_t  *r, *next;
-
-    /* the tails of finished replies go first: they are older */
-    mcp_chat_draining_sweep(c, 0);
-    for (r = c->draining; r; r = next) {
-        next = r->next;
-        if (r->s == s && mcp_chat_send_held(c, s, r)) {
-            mcp_chat_draining_unlink(c, r);
-        }
-    }
-
-    for (r = c->reqs; r; r = next) {
-        next = r->next;
-        if (r->s != s || r->out == NULL) {
-            continue;
-        }
-        if (!mcp_chat_send_held(c, s, r)) {
-            continue;
-        }
-        if (r->paused) {
-            r->paused = 0;
-            if (r->call && c->provider->pause) {
-                c->provider->pause(r->call, 0);
-            }
-        }
-    }
-}
-
-
 void
 mcp_chat_fail(mcp_chat_req_t *r, int kind, const char *code,
     int64_t retry_after_ms, const char *fmt, ...)
@@ -383,14 +226,8 @@ mcp_chat_finish(mcp_chat_req_t *r)
 
     if (json_array_size(r->out) > 0 && mcp_session_is_open(r->s)) {
         /* a slow client: the end of the reply is still held (FLOW or a
-           congested link), and is sent when the session resumes; the
-           sweep of closed sessions rides along */
-        mcp_chat_draining_sweep(c, 0);
-        r->next = c->draining;
-        if (c->draining) {
-            c->draining->prev = r;
-        }
-        c->draining = r;
+           congested link), and is sent when the session resumes */
+        mcp_chat_draining_add(c, r);
     } else {
         mcp_chat_req_unref(r);
     }
@@ -416,8 +253,8 @@ mcp_chat_cancel_done(mcp_chat_req_t *r)
     }
     r->chat->errors[MCP_CHAT_E_CANCELLED]++;
     chunk = json_pack("{s:s, s:s}", "error",
-                      r->cancel == 2 ? "the client went away"
-                                     : "cancelled by the client",
+                      r->cancel == MCP_CHAT_STOP_DISCONNECT
+                      ? "the client went away" : "cancelled by the client",
                       "code", "cancelled");
     if (r->conv) {
         json_object_set_new(chunk, "conversation_id", json_string(r->conv));
@@ -436,9 +273,14 @@ mcp_chat_req_cancel(mcp_chat_req_t *r, int why)
         return;
     }
     r->cancel = why;
-    if (why == 2) {
+    switch (why) {
+    case MCP_CHAT_STOP_DISCONNECT:
         c->disconnected++;
-    } else {
+        break;
+    case MCP_CHAT_STOP_SHUTDOWN:
+        c->shutdown++;
+        break;
+    default:
         c->cancelled++;
     }
 

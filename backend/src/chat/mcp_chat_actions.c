@@ -15,6 +15,12 @@
 #define MCP_CHAT_PAGE_DEFAULT  50
 #define MCP_CHAT_PAGE_MAX      500
 
+/* mcp_send_buffer_size's default, for a session whose OPEN did not say */
+#define MCP_CHAT_SEND_BUFFER_DEFAULT  (1024 * 1024)
+/* what a page's frame adds to its messages: the request id, status,
+   conversation id, cursor and the JSON around them */
+#define MCP_CHAT_ANSWER_ENVELOPE      (512 + 2 * MCP_CHAT_ID_MAX)
+
 /* what an action waits for: the session and its request id */
 typedef struct {
     mcp_chat_t     *chat;
@@ -167,7 +173,7 @@ mcp_chat_handle_cancel(mcp_session_t *s, const char *rid, json_t *msg,
     mcp_session_reply(s, rid, "complete", json_pack("{s:{s:b}}", "metadata",
                       "cancelled", done));
     if (done) {
-        mcp_chat_req_cancel(r, 1);
+        mcp_chat_req_cancel(r, MCP_CHAT_STOP_CANCEL);
     }
 }
 
@@ -228,6 +234,29 @@ mcp_chat_page_payload(mcp_chat_t *c, mcp_session_t *s, const char *rid,
 
 /* ------------------------------------------------------------ history */
 
+/*
+ * The bytes a large answer (a history page) may take: a quarter of the
+ * client's mcp_send_buffer_size, which the module sends in OPEN.  After a
+ * FLOW pause the module takes up to the whole buffer more before it closes
+ * the client with 1008, and what was already on its way when the pause
+ * reached mcpd (the link buffer, at most an eighth of it by the docs, and
+ * the socket's) must fit there too; a page of a quarter fits, even two.
+ * Without the attribute (a remote session, an older module): the
+ * directive's default, 1m.
+ */
+static size_t
+mcp_chat_answer_budget(mcp_session_t *s)
+{
+    const char          *v = mcp_session_attr(s, "send_buffer_size");
+    unsigned long long   n = v ? strtoull(v, NULL, 10) : 0;
+
+    if (n == 0) {
+        n = MCP_CHAT_SEND_BUFFER_DEFAULT;
+    }
+    return (size_t) (n / 4);
+}
+
+
 static json_t *
 mcp_chat_history_usage(json_t *o, const char *usage)
 {
@@ -285,27 +314,39 @@ mcp_chat_history_done(const mcp_repo_result_t *res, void *data)
 {
     mcp_chat_op_t  *op = data;
     json_t         *out, *md, *m;
-    size_t          i, first;
+    size_t          i, first, budget, used, size;
 
     if (res->status != MCP_REPO_OK) {
         mcp_chat_op_repo_error(op, res);
         mcp_chat_op_free(op);
         return;
     }
-    /* oldest first: the extra row, if any, is the first and is not shown */
+    /* oldest first: the extra row, if any, is the first and is not shown;
+       the page is filled from the newest down, within the client's byte
+       budget (the rest is the next page, by the same cursor) */
     first = res->n_msgs > (size_t) op->limit ? 1 : 0;
+    budget = mcp_chat_answer_budget(op->s);
+    used = MCP_CHAT_ANSWER_ENVELOPE;
     out = json_array();
-    for (i = first; i < res->n_msgs; i++) {
-        m = mcp_chat_history_msg(&res->msgs[i]);
-        if (m) {
-            json_array_append_new(out, m);
+    for (i = res->n_msgs; i > first; i--) {
+        m = mcp_chat_history_msg(&res->msgs[i - 1]);
+        if (m == NULL) {
+            continue;
         }
+        size = json_dumpb(m, NULL, 0, JSON_COMPACT) + 1;
+        if (json_array_size(out) > 0 && used + size > budget) {
+            json_decref(m);
+            break;
+        }
+        used += size;
+        json_array_insert_new(out, 0, m);
     }
     md = json_pack("{s:s, s:o}", "conversation_id", op->conv, "messages", out);
-    if (first) {
-        json_object_set_new(md, "next_before", json_integer(res->msgs[1].id));
+    if (i > 0) {
+        /* older messages exist: the page's oldest is the cursor */
+        json_object_set_new(md, "next_before", json_integer(res->msgs[i].id));
     }
-    mcp_session_reply(op->s, op->rid, "complete",
+    mcp_session_answer(op->s, op->rid, "complete",
                       json_pack("{s:o}", "metadata", md));
     mcp_chat_op_free(op);
 }
@@ -414,7 +455,7 @@ mcp_chat_list_done(const mcp_repo_result_t *res, void *data)
         json_object_set_new(md, "next_before", json_sprintf("%lld:%s",
                             (long long) cv->updated_at, cv->id));
     }
-    mcp_session_reply(op->s, op->rid, "complete",
+    mcp_session_answer(op->s, op->rid, "complete",
                       json_pack("{s:o}", "metadata", md));
     mcp_chat_op_free(op);
 }
@@ -518,6 +559,6 @@ mcp_chat_handle_list_tools(mcp_session_t *s, const char *rid, json_t *msg,
     if (c->tools && c->tools->list) {
         tools = c->tools->list(c->tools->ctx);
     }
-    mcp_session_reply(s, rid, "complete", json_pack("{s:{s:o}}", "metadata",
+    mcp_session_answer(s, rid, "complete", json_pack("{s:{s:o}}", "metadata",
                       "tools", tools ? tools : json_array()));
 }

@@ -6,6 +6,7 @@
  */
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +71,8 @@ mcp_chat_stats(void *ctx)
                          c->provider->offline);
     }
 
-    o = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o,"
+    o = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
+                  " s:o,"
                   " s:I, s:{s:I, s:I, s:I, s:I, s:I},"
                   " s:{s:I, s:I, s:I}, s:o, s:{s:s, s:I, s:I},"
                   " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}}",
@@ -84,6 +86,7 @@ mcp_chat_stats(void *ctx)
           "attached", (json_int_t) c->attached,
           "cancelled", (json_int_t) c->cancelled,
           "disconnected", (json_int_t) c->disconnected,
+          "stopped_by_shutdown", (json_int_t) c->shutdown,
         "errors", errs,
         "conversations_active", (json_int_t) mcp_chat_order_active(c->order),
         "tools",
@@ -148,7 +151,7 @@ mcp_chat_session_closed(mcp_session_t *s, void *ctx)
         }
     }
     for (i = 0; i < n; i++) {
-        mcp_chat_req_cancel(mine[i], 2);
+        mcp_chat_req_cancel(mine[i], MCP_CHAT_STOP_DISCONNECT);
         mcp_chat_req_unref(mine[i]);
     }
     free(mine);
@@ -196,9 +199,32 @@ mcp_chat_timer_closed(uv_handle_t *h)
 
 
 /*
+ * The last frame of a request stopped by the drain.  A paused client gets
+ * it at once, ahead of the frames held for it (dropped: the client may
+ * not read again before the links close; their text is stored).
+ */
+static void
+mcp_chat_tell_shutdown(mcp_chat_req_t *r)
+{
+    size_t  dropped = mcp_chat_drop_held(r);
+    char    msg[320];
+
+    snprintf(msg, sizeof(msg), "mcpd is shutting down: what was produced is "
+             "stored; send the message again as a new request%s",
+             dropped ? " (the last frames of this reply were not sent: the "
+                       "client was not reading; history has their text)"
+                     : "");
+    r->told = 1;
+    mcp_chat_emit(r, "error", json_pack("{s:s, s:s, s:s?}", "error", msg,
+                  "code", "backend_unavailable", "conversation_id", r->conv));
+}
+
+
+/*
  * Drain (core runs it while the links are still up): every request in
  * flight gets its last frame, backend_unavailable, now, and stops; what it
- * produced is stored and marked as for a disconnect.  Core waits for
+ * produced is stored and marked "cancelled" as for a disconnect, and the
+ * stop is counted apart (stopped_by_shutdown).  Core waits for
  * mcp_chat_busy() before it closes the links and the repository.
  */
 static void
@@ -217,17 +243,13 @@ mcp_chat_drain(mcp_daemon_t *d, void *ctx)
     }
     for (i = 0; i < n; i++) {
         if (!all[i]->finished && !all[i]->told) {
-            all[i]->told = 1;
-            mcp_chat_emit(all[i], "error", json_pack("{s:s, s:s, s:s?}",
-                          "error", "mcpd is shutting down: what was produced "
-                          "is stored; send the message again as a new "
-                          "request", "code", "backend_unavailable",
-                          "conversation_id", all[i]->conv));
+            mcp_chat_tell_shutdown(all[i]);
         }
-        mcp_chat_req_cancel(all[i], 2);
+        mcp_chat_req_cancel(all[i], MCP_CHAT_STOP_SHUTDOWN);
         mcp_chat_req_unref(all[i]);
     }
     free(all);
+    mcp_chat_end_draining(c);
 }
 
 
@@ -333,6 +355,27 @@ static const mcp_chat_action_def_t  mcp_chat_actions[] = {
 };
 
 
+/*
+ * health: chat on the provider layer (provider: llm) although no provider
+ * has its API key: every chat then fails.  (The
+ * offline demo that auto picks without a key is a mode, not a fault: it
+ * says so in chat_stats.provider.)
+ */
+static void
+mcp_chat_health(mcp_health_t *h, void *ctx)
+{
+    mcp_chat_t  *c = ctx;
+
+    if (c->provider != NULL && !c->provider->offline
+        && mcp_chat_llm_pick(&c->d->conf->llm) == NULL)
+    {
+        mcp_health_reason(h, "chat.service.provider is llm but no provider "
+                          "of the llm section has its API key (api_key_env "
+                          "not set): every chat fails");
+    }
+}
+
+
 static int
 mcp_chat_register(mcp_chat_t *c, mcp_err_t *err)
 {
@@ -346,6 +389,7 @@ mcp_chat_register(mcp_chat_t *c, mcp_err_t *err)
         }
     }
     if (mcp_daemon_add_stats(c->d, "chat_stats", mcp_chat_stats, c) != 0
+        || mcp_daemon_add_health(c->d, "chat", mcp_chat_health, c) != 0
         || mcp_daemon_on_session_close(c->d, mcp_chat_session_closed, c) != 0
         || mcp_daemon_on_drain(c->d, mcp_chat_drain, mcp_chat_busy, c) != 0
         || mcp_daemon_on_stop(c->d, mcp_chat_stop, c) != 0)

@@ -1,7 +1,8 @@
 /*
  * The chat service's internals, shared by its files:
  *   mcp_chat.c          requests: validation, conversations, idempotency,
- *                       ordering, limits, frames, cancel, finish
+ *                       ordering, limits, cancel, finish
+ *   mcp_chat_frames.c   frames, held in order while the client is slow
  *   mcp_chat_turn.c     the tool loop: context, model turns, tools, storage
  *   mcp_chat_delta.c    streamed text deltas written straight to the client
  *   mcp_chat_actions.c  history, list_conversations, delete_conversation,
@@ -90,7 +91,8 @@ struct mcp_chat_s {
 
     /* status */
     uint64_t                        started, completed, replayed, attached;
-    uint64_t                        cancelled, disconnected, tool_hops;
+    uint64_t                        cancelled, disconnected, shutdown;
+    uint64_t                        tool_hops;
     uint64_t                        tool_calls[3];  /* ok, error, timeout */
     uint64_t                        tools_running;
     uint64_t                        errors[MCP_CHAT_E__COUNT];
@@ -135,6 +137,13 @@ typedef struct {
     mcp_session_t  *s;
     char           *rid;
 } mcp_chat_listener_t;
+
+/* why a request was stopped (req->cancel) */
+enum {
+    MCP_CHAT_STOP_CANCEL = 1,       /* the client's cancel action */
+    MCP_CHAT_STOP_DISCONNECT,       /* its client went away */
+    MCP_CHAT_STOP_SHUTDOWN          /* mcpd is stopping (drain) */
+};
 
 enum {
     MCP_REQ_S_OPENING = 0,      /* conversation_open in flight */
@@ -195,7 +204,7 @@ struct mcp_chat_req_s {
     void                 (*drained)(mcp_chat_req_t *r);
 
     /* ending */
-    int                    cancel;          /* 1 cancel, 2 disconnect */
+    int                    cancel;          /* MCP_CHAT_STOP_*, 0: not */
     int                    held_limit;
     int                    held_order;
     int                    finished;
@@ -211,9 +220,12 @@ struct mcp_chat_req_s {
     uint64_t               t_mark;
 };
 
-/* mcp_chat.c (mcp_chat_emit_delta: mcp_chat_delta.c) */
+/* mcp_chat.c (mcp_chat_emit_delta: mcp_chat_delta.c; frames:
+   mcp_chat_frames.c) */
 void mcp_chat_req_ref(mcp_chat_req_t *r);
 void mcp_chat_req_unref(mcp_chat_req_t *r);
+void mcp_chat_req_unlink(mcp_chat_req_t **head, mcp_chat_req_t *r);
+void mcp_chat_draining_add(mcp_chat_t *c, mcp_chat_req_t *r);
 void mcp_chat_emit(mcp_chat_req_t *r, const char *status, json_t *chunk);
 void mcp_chat_emit_delta(mcp_chat_req_t *r, const char *text, size_t len);
 /* room for a delta frame of a request id of rid_len and len bytes of text */
@@ -228,6 +240,8 @@ void mcp_chat_finish(mcp_chat_req_t *r);
 void mcp_chat_req_cancel(mcp_chat_req_t *r, int why);
 void mcp_chat_cancel_done(mcp_chat_req_t *r);
 void mcp_chat_flush_paused(mcp_chat_t *c, mcp_session_t *s);
+size_t mcp_chat_drop_held(mcp_chat_req_t *r);
+void mcp_chat_end_draining(mcp_chat_t *c);
 void mcp_chat_drop_draining(mcp_chat_t *c);
 mcp_chat_req_t *mcp_chat_find(mcp_chat_t *c, mcp_session_t *s,
     const char *rid);

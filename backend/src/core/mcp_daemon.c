@@ -39,6 +39,7 @@ mcp_daemon_cleanup(mcp_daemon_t *d)
     for (i = 0; i < d->nactions; i++) {
         free(d->actions[i].name);
     }
+    mcp_daemon_health_cleanup(d);
     free(d->stats);
     free(d->actions);
     free(d->on_stop);
@@ -302,6 +303,12 @@ mcp_daemon_stats_json(mcp_daemon_t *d)
         return NULL;
     }
 
+    /* first: the verdict is what a reader of the reply looks for first */
+    o = mcp_daemon_health_json(d);
+    if (o != NULL) {
+        json_object_set_new(root, "health", o);
+    }
+
     for (i = 0; i < d->nstats; i++) {
         o = d->stats[i].fn(d->stats[i].ctx);
         if (o != NULL) {
@@ -342,14 +349,31 @@ mcp_daemon_prom_append(char *text, const char *prefix, json_t *obj,
 }
 
 
+/* the health samples first: the module reads the verdict there and puts
+   its own component right before them, so the metric stays one group */
+static char *
+mcp_daemon_prom_health(mcp_daemon_t *d)
+{
+    json_t  *health = mcp_daemon_health_json(d);
+    char    *text;
+
+    if (health == NULL) {
+        return NULL;
+    }
+    text = mcp_daemon_health_prometheus(d, health);
+    json_decref(health);
+    return text;
+}
+
+
 char *
 mcp_daemon_stats_prometheus(mcp_daemon_t *d)
 {
     char    *text;
     size_t   i;
 
-    text = mcp_daemon_prom_append(NULL, "mcpd", mcp_daemon_own_stats(d),
-                                  NULL);
+    text = mcp_daemon_prom_append(mcp_daemon_prom_health(d), "mcpd",
+                                  mcp_daemon_own_stats(d), NULL);
     for (i = 0; text && i < d->nstats; i++) {
         if (d->stats[i].prom_prefix) {
             text = mcp_daemon_prom_append(text, d->stats[i].prom_prefix,

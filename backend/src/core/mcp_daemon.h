@@ -13,6 +13,12 @@
  *             in-flight work while the links are still up) and on stop
  *             (close your handles so the loop can end).
  *
+ *  - health:  mcp_daemon_add_health(d, "redis", fn, ctx); fn adds one
+ *             reason per thing wrong now (mcp_health_reason()), none when
+ *             all is well.  The STATS reply carries the verdict as its
+ *             "health" object (mcp_health.c), which the module folds into
+ *             /health's top-level status and reasons.
+ *
  * Lifecycle: main() loads the config, mcp_daemon_init(), each subsystem's
  * init registers what it needs, mcp_daemon_run() listens and runs the loop
  * until SIGTERM/SIGINT.  Then, in this order: the listener closes; drain
@@ -51,6 +57,11 @@ typedef json_t *(*mcp_stats_pt)(void *ctx);
 typedef void (*mcp_action_pt)(mcp_session_t *s, const char *request_id,
     json_t *msg, void *ctx);
 
+/* What a health fn is given: mcp_health_reason(h, ...) adds one reason of
+   the component it was registered for. */
+typedef struct mcp_health_s  mcp_health_t;
+typedef void (*mcp_health_pt)(mcp_health_t *h, void *ctx);
+
 typedef void (*mcp_daemon_hook_pt)(mcp_daemon_t *d, void *ctx);
 typedef void (*mcp_session_hook_pt)(mcp_session_t *s, void *ctx);
 /* a drain hook's question: still finishing something?  (nonzero: yes) */
@@ -86,6 +97,12 @@ typedef struct {
 } mcp_daemon_action_t;
 
 typedef struct {
+    char           *component;  /* "redis", "llm", ...: a reason's source */
+    mcp_health_pt   fn;
+    void           *ctx;
+} mcp_daemon_health_t;
+
+typedef struct {
     void           *fn;     /* mcp_daemon_hook_pt or mcp_session_hook_pt */
     void           *ctx;
 } mcp_daemon_hook_t;
@@ -110,6 +127,8 @@ struct mcp_daemon_s {
 
     mcp_daemon_stats_t       *stats;
     size_t                    nstats;
+    mcp_daemon_health_t      *health;
+    size_t                    nhealth;
     mcp_daemon_action_t      *actions;
     size_t                    nactions;
     mcp_daemon_hook_t        *on_stop;
@@ -153,6 +172,24 @@ int mcp_daemon_add_stats(mcp_daemon_t *d, const char *key, mcp_stats_pt fn,
  */
 int mcp_daemon_add_prometheus(mcp_daemon_t *d, const char *key,
     const char *prefix, const mcp_prom_label_t *labels);
+/*
+ * mcp_health.c: fn(h, ctx) is asked, at each STATS request, what is wrong
+ * with `component` now.  One fn per component: 0, or -1 (a duplicate
+ * component or out of memory).
+ */
+int mcp_daemon_add_health(mcp_daemon_t *d, const char *component,
+    mcp_health_pt fn, void *ctx);
+/* One reason, printf-style: what is wrong and what it means for users. */
+void mcp_health_reason(mcp_health_t *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* {"status": "ok"|"degraded", "reasons": [{"component", "reason"}, ...]}
+   from every health fn.  New ref (NULL on ENOMEM). */
+json_t *mcp_daemon_health_json(mcp_daemon_t *d);
+/* The verdict of health as Prometheus samples, one per component:
+   mcp_health_component_degraded{component="redis"} 0|1 (malloc'd). */
+char *mcp_daemon_health_prometheus(mcp_daemon_t *d, json_t *health);
+void mcp_daemon_health_cleanup(mcp_daemon_t *d);
+
 int mcp_daemon_add_action(mcp_daemon_t *d, const char *name,
     mcp_action_pt handler, void *ctx);
 /*
@@ -187,7 +224,8 @@ int mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
 const mcp_daemon_action_t *mcp_daemon_find_action(const mcp_daemon_t *d,
     const char *name);
 
-/* The STATS reply: every registered stats object plus "mcpd". New ref. */
+/* The STATS reply: "health" first, every registered stats object, then
+   "mcpd".  New ref. */
 json_t *mcp_daemon_stats_json(mcp_daemon_t *d);
 /* The same as Prometheus text, for the objects registered for it (malloc'd,
    NULL on ENOMEM). */

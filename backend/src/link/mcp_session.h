@@ -49,12 +49,23 @@ int mcp_session_send_json(mcp_session_t *s, json_t *obj);
    (NULL: {}). */
 int mcp_session_reply(mcp_session_t *s, const char *request_id,
     const char *status, json_t *chunk);
+/* The same for an answer to an action (history, lists) that may be
+   large: sent now unless the session is paused, else held, in order, and
+   sent when it resumes (so a client that is behind never gets more than
+   one such answer past a FLOW pause); dropped if it closes first.  0, or
+   -1 when closed; a client that stops reading and keeps asking is closed
+   with 1008 past 64 held answers. */
+int mcp_session_answer(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk);
 /* status "error", chunk {"error": message, "code": code}. */
 int mcp_session_error(mcp_session_t *s, const char *request_id,
     const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 int mcp_session_paused(const mcp_session_t *s);
+/* Paused by the module (FLOW on this session or on its whole link): the
+   client, or the nginx worker, is behind; not just mcpd's own queue. */
+int mcp_session_client_paused(const mcp_session_t *s);
 void mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb,
     void *ctx);
 

@@ -124,5 +124,7 @@ void mcp_llm_kick(mcp_llm_t *llm, const char *provider);
 
 /* llm_client_stats (new reference); ctx is the mcp_llm_t. */
 json_t *mcp_llm_stats(void *llm);
+/* For mcp_daemon_add_health(): a provider whose breaker is not closed. */
+void mcp_llm_health(mcp_health_t *h, void *llm);
 
 #endif /* MCP_LLM_H */

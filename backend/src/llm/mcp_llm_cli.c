@@ -39,6 +39,8 @@ struct cli_s {
 static const char  cli_usage[] =
     "usage: mcpd -c CONFIG llm call PROVIDER 'JSON-messages' [options]\n"
     "  PROVIDER            a name under llm.providers, or - for llm.active\n"
+    "  JSON-messages       a JSON array, or @FILE holding one (for bodies\n"
+    "                      larger than one command-line argument may be)\n"
     "  --stream            stream the answer (SSE)\n"
     "  --count N           send N requests (default 1)\n"
     "  --concurrency C     keep at most C in flight (default 1)\n"
@@ -259,7 +261,9 @@ cli_parse(cli_t *cli, int argc, char **argv, json_error_t *jerr)
         return -1;
     }
     cli->call.provider = strcmp(argv[2], "-") == 0 ? NULL : argv[2];
-    cli->call.messages = json_loads(argv[3], 0, jerr);
+    /* read before the loop starts: nothing else runs yet */
+    cli->call.messages = argv[3][0] == '@' ? json_load_file(argv[3] + 1, 0, jerr)
+                                           : json_loads(argv[3], 0, jerr);
     if (!json_is_array(cli->call.messages)) {
         fprintf(stderr, "mcpd llm: messages must be a JSON array: %s\n",
                 jerr->text);

@@ -24,6 +24,7 @@ mcp_llm_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         return -1;
     }
     if (mcp_daemon_add_stats(d, MCP_LLM_STATS_KEY, mcp_llm_stats, llm) != 0
+        || mcp_daemon_add_health(d, "llm", mcp_llm_health, llm) != 0
         || mcp_daemon_on_stop(d, mcp_llm_daemon_stop, llm) != 0)
     {
         mcp_llm_close(llm, NULL, NULL);

@@ -482,6 +482,19 @@ http_on_data(char *buf, size_t size, size_t nitems, void *userp)
 }
 
 /* what every transfer of this provider shares: set once per easy handle */
+/*
+ * libcurl compares a cached connection's idle time with CURLOPT_MAXAGE_CONN
+ * in whole seconds, truncated, and drops it only when strictly older: with
+ * 1 it still reuses a connection idle for 1.9 s.  One second less makes
+ * "idle longer than keepalive_expiry is never reused" hold (a connection
+ * may be dropped up to a second early, which costs one connect).
+ */
+static long
+http_maxage_conn(const mcp_llm_http_conf_t *h)
+{
+    return (long) (h->keepalive_expiry_ms / 1000) - 1;
+}
+
 static void
 http_setup_provider(mcp_llm_provider_t *p, CURL *e)
 {
@@ -499,8 +512,7 @@ http_setup_provider(mcp_llm_provider_t *p, CURL *e)
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                      h->http2 ? (long) CURL_HTTP_VERSION_2TLS
                               : (long) CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN,
-                     (long) (h->keepalive_expiry_ms / 1000));
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, http_maxage_conn(h));
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, http_open_socket);

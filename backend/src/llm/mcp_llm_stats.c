@@ -4,6 +4,9 @@
  * percentiles and token counts.  Never the key: only whether it is set.
  */
 
+#include <stdio.h>
+#include <string.h>
+
 #include "llm/mcp_llm_int.h"
 
 static json_t *
@@ -105,4 +108,50 @@ mcp_llm_stats(void *ctx)
                   "fallback", llm->fallback ? llm->fallback->name : NULL,
                   "providers", ps);
     return o;
+}
+
+/* what an open breaker means for the requests meant for p */
+static const char *
+health_instead(const mcp_llm_provider_t *p, char *buf, size_t len)
+{
+    const mcp_llm_provider_t  *fb = p->llm->fallback;
+
+    if (fb != NULL && fb != p) {
+        snprintf(buf, len, "go to the fallback '%s'", fb->name);
+    } else {
+        snprintf(buf, len, "fail with provider_unavailable");
+    }
+    return buf;
+}
+
+/* health: a provider whose circuit breaker is not closed */
+void
+mcp_llm_health(mcp_health_t *h, void *ctx)
+{
+    mcp_llm_t           *llm = ctx;
+    mcp_llm_provider_t  *p;
+    int64_t              now = (int64_t) uv_now(llm->loop), left;
+    const char          *state;
+    char                 instead[96];
+    size_t               i;
+
+    for (i = 0; i < llm->nproviders; i++) {
+        p = &llm->providers[i];
+        state = mcp_llm_breaker_state(&p->breaker, now);
+
+        if (strcmp(state, "open") == 0) {
+            left = p->breaker.cooldown_ms - (now - p->breaker.opened_at);
+            mcp_health_reason(h, "provider '%s': circuit breaker open after "
+                "%u consecutive failures; for %.1f s more its requests %s, "
+                "then one probe is let through", p->name,
+                p->breaker.threshold, (double) (left > 0 ? left : 0) / 1000.0,
+                health_instead(p, instead, sizeof(instead)));
+
+        } else if (strcmp(state, "half_open") == 0) {
+            mcp_health_reason(h, "provider '%s': circuit breaker half-open: "
+                "one probe request decides whether it closes; meanwhile "
+                "its requests %s", p->name,
+                health_instead(p, instead, sizeof(instead)));
+        }
+    }
 }

@@ -1,6 +1,6 @@
 /*
- * One MCP server: lifecycle, requests in flight (see mcp_client.h); the
- * lists are in mcp_client_lists.c.
+ * One MCP server: lifecycle and messages (see mcp_client.h); its requests
+ * are in mcp_client_req.c, its lists in mcp_client_lists.c.
  */
 
 #include "mcp/mcp_client_int.h"
@@ -11,22 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-struct mcp_req_s {
-    mcp_req_t        *next;
-    mcp_req_t        *prev;
-    mcp_server_t     *srv;
-    int64_t           id;
-    char              method[48];
-    uv_timer_t        timer;
-    uint64_t          started;
-    uint64_t          hard_deadline;
-    int64_t           timeout_ms;
-    mcp_req_done_pt   done;
-    void             *ctx;
-    int               sent;
-    int               is_call;
-    char              failure[256];
-};
 
 static const char *const  mcp_protocols[] = {
     "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL
@@ -46,243 +30,6 @@ mcp_server_state_name(int state)
     case MCP_SRV_BACKOFF:   return "backoff";
     case MCP_SRV_FAILED:    return "failed";
     default:                return "stopped";
-    }
-}
-
-
-/* ------------------------------------------------------------ requests */
-
-static void
-mcp_req_free(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-
-static void
-mcp_req_unlink(mcp_req_t *r)
-{
-    mcp_server_t  *srv = r->srv;
-
-    if (r->prev) {
-        r->prev->next = r->next;
-    } else if (srv->reqs == r) {
-        srv->reqs = r->next;
-    }
-    if (r->next) {
-        r->next->prev = r->prev;
-    }
-    r->next = r->prev = NULL;
-}
-
-
-static void
-mcp_req_finish(mcp_req_t *r, json_t *result, json_t *error,
-    const char *failure)
-{
-    mcp_server_t     *srv = r->srv;
-    mcp_req_done_pt   done = r->done;
-    uint64_t          ms = uv_now(srv->loop) - r->started;
-
-    mcp_req_unlink(r);
-    uv_timer_stop(&r->timer);
-    uv_close((uv_handle_t *) &r->timer, mcp_req_free);
-
-    if (r->is_call) {
-        mcp_hist_record(&srv->stats.latency_ms, ms);
-        if (error || failure
-            || json_is_true(json_object_get(result, "isError")))
-        {
-            srv->stats.errors++;
-        }
-    }
-    if (done) {
-        done(r->ctx, result, error, failure);
-    }
-}
-
-
-static mcp_req_t *
-mcp_req_find(mcp_server_t *srv, int64_t id)
-{
-    mcp_req_t  *r;
-
-    for (r = srv->reqs; r; r = r->next) {
-        if (r->id == id) {
-            return r;
-        }
-    }
-    return NULL;
-}
-
-
-static void
-mcp_server_send(mcp_server_t *srv, json_t *msg)
-{
-    if (srv->tr == NULL || srv->tr->send(srv->tr, msg) != 0) {
-        mcp_log_debug(srv->log, "mcp", "%s: could not send a message",
-                      srv->sconf->name);
-    }
-    json_decref(msg);
-}
-
-
-static void
-mcp_req_send_cancel(mcp_req_t *r, const char *reason)
-{
-    mcp_server_t  *srv = r->srv;
-
-    if (r->sent && srv->tr && srv->state == MCP_SRV_READY) {
-        mcp_server_send(srv, mcp_rpc_notification("notifications/cancelled",
-            json_pack("{s:I,s:s}", "requestId", (json_int_t) r->id,
-                      "reason", reason)));
-    }
-}
-
-
-static void
-mcp_req_timer(uv_timer_t *t)
-{
-    mcp_req_t     *r = t->data;
-    mcp_server_t  *srv = r->srv;
-    char           why[256];
-
-    if (r->failure[0]) {
-        snprintf(why, sizeof(why), "%s", r->failure);
-        mcp_req_finish(r, NULL, NULL, why);
-        return;
-    }
-    snprintf(why, sizeof(why), "%s: %s timed out after %.1fs",
-             srv->sconf->name, r->method,
-             (double) (uv_now(srv->loop) - r->started) / 1000.0);
-    if (r->is_call) {
-        srv->stats.timeouts++;
-    }
-    mcp_log_warn(srv->log, "mcp", "%s", why);
-    mcp_req_send_cancel(r, "timed out");
-    mcp_req_finish(r, NULL, NULL, why);
-}
-
-
-static int64_t
-mcp_req_next_wait(const mcp_req_t *r)
-{
-    uint64_t  now = uv_now(r->srv->loop);
-    uint64_t  left = r->hard_deadline > now ? r->hard_deadline - now : 0;
-
-    return (int64_t) left < r->timeout_ms ? (int64_t) left : r->timeout_ms;
-}
-
-
-static mcp_req_t *
-mcp_req_new(mcp_server_t *srv, const char *method, int64_t timeout_ms,
-    mcp_req_done_pt done, void *ctx)
-{
-    mcp_req_t  *r = calloc(1, sizeof(*r));
-
-    if (r == NULL) {
-        return NULL;
-    }
-    r->srv = srv;
-    r->id = ++srv->next_id;
-    snprintf(r->method, sizeof(r->method), "%s", method);
-    r->done = done;
-    r->ctx = ctx;
-    r->started = uv_now(srv->loop);
-    r->timeout_ms = timeout_ms > 0 ? timeout_ms
-                    : srv->sconf->timeout_ms > 0 ? srv->sconf->timeout_ms
-                    : srv->conf->call_timeout_ms;
-    r->hard_deadline = r->started
-                       + (uint64_t) (srv->conf->max_call_duration_ms
-                                     > r->timeout_ms
-                                     ? srv->conf->max_call_duration_ms
-                                     : r->timeout_ms);
-    r->is_call = strcmp(method, "tools/call") == 0;
-    uv_timer_init(srv->loop, &r->timer);
-    r->timer.data = r;
-
-    r->next = srv->reqs;
-    if (srv->reqs) {
-        srv->reqs->prev = r;
-    }
-    srv->reqs = r;
-    if (r->is_call) {
-        srv->stats.calls++;
-    }
-    return r;
-}
-
-
-/* the request may go out in STARTING (initialize) or READY */
-mcp_req_t *
-mcp_server_request_any(mcp_server_t *srv, const char *method, json_t *params,
-    int64_t timeout_ms, mcp_req_done_pt done, void *ctx, int lifecycle)
-{
-    mcp_req_t  *r = mcp_req_new(srv, method, timeout_ms, done, ctx);
-    json_t     *msg;
-
-    if (r == NULL) {
-        json_decref(params);
-        return NULL;
-    }
-    if (srv->tr == NULL
-        || (!lifecycle && srv->state != MCP_SRV_READY))
-    {
-        snprintf(r->failure, sizeof(r->failure), "%s: server is %s%s%.180s",
-                 srv->sconf->name, mcp_server_state_name(srv->state),
-                 srv->last_error[0] ? ": " : "", srv->last_error);
-        json_decref(params);
-        uv_timer_start(&r->timer, mcp_req_timer, 0, 0);
-        return r;
-    }
-
-    if (r->is_call && json_is_object(params)) {
-        /* our id doubles as the progress token */
-        json_t  *meta = json_object_get(params, "_meta");
-        if (!json_is_object(meta)) {
-            meta = json_object();
-            json_object_set_new(params, "_meta", meta);
-        }
-        json_object_set_new(meta, "progressToken", json_integer(r->id));
-    }
-    msg = mcp_rpc_request(r->id, method, params);
-    if (srv->tr->send(srv->tr, msg) != 0) {
-        snprintf(r->failure, sizeof(r->failure), "%s: cannot send %s",
-                 srv->sconf->name, method);
-        uv_timer_start(&r->timer, mcp_req_timer, 0, 0);
-    } else {
-        r->sent = 1;
-        uv_timer_start(&r->timer, mcp_req_timer,
-                       (uint64_t) mcp_req_next_wait(r), 0);
-    }
-    json_decref(msg);
-    return r;
-}
-
-
-mcp_req_t *
-mcp_server_request(mcp_server_t *srv, const char *method, json_t *params,
-    int64_t timeout_ms, mcp_req_done_pt done, void *ctx)
-{
-    return mcp_server_request_any(srv, method, params, timeout_ms, done, ctx,
-                                  0);
-}
-
-
-void
-mcp_req_cancel(mcp_req_t *r, const char *reason)
-{
-    mcp_req_send_cancel(r, reason ? reason : "cancelled by mcpd");
-    r->done = NULL;
-    mcp_req_finish(r, NULL, NULL, "cancelled");
-}
-
-
-static void
-mcp_server_fail_all(mcp_server_t *srv, const char *why)
-{
-    while (srv->reqs) {
-        mcp_req_finish(srv->reqs, NULL, NULL, why);
     }
 }
 
@@ -315,17 +62,13 @@ mcp_server_answer(mcp_server_t *srv, json_t *msg)
 static void
 mcp_server_progress(mcp_server_t *srv, json_t *params)
 {
-    int64_t     token;
-    mcp_req_t  *r;
+    int64_t  token;
 
-    if (mcp_rpc_id_int(json_object_get(params, "progressToken"), &token) != 0
-        || (r = mcp_req_find(srv, token)) == NULL || r->failure[0])
+    if (mcp_rpc_id_int(json_object_get(params, "progressToken"), &token)
+        == 0)
     {
-        return;
+        mcp_req_progress(srv, token);
     }
-    /* alive and working: the idle deadline starts again (hard cap holds) */
-    uv_timer_start(&r->timer, mcp_req_timer, (uint64_t) mcp_req_next_wait(r),
-                   0);
 }
 
 
@@ -372,21 +115,18 @@ mcp_server_on_message(void *ctx, json_t *msg)
     mcp_server_t  *srv = ctx;
     const char    *why;
     int64_t        id;
-    mcp_req_t     *r;
 
     switch (mcp_rpc_classify(msg, &why)) {
     case MCP_RPC_RESULT:
     case MCP_RPC_ERROR:
         if (mcp_rpc_id_int(json_object_get(msg, "id"), &id) != 0
-            || (r = mcp_req_find(srv, id)) == NULL || r->failure[0])
+            || mcp_req_answer(srv, id, json_object_get(msg, "result"),
+                              json_object_get(msg, "error")) != 0)
         {
             /* late answer to a request that timed out or was cancelled */
             mcp_log_debug(srv->log, "mcp", "%s: reply to no pending request",
                           srv->sconf->name);
-            return;
         }
-        mcp_req_finish(r, json_object_get(msg, "result"),
-                       json_object_get(msg, "error"), NULL);
         return;
     case MCP_RPC_REQUEST:
         mcp_server_answer(srv, msg);
@@ -414,14 +154,7 @@ mcp_server_on_closed(void *ctx, const char *why, int config_error)
 static void
 mcp_server_on_send_failed(void *ctx, int64_t id, const char *why)
 {
-    mcp_server_t  *srv = ctx;
-    mcp_req_t     *r = mcp_req_find(srv, id);
-    char           text[256];
-
-    if (r != NULL && !r->failure[0]) {
-        snprintf(text, sizeof(text), "%.60s: %.180s", srv->sconf->name, why);
-        mcp_req_finish(r, NULL, NULL, text);
-    }
+    mcp_req_send_failed(ctx, id, why);
 }
 
 
@@ -484,7 +217,9 @@ mcp_server_lost(mcp_server_t *srv, const char *why, int config_error)
 
     snprintf(text, sizeof(text), "%s: server %s (%.200s)", srv->sconf->name,
              was_ready ? "went away" : "failed to start", why);
-    mcp_server_fail_all(srv, text);
+    /* what was sent is lost with the connection; what waits for the
+       server to be ready waits on for the next attempt */
+    mcp_server_fail_reqs(srv, text, 0);
 
     if (was_ready) {
         srv->stats.restarts++;
@@ -509,6 +244,7 @@ mcp_server_lost(mcp_server_t *srv, const char *why, int config_error)
         }
         mcp_log_error(srv->log, "mcp", "%s: %s; not retrying",
                       srv->sconf->name, srv->last_error);
+        mcp_server_fail_reqs(srv, srv->last_error, 1);
     } else {
         mcp_server_schedule_retry(srv);
     }
@@ -614,6 +350,8 @@ mcp_server_init_done(void *ctx, json_t *result, json_t *error,
                  json_string_value(json_object_get(srv->server_info, "name"))
                  ? json_string_value(json_object_get(srv->server_info, "name"))
                  : "?", v);
+
+    mcp_server_send_waiting(srv);
 
     if (srv->conf->connection.ping_interval_ms > 0) {
         uv_timer_start(&srv->ping_timer, mcp_server_ping,
@@ -742,7 +480,7 @@ mcp_server_stop(mcp_server_t *srv, void (*done)(void *ctx), void *ctx)
     srv->state = MCP_SRV_STOPPED;
     srv->stopped = 1;
     srv->tr = NULL;
-    mcp_server_fail_all(srv, "mcpd is stopping");
+    mcp_server_fail_reqs(srv, "mcpd is stopping", 1);
     if (tr) {
         tr->close(tr);
     }

@@ -56,6 +56,48 @@ mcp_host_from_daemon(mcp_daemon_t *d)
 }
 
 
+/* health: one reason per enabled server that is not ready, and why */
+static void
+mcp_host_daemon_health(mcp_health_t *h, void *ctx)
+{
+    mcp_host_t          *host = ctx;
+    const mcp_server_t  *srv;
+    const char          *why;
+    size_t               i;
+
+    for (i = 0; i < host->n; i++) {
+        srv = &host->servers[i];
+        why = srv->last_error[0] ? srv->last_error : "no error recorded";
+
+        switch (srv->state) {
+        case MCP_SRV_STARTING:
+            if (!srv->ever_ready && srv->attempts == 0) {
+                mcp_health_reason(h, "MCP server '%s' is starting: its "
+                                  "tools are not offered yet",
+                                  srv->sconf->name);
+            } else {
+                mcp_health_reason(h, "MCP server '%s' is restarting, its "
+                                  "tools are not offered; last error: %s",
+                                  srv->sconf->name, why);
+            }
+            break;
+        case MCP_SRV_BACKOFF:
+            mcp_health_reason(h, "MCP server '%s' is down and will be "
+                              "retried, its tools are not offered; last "
+                              "error: %s", srv->sconf->name, why);
+            break;
+        case MCP_SRV_FAILED:
+            mcp_health_reason(h, "MCP server '%s' failed and is not "
+                              "retried until mcpd restarts: %s",
+                              srv->sconf->name, why);
+            break;
+        default:
+            break;      /* ready, disabled, or stopping with mcpd */
+        }
+    }
+}
+
+
 int
 mcp_host_subsystem_init(mcp_daemon_t *d, mcp_err_t *err)
 {
@@ -68,6 +110,7 @@ mcp_host_subsystem_init(mcp_daemon_t *d, mcp_err_t *err)
         return -1;
     }
     if (mcp_daemon_add_stats(d, MCP_STATS_KEY, mcp_host_stats, h) != 0
+        || mcp_daemon_add_health(d, "mcp", mcp_host_daemon_health, h) != 0
         || mcp_daemon_on_stop(d, mcp_host_daemon_stop, h) != 0)
     {
         mcp_err_set(err, NULL, "cannot register the MCP host");

@@ -552,33 +552,49 @@ redis_state_name(const mcp_redis_t *r)
     }
 }
 
+/*
+ * What is wrong now, as text for an operator (status and /health's
+ * reasons): 1 with why filled in, or 0 when Redis is up and accepting.
+ */
+int
+mcp_redis_trouble(mcp_redis_t *r, char *why, size_t len)
+{
+    if (r->state != MCP_REDIS_UP) {
+        snprintf(why, len, "redis %s (%s): instances use local limits and "
+                 "serve only the conversations their own store holds",
+                 redis_state_name(r), r->last_error[0] ? r->last_error : "?");
+        return 1;
+    }
+    if (uv_now(r->loop) < r->refused_until_ms) {
+        snprintf(why, len, "redis up but refusing (%s): instances use local "
+                 "limits until it accepts them again", r->refused);
+        return 1;
+    }
+    return 0;
+}
+
 json_t *
 mcp_redis_stats(mcp_redis_t *r)
 {
     json_t  *o;
-    int      up = r->state == MCP_REDIS_UP;
-    int      refused = up && uv_now(r->loop) < r->refused_until_ms;
+    char     why[512];
+    int      trouble = mcp_redis_trouble(r, why, sizeof(why));
 
     o = json_pack("{s:s, s:s, s:s, s:s, s:b}",
-                  "state", up && !refused ? "up" : "degraded",
+                  "state", trouble ? "degraded" : "up",
                   "connection", redis_state_name(r),
                   "address", r->conf->address,
                   "instance", r->instance,
-                  "shared", up && !refused);
+                  "shared", !trouble);
     if (o == NULL) {
         return NULL;
     }
-    if (!up) {
-        json_object_set_new(o, "reason", json_sprintf(
-            "redis %s (%s): instances use local limits and serve only "
-            "the conversations their own store holds",
-            redis_state_name(r), r->last_error[0] ? r->last_error : "?"));
+    if (trouble) {
+        json_object_set_new(o, "reason", json_string(why));
+    }
+    if (r->state != MCP_REDIS_UP) {
         json_object_set_new(o, "down_for_ms", json_integer(
             (json_int_t) (uv_now(r->loop) - r->down_since_ms)));
-    } else if (refused) {
-        json_object_set_new(o, "reason", json_sprintf(
-            "redis up but refusing (%s): instances use local limits until "
-            "it accepts them again", r->refused));
     }
     json_object_set_new(o, "commands", json_integer((json_int_t) r->commands));
     json_object_set_new(o, "inflight", json_integer((json_int_t) r->inflight));

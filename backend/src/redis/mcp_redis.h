@@ -154,5 +154,7 @@ const char *mcp_redis_key(const mcp_redis_t *r, char *buf, size_t size,
 void mcp_redis_free(mcp_redis_t *r);
 
 json_t *mcp_redis_stats(mcp_redis_t *r);
+/* Not up, or up but refusing: 1 and why (for status and /health), or 0. */
+int mcp_redis_trouble(mcp_redis_t *r, char *why, size_t len);
 
 #endif /* MCP_REDIS_H */

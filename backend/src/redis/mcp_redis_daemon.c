@@ -38,6 +38,24 @@ redis_sub_stats(void *ctx)
     return o;
 }
 
+/* Redis off (the default): status says so, and nothing can be wrong */
+static json_t *
+redis_off_stats(void *ctx)
+{
+    return json_pack("{s:s}", "state", "off");
+}
+
+static void
+redis_sub_health(mcp_health_t *h, void *ctx)
+{
+    mcp_redis_sub_t  *s = ctx;
+    char              why[512];
+
+    if (mcp_redis_trouble(&s->redis, why, sizeof(why))) {
+        mcp_health_reason(h, "%s", why);
+    }
+}
+
 static void
 redis_sub_part_closed(mcp_redis_sub_t *s)
 {
@@ -80,7 +98,12 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
     mcp_redis_sub_t         *s;
 
     if (conf->address == NULL || conf->address[0] == '\0') {
-        return 0;                   /* off: nothing changes */
+        /* off: nothing changes but the one word in status */
+        if (mcp_daemon_add_stats(d, "redis", redis_off_stats, NULL) != 0) {
+            mcp_err_set(err, NULL, "redis: cannot register with the daemon");
+            return -1;
+        }
+        return 0;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL || mcp_redis_init(&s->redis, d->loop, conf, &d->log) != 0) {
@@ -95,6 +118,7 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
                                 mcp_repo_daemon_get(d)) != 0
         || mcp_redis_list_init(&s->list, d, &s->redis, &s->fwd) != 0
         || mcp_daemon_add_stats(d, "redis", redis_sub_stats, s) != 0
+        || mcp_daemon_add_health(d, "redis", redis_sub_health, s) != 0
         || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0)
     {
         mcp_err_set(err, NULL, "redis: cannot register with the daemon");

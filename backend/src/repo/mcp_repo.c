@@ -304,6 +304,35 @@ mcp_repo_retention_done(mcp_repo_t *repo, mcp_repo_req_t *r)
 }
 
 
+/* a write's outcome: a storage fault stays in status until a write works */
+static void
+mcp_repo_note_write(mcp_repo_t *repo, const mcp_repo_req_t *r)
+{
+    switch (r->res.status) {
+    case MCP_REPO_OK:
+        repo->write_fault = 0;
+        break;
+    case MCP_REPO_EFULL:
+    case MCP_REPO_EREADONLY:
+    case MCP_REPO_ECORRUPT:
+    case MCP_REPO_EIO:
+        repo->write_fault = r->res.status;
+        snprintf(repo->write_fault_text, sizeof(repo->write_fault_text),
+                 "%s", r->res.error ? r->res.error : "?");
+        break;
+    default:
+        break;      /* the caller's (not found, invalid) or transient */
+    }
+}
+
+
+const char *
+mcp_repo_write_fault(mcp_repo_t *repo)
+{
+    return repo->write_fault ? repo->write_fault_text : NULL;
+}
+
+
 static void
 mcp_repo_deliver(mcp_repo_t *repo)
 {
@@ -319,6 +348,9 @@ mcp_repo_deliver(mcp_repo_t *repo)
         next = r->next;
         if (r->op == MCP_OP_RETENTION) {
             mcp_repo_retention_done(repo, r);
+        }
+        if (MCP_OP_IS_WRITE(r->op) && r->op != MCP_OP_HOLD_WRITE) {
+            mcp_repo_note_write(repo, r);
         }
         if (r->cb) {
             r->cb(&r->res, r->data);

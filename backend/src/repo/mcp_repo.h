@@ -150,6 +150,10 @@ json_t *mcp_repo_stats(mcp_repo_t *repo);
 /* The same with the signature of mcp_daemon_add_stats(). */
 json_t *mcp_repo_stats_fn(void *repo);
 
+/* Loop thread: the error of the last write when it failed on storage
+   (full, read-only, I/O, corrupt) and none succeeded since; else NULL. */
+const char *mcp_repo_write_fault(mcp_repo_t *repo);
+
 
 /* ------------------------------------------------------------ operations */
 

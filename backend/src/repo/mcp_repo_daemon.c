@@ -45,6 +45,43 @@ mcp_repo_daemon_unprefix(mcp_err_t *err)
 }
 
 
+/* a pool with connections it could not open (again): status has why */
+static void
+mcp_repo_daemon_pool_health(mcp_health_t *h, json_t *pool, const char *name)
+{
+    json_int_t  size = json_integer_value(json_object_get(pool, "size"));
+    json_int_t  open = json_integer_value(json_object_get(pool, "open"));
+
+    if (open < size) {
+        mcp_health_reason(h, "store: %lld of %lld %s connections are not "
+                          "open (a failed health check or reopen); see "
+                          "mcpd's log for the SQLite error", (long long)
+                          (size - open), (long long) size, name);
+    }
+}
+
+
+/* health: writes failing on storage, and connections that are not open */
+static void
+mcp_repo_daemon_health(mcp_health_t *h, void *repo)
+{
+    json_t      *st = mcp_repo_stats(repo);
+    const char  *fault = mcp_repo_write_fault(repo);
+
+    if (fault != NULL) {
+        mcp_health_reason(h, "store: the last write failed and none has "
+                          "succeeded since, new messages are not stored: %s",
+                          fault);
+    }
+
+    mcp_repo_daemon_pool_health(h, json_object_get(st, "writers"),
+                                "writer");
+    mcp_repo_daemon_pool_health(h, json_object_get(st, "readers"),
+                                "reader");
+    json_decref(st);
+}
+
+
 int
 mcp_repo_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
 {
@@ -59,7 +96,10 @@ mcp_repo_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
     }
     mcp_repo_set_log(repo, &d->log);
     if (mcp_daemon_add_stats(d, MCP_REPO_STATS_KEY, mcp_repo_stats_fn, repo)
-        != 0 || mcp_daemon_on_stop(d, mcp_repo_daemon_stop, repo) != 0)
+        != 0
+        || mcp_daemon_add_health(d, "repository", mcp_repo_daemon_health, repo)
+        != 0
+        || mcp_daemon_on_stop(d, mcp_repo_daemon_stop, repo) != 0)
     {
         mcp_repo_close(repo);
         snprintf(err->msg, sizeof(err->msg), "cannot register with the "

@@ -221,9 +221,13 @@ mcp_conn_open(mcp_conn_t *c, const mcp_repo_conf_t *rc, int reader,
 
     memset(c, 0, sizeof(*c));
 
-    /* NOMUTEX: a connection is only ever used by the one thread owning it */
+    /*
+     * NOMUTEX: a connection is only ever used by the one thread owning it.
+     * The VFS gathers each commit's WAL writes into one (mcp_repo_walbuf.c).
+     */
     r = sqlite3_open_v2(rc->path, &c->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        mcp_walbuf_vfs());
     if (r != SQLITE_OK) {
         snprintf(err, errlen, "opening database \"%s\": %s", rc->path,
                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(r));

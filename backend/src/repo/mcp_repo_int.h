@@ -208,6 +208,11 @@ struct mcp_repo_s {
     uint64_t            retention_deleted;
     uint64_t            last_retention_ms;
     uint64_t            opened_ms;
+
+    /* loop thread: the last write's storage fault (full, read-only, I/O,
+       corrupt) until a write succeeds again; for /health */
+    int                 write_fault;        /* MCP_REPO_*, 0: none */
+    char                write_fault_text[256];
 };
 
 /* time */
@@ -259,6 +264,16 @@ int  mcp_retention_step(sqlite3 *db, const mcp_persist_conf_t *pc,
     char **cursor, int64_t *deleted, int *done, char *err, size_t errlen);
 int  mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
     int64_t *deleted, char *err, size_t errlen);
+
+/* mcp_repo_walbuf.c: the VFS that gathers the writes to a WAL file */
+typedef struct {
+    uint64_t    taken;      /* writes gathered in the buffer */
+    uint64_t    passed;     /* writes that went to the file as they came */
+    uint64_t    flushes;    /* xWrite calls writing out the buffer */
+} mcp_walbuf_stats_t;
+
+const char *mcp_walbuf_vfs(void);      /* NULL: not registered */
+int  mcp_walbuf_stats(sqlite3 *db, mcp_walbuf_stats_t *st);
 
 /* mcp_repo_pool.c */
 int  mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
