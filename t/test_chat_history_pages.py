@@ -92,16 +92,22 @@ def backpressure(stack):
     return stack.health()["websocket_stats"]["backpressure"]
 
 
-def test_history_of_big_messages_to_a_paused_client(stack, mock):
-    conv, want = build_conversation(stack, mock)
+def pause_with_a_big_reply(stack, mock, c):
+    """Another reply the client c does not read: the module pauses its
+    session.  The backpressure figures from before."""
     before = backpressure(stack)
     mock.queue({"scenario": "bulk", "chunks": 1024, "chunk_bytes": 8192})
+    c.send_json({"action": "chat", "request_id": "bulk",
+                 "payload": {"text": "everything", "streaming": True}})
+    wait_until(lambda: backpressure(stack)["pause"] > before["pause"],
+               timeout=20, what="the module pausing the session")
+    return before
+
+
+def test_history_of_big_messages_to_a_paused_client(stack, mock):
+    conv, want = build_conversation(stack, mock)
     with WSClient.connect(stack.port, rcvbuf=16384) as c:
-        # another reply the client does not read: its session is paused
-        c.send_json({"action": "chat", "request_id": "bulk",
-                     "payload": {"text": "everything", "streaming": True}})
-        wait_until(lambda: backpressure(stack)["pause"] > before["pause"],
-                   timeout=20, what="the module pausing the session")
+        before = pause_with_a_big_reply(stack, mock, c)
         c.send_json({"action": "history", "request_id": "h0",
                      "payload": {"conversation_id": conv, "limit": 50}})
         time.sleep(1.0)     # mcpd answers while the client is not reading
@@ -126,4 +132,37 @@ def test_history_of_big_messages_to_a_paused_client(stack, mock):
                                      "before": cursor}})
         assert got == want
         assert pages >= len(want) // 2
+    assert backpressure(stack)["close"] == before["close"]
+
+
+def test_many_history_requests_from_a_paused_client(stack, mock):
+    """A client that is not reading fires eight history requests at once
+    (each page is a quarter of the send buffer: twice the buffer in all):
+    mcpd holds the answers while the session is paused and sends them as
+    the client catches up, so every one is answered and none closes it."""
+    conv, want = build_conversation(stack, mock)
+    with WSClient.connect(stack.port, rcvbuf=16384) as c:
+        before = pause_with_a_big_reply(stack, mock, c)
+        for i in range(8):
+            c.send_json({"action": "history", "request_id": "p%d" % i,
+                         "payload": {"conversation_id": conv}})
+        time.sleep(1.0)
+        # answers to different requests come in any order (the pages are
+        # read in parallel): take them as they come
+        answers = {}
+        deadline = time.monotonic() + 30
+        while len(answers) < 8:
+            left = deadline - time.monotonic()
+            assert left > 0, "answered: %s" % sorted(answers)
+            op, payload = c.recv_message(timeout=min(left, 10))
+            assert op != OP_CLOSE, "closed: %r" % payload
+            f = json.loads(payload)
+            if f.get("request_id", "").startswith("p"):
+                answers[f["request_id"]] = f
+        for f in answers.values():
+            assert f["status"] == "complete", f
+            md = f["chunk"]["metadata"]
+            got = [(m["role"], m["content"]) for m in md["messages"]]
+            assert got and got == want[-len(got):]
+            assert md["next_before"] == md["messages"][0]["seq"]
     assert backpressure(stack)["close"] == before["close"]

@@ -346,7 +346,7 @@ mcp_chat_history_done(const mcp_repo_result_t *res, void *data)
         /* older messages exist: the page's oldest is the cursor */
         json_object_set_new(md, "next_before", json_integer(res->msgs[i].id));
     }
-    mcp_session_reply(op->s, op->rid, "complete",
+    mcp_session_answer(op->s, op->rid, "complete",
                       json_pack("{s:o}", "metadata", md));
     mcp_chat_op_free(op);
 }
@@ -455,7 +455,7 @@ mcp_chat_list_done(const mcp_repo_result_t *res, void *data)
         json_object_set_new(md, "next_before", json_sprintf("%lld:%s",
                             (long long) cv->updated_at, cv->id));
     }
-    mcp_session_reply(op->s, op->rid, "complete",
+    mcp_session_answer(op->s, op->rid, "complete",
                       json_pack("{s:o}", "metadata", md));
     mcp_chat_op_free(op);
 }
@@ -559,6 +559,6 @@ mcp_chat_handle_list_tools(mcp_session_t *s, const char *rid, json_t *msg,
     if (c->tools && c->tools->list) {
         tools = c->tools->list(c->tools->ctx);
     }
-    mcp_session_reply(s, rid, "complete", json_pack("{s:{s:o}}", "metadata",
+    mcp_session_answer(s, rid, "complete", json_pack("{s:{s:o}}", "metadata",
                       "tools", tools ? tools : json_array()));
 }

@@ -18,6 +18,18 @@
    daemon.link_buffer_size, so one session can never grow memory unbounded */
 #define MCP_SESSION_HARD_FACTOR  4
 
+/* answers held for a paused session (mcp_session_answer); a client that
+   keeps asking without reading gets closed past this many */
+#define MCP_SESSION_HELD_MAX     64
+
+typedef struct mcp_session_held_s  mcp_session_held_t;
+
+struct mcp_session_held_s {
+    mcp_session_held_t     *next;
+    size_t                  len;
+    char                    text[];
+};
+
 struct mcp_session_s {
     mcp_link_t             *link;       /* NULL once closed */
     mcp_daemon_t           *d;
@@ -28,6 +40,10 @@ struct mcp_session_s {
 
     mcp_session_resume_pt   resume_cb;
     void                   *resume_ctx;
+
+    mcp_session_held_t     *held;       /* answers, oldest first */
+    mcp_session_held_t     *held_last;
+    size_t                  nheld;
 
     const mcp_session_sink_t *sink;     /* remote: no link */
     void                   *sink_ctx;
@@ -211,6 +227,56 @@ mcp_session_open(mcp_link_t *l, uint64_t sid, int replay, const uint8_t *kv,
 }
 
 
+static void
+mcp_session_drop_held(mcp_session_t *s)
+{
+    mcp_session_held_t  *h;
+
+    while ((h = s->held) != NULL) {
+        s->held = h->next;
+        free(h);
+    }
+    s->held_last = NULL;
+    s->nheld = 0;
+}
+
+
+/* the held answers go while the session takes them */
+static void
+mcp_session_send_held(mcp_session_t *s)
+{
+    mcp_session_held_t  *h;
+
+    while ((h = s->held) != NULL && !mcp_session_paused(s)) {
+        s->held = h->next;
+        if (s->held == NULL) {
+            s->held_last = NULL;
+        }
+        s->nheld--;
+        (void) mcp_session_send_text(s, h->text, h->len);
+        free(h);
+    }
+}
+
+
+/* the session may produce again: its held answers first, then the
+   producer waiting for it */
+static void
+mcp_session_resume(mcp_session_t *s)
+{
+    mcp_session_resume_pt  cb;
+
+    mcp_session_ref(s);
+    mcp_session_send_held(s);
+    if (s->resume_cb && !mcp_session_paused(s)) {
+        cb = s->resume_cb;
+        s->resume_cb = NULL;
+        cb(s, s->resume_ctx);
+    }
+    mcp_session_unref(s);
+}
+
+
 void
 mcp_session_detach(mcp_session_t *s)
 {
@@ -239,6 +305,7 @@ mcp_session_detach(mcp_session_t *s)
     s->open = 0;
     s->link = NULL;
     s->resume_cb = NULL;
+    mcp_session_drop_held(s);
     if (l != NULL) {
         l->nsessions--;
         d->nsessions--;
@@ -271,19 +338,13 @@ mcp_link_sessions_detach_all(mcp_link_t *l)
 void
 mcp_session_set_flow(mcp_session_t *s, int paused)
 {
-    mcp_session_resume_pt   cb;
-
     if (s->flow_paused != (paused ? 1 : 0)) {
         s->d->nsessions_paused += paused ? 1 : -1;
     }
     s->flow_paused = paused ? 1 : 0;
 
-    if (!paused && s->resume_cb && !mcp_session_paused(s)) {
-        cb = s->resume_cb;
-        s->resume_cb = NULL;
-        mcp_session_ref(s);
-        cb(s, s->resume_ctx);
-        mcp_session_unref(s);
+    if (!paused) {
+        mcp_session_resume(s);
     }
 }
 
@@ -292,7 +353,6 @@ void
 mcp_link_sessions_resume(mcp_link_t *l)
 {
     mcp_session_t         **ready, *s;
-    mcp_session_resume_pt   cb;
     size_t                  i, n = 0;
 
     if (l->nsessions == 0 || l->flow_paused || l->congested) {
@@ -308,7 +368,9 @@ mcp_link_sessions_resume(mcp_link_t *l)
 
     for (i = 0; i < l->nbuckets; i++) {
         for (s = l->buckets[i]; s; s = s->hnext) {
-            if (s->resume_cb && !s->flow_paused && n < l->nsessions) {
+            if ((s->resume_cb || s->held) && !s->flow_paused
+                && n < l->nsessions)
+            {
                 mcp_session_ref(s);
                 ready[n++] = s;
             }
@@ -317,11 +379,7 @@ mcp_link_sessions_resume(mcp_link_t *l)
 
     for (i = 0; i < n; i++) {
         s = ready[i];
-        if (s->resume_cb && !mcp_session_paused(s)) {
-            cb = s->resume_cb;
-            s->resume_cb = NULL;
-            cb(s, s->resume_ctx);
-        }
+        mcp_session_resume(s);
         mcp_session_unref(s);
     }
 
@@ -469,12 +527,13 @@ mcp_session_send_json(mcp_session_t *s, json_t *obj)
 }
 
 
-int
-mcp_session_reply(mcp_session_t *s, const char *request_id,
-    const char *status, json_t *chunk)
+/* {"request_id", "status", "chunk"} as text (chunk stolen), or NULL */
+static char *
+mcp_session_reply_text(const char *request_id, const char *status,
+    json_t *chunk)
 {
     json_t  *o;
-    int      rc;
+    char    *text;
 
     if (chunk == NULL) {
         chunk = json_object();
@@ -483,12 +542,83 @@ mcp_session_reply(mcp_session_t *s, const char *request_id,
     o = json_pack("{s:s?, s:s, s:o}", "request_id", request_id,
                   "status", status, "chunk", chunk);
     if (o == NULL) {
+        return NULL;
+    }
+
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+
+int
+mcp_session_reply(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk)
+{
+    char  *text;
+    int    rc;
+
+    if (!s->open) {
+        json_decref(chunk);
         return -1;
     }
 
-    rc = mcp_session_send_json(s, o);
-    json_decref(o);
+    text = mcp_session_reply_text(request_id, status, chunk);
+    if (text == NULL) {
+        return -1;
+    }
+
+    rc = mcp_session_send_text(s, text, strlen(text));
+    free(text);
     return rc;
+}
+
+
+int
+mcp_session_answer(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk)
+{
+    mcp_session_held_t  *h;
+    char                *text;
+    size_t               len;
+
+    if (s->held == NULL && !mcp_session_paused(s)) {
+        return mcp_session_reply(s, request_id, status, chunk);
+    }
+    if (!s->open) {
+        json_decref(chunk);
+        return -1;
+    }
+    if (s->nheld >= MCP_SESSION_HELD_MAX) {
+        json_decref(chunk);
+        mcp_log_warn(&s->d->log, "link", "session %llu: %d answers held "
+                     "and the client is not reading: closing it",
+                     (unsigned long long) s->sid, MCP_SESSION_HELD_MAX);
+        mcp_session_close(s, 1008, "too many answers held: the client is "
+                          "not reading");
+        return -1;
+    }
+
+    text = mcp_session_reply_text(request_id, status, chunk);
+    len = text ? strlen(text) : 0;
+    h = text ? malloc(sizeof(*h) + len + 1) : NULL;
+    if (h == NULL) {
+        free(text);
+        return -1;
+    }
+    h->next = NULL;
+    h->len = len;
+    memcpy(h->text, text, len + 1);
+    free(text);
+
+    if (s->held_last) {
+        s->held_last->next = h;
+    } else {
+        s->held = h;
+    }
+    s->held_last = h;
+    s->nheld++;
+    return 0;
 }
 
 

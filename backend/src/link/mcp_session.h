@@ -49,6 +49,14 @@ int mcp_session_send_json(mcp_session_t *s, json_t *obj);
    (NULL: {}). */
 int mcp_session_reply(mcp_session_t *s, const char *request_id,
     const char *status, json_t *chunk);
+/* The same for an answer to an action (history, lists) that may be
+   large: sent now unless the session is paused, else held, in order, and
+   sent when it resumes (so a client that is behind never gets more than
+   one such answer past a FLOW pause); dropped if it closes first.  0, or
+   -1 when closed; a client that stops reading and keeps asking is closed
+   with 1008 past 64 held answers. */
+int mcp_session_answer(mcp_session_t *s, const char *request_id,
+    const char *status, json_t *chunk);
 /* status "error", chunk {"error": message, "code": code}. */
 int mcp_session_error(mcp_session_t *s, const char *request_id,
     const char *code, const char *fmt, ...)
