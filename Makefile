@@ -91,9 +91,14 @@ deps:
 
 npm-deps: t/node_modules/.stamp
 
+# npm ci deletes node_modules before installing: through a symlink (a git
+# worktree sharing another checkout's install) it would empty that one
 t/node_modules/.stamp: t/package.json t/package-lock.json
-	cd t && npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@if [ -L t/node_modules ]; then \
+	    echo "t/node_modules is a symlink (a shared install): npm ci skipped"; \
+	else \
+	    cd t && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp; \
+	fi
 
 # ---------------------------------------------------------------- mcpd
 

@@ -67,7 +67,7 @@ fbase=$(field base-full-64 appends_per_s)
 ratio=$(awk -v a="$pool" -v b="$base" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
 fratio=$(awk -v a="$fpool" -v b="$fbase" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
 of_raw=$(awk -v a="$pool" -v b="$raw" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-echo "# pool/raw at 64 callers: $of_raw"
+echo "# pool/raw at 64 callers: $of_raw; load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "BENCH store appends_per_s=$pool baseline_per_s=$base ratio=$ratio" \
      "raw_limit_per_s=$raw full_ratio=$fratio busy_errors=$busy" \
      "read_p99_ms=$(field pool-normal-64 read_p99_ms)"

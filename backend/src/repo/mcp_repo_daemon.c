@@ -54,8 +54,8 @@ mcp_repo_daemon_pool_health(mcp_health_t *h, json_t *pool, const char *name)
 
     if (open < size) {
         mcp_health_reason(h, "store: %lld of %lld %s connections are not "
-                          "open (a failed health check or reopen); see "
-                          "mcpd's log for the SQLite error", (long long)
+                          "open: a health check failed and the database "
+                          "file cannot be opened again", (long long)
                           (size - open), (long long) size, name);
     }
 }

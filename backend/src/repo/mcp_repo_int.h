@@ -142,12 +142,20 @@ typedef struct {
     int                 stop;
     int                 wanted;
     int                 running;    /* a checkpoint is running */
+    int                 waiters;    /* threads waiting to run one */
     int                 pages;      /* wal_checkpoint_pages */
     int                 sync_flags; /* SQLITE_SYNC_* for the database file */
     uint64_t            wal_frames; /* atomic: frames after the last commit */
     uint64_t            mark;       /* atomic: frames at the last wakeup */
+    uint64_t            copied;     /* atomic: frames of this WAL already
+                                       in the database file */
+    int                 keeping_up; /* the last run left uncopied less
+                                       than half what it copied */
     mcp_conn_t          conn;
     uint64_t            runs;
+    uint64_t            writer_runs;    /* the writer's own checkpoints */
+    uint64_t            writer_forced;  /* of those, at twice the mark */
+    mcp_hist_t          writer_us;
     uint64_t            restarts;   /* atomic: times the WAL started over */
     uint64_t            frames_written;     /* atomic: by the writers */
     uint64_t            errors;
