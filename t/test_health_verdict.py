@@ -270,7 +270,10 @@ def test_chat_on_the_provider_layer_without_any_key(make_stack):
     assert_only(s, h, "chat")
     assert "API key" in reasons_of(h, "chat")[0]
     end = chat(s)
+    # the app developer's answer: the provider can't be used, and why
     assert end["status"] == "error", end
+    assert end["chunk"]["code"] == "provider_unavailable", end
+    assert env in end["chunk"]["error"], end
 
 
 def test_store_file_destroyed_under_mcpd(make_stack):

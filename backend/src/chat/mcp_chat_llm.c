@@ -39,9 +39,13 @@ mcp_chat_llm_code(mcp_llm_err_e e)
     case MCP_LLM_E_BAD_RESPONSE:
     case MCP_LLM_E_NO_FINISH:
         return "provider_error";
-    case MCP_LLM_E_CONFIG:
     case MCP_LLM_E_INTERNAL:
         return "internal";
+    case MCP_LLM_E_CONFIG:
+        /* no API key (the message names its variable): the operator must
+           act, but for the client the provider is simply not usable; not
+           a bug of ours, which is what "internal" would say */
+        return "provider_unavailable";
     default:
         /* cancelled (the layer is closing), queue timeout, breaker open,
            5xx, connect, network, timeout: nobody could answer */
