@@ -223,6 +223,16 @@ t_action_whoami(mcp_session_t *s, const char *rid, json_t *msg, void *ctx)
                                                     a ? a : ""));
 }
 
+/* an action with a possibly large answer: held while paused */
+static void
+t_action_answer(mcp_session_t *s, const char *rid, json_t *msg, void *ctx)
+{
+    t_env_t  *e = ctx;
+
+    mcp_session_answer(s, rid, "complete", json_pack("{s:i}", "n",
+                                                     ++e->sent));
+}
+
 static void
 t_on_close(mcp_session_t *s, void *ctx)
 {
@@ -257,6 +267,7 @@ t_setup(int64_t link_buffer)
     e->d.log.level = MCP_LOG_ERROR;
     CHECK(mcp_daemon_add_action(&e->d, "stream", t_action_stream, e) == 0);
     CHECK(mcp_daemon_add_action(&e->d, "whoami", t_action_whoami, e) == 0);
+    CHECK(mcp_daemon_add_action(&e->d, "answer", t_action_answer, e) == 0);
     CHECK(mcp_daemon_on_session_close(&e->d, t_on_close, e) == 0);
 
     snprintf(e->path, sizeof(e->path), "/tmp/mcp-test-link-%d.sock",
@@ -594,6 +605,53 @@ test_stop_hooks_run_last_registered_first(void)
     t_teardown(e);
 }
 
+/* answers are held while the session is paused, sent in order when it
+   resumes; a client that never reads and keeps asking is closed (1008) */
+static void
+test_answers_held_while_paused(void)
+{
+    t_env_t           *e = t_setup(4 << 20);
+    mcp_link_frame_t   f;
+    char               text[256], want[32];
+    uint16_t           code = 0;
+    const uint8_t     *reason;
+    size_t             rlen, i;
+    int                n;
+
+    t_open(e, 1, "a", 0);
+    t_msg(e, 1, "{\"action\":\"answer\",\"request_id\":\"a0\"}");
+    CHECK(t_next(e, &f, text, sizeof(text)));      /* not paused: at once */
+    CHECK(strstr(text, "\"n\":1") != NULL);
+
+    t_flow(e, 1, 1);
+    for (i = 0; i < 3; i++) {
+        t_msg(e, 1, "{\"action\":\"answer\",\"request_id\":\"a\"}");
+    }
+    t_pump(e, 20, 1);
+    CHECK_EQ_INT(e->sent, 4);
+    CHECK_EQ_INT(t_count_messages(e, 1), 0);
+
+    t_flow(e, 1, 0);
+    for (n = 2; n <= 4; n++) {
+        CHECK(t_next(e, &f, text, sizeof(text)));
+        CHECK_EQ_INT(f.type, MCP_LINK_MESSAGE);
+        snprintf(want, sizeof(want), "\"n\":%d}", n);
+        CHECK(strstr(text, want) != NULL);
+    }
+
+    t_flow(e, 1, 1);
+    for (i = 0; i < 65; i++) {
+        t_msg(e, 1, "{\"action\":\"answer\",\"request_id\":\"b\"}");
+    }
+    CHECK(t_next(e, &f, NULL, 0));
+    CHECK_EQ_INT(f.type, MCP_LINK_CLOSE);
+    CHECK_EQ_INT((int) f.sid, 1);
+    CHECK(mcp_link_close_read(f.payload, f.len, &code, &reason, &rlen) == 0);
+    CHECK_EQ_INT(code, 1008);
+    CHECK_EQ_INT(e->closes, 1);
+    t_teardown(e);
+}
+
 UNIT_MAIN("core_link",
     UNIT_TEST(test_ping),
     UNIT_TEST(test_flow_pause_stops_producer),
@@ -603,4 +661,5 @@ UNIT_MAIN("core_link",
     UNIT_TEST(test_registries_and_stats),
     UNIT_TEST(test_stats_prometheus),
     UNIT_TEST(test_stop_drains_before_the_links_close),
-    UNIT_TEST(test_stop_hooks_run_last_registered_first))
+    UNIT_TEST(test_stop_hooks_run_last_registered_first),
+    UNIT_TEST(test_answers_held_while_paused))
