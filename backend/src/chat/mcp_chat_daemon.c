@@ -115,6 +115,9 @@ mcp_chat_stats(void *ctx)
         "overhead_us",
           "p50", (json_int_t) mcp_hist_quantile(&c->overhead, 0.5),
           "p99", (json_int_t) mcp_hist_quantile(&c->overhead, 0.99));
+    json_object_set_new(o, "store_wait_us", json_pack("{s:I, s:I}",
+        "p50", (json_int_t) mcp_hist_quantile(&c->store_wait, 0.5),
+        "p99", (json_int_t) mcp_hist_quantile(&c->store_wait, 0.99)));
     return o;
 }
 

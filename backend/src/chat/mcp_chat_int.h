@@ -100,6 +100,9 @@ struct mcp_chat_s {
     mcp_hist_t                      duration;   /* whole request, ms */
     mcp_hist_t                      overhead;   /* minus model and tools,
                                                    microseconds */
+    mcp_hist_t                      store_wait; /* of that, waiting for the
+                                                   repository (completed
+                                                   requests), microseconds */
 };
 
 /* a conversation's assembled history, shared by the LRU and the request
@@ -218,6 +221,8 @@ struct mcp_chat_req_s {
     uint64_t               t_start, t_first, t_wait;    /* t_wait: time in
                                                            model and tools */
     uint64_t               t_mark;
+    uint64_t               t_store, t_store_mark;  /* waiting for the
+                                                      repository */
 };
 
 /* mcp_chat.c (mcp_chat_emit_delta: mcp_chat_delta.c; frames:

@@ -23,6 +23,29 @@
 static void mcp_chat_model_turn(mcp_chat_req_t *r);
 
 
+/*
+ * The time a request waits for the repository on its way (the user
+ * message's commit before the model is called, a history read, the
+ * reply's commit before `complete`): chat_stats.store_wait_us, the part
+ * of overhead_us an operator sets against repository_stats.
+ */
+static void
+mcp_chat_store_wait_begin(mcp_chat_req_t *r)
+{
+    r->t_store_mark = uv_hrtime();
+}
+
+
+static void
+mcp_chat_store_wait_end(mcp_chat_req_t *r)
+{
+    if (r->t_store_mark != 0) {
+        r->t_store += uv_hrtime() - r->t_store_mark;
+        r->t_store_mark = 0;
+    }
+}
+
+
 /* ------------------------------------------------------------ endings */
 
 static json_t *
@@ -89,6 +112,7 @@ mcp_chat_completed(mcp_chat_req_t *r)
     json_t      *md;
     uint64_t     now, own;
 
+    mcp_chat_store_wait_end(r);
     if (r->finished) {
         return;
     }
@@ -118,6 +142,7 @@ mcp_chat_completed(mcp_chat_req_t *r)
         json_object_set_new(md, "offline", json_true());
     }
     c->completed++;
+    mcp_hist_record(&c->store_wait, r->t_store / 1000);
     mcp_chat_emit(r, "complete", json_pack("{s:o}", "metadata", md));
     mcp_chat_finish(r);
 }
@@ -146,6 +171,7 @@ mcp_chat_hist_loaded(const mcp_repo_result_t *res, void *data)
     mcp_chat_conv_t  *cv;
     size_t            i;
 
+    mcp_chat_store_wait_end(r);
     if (r->finished) {
         mcp_chat_req_unref(r);
         return;
@@ -212,6 +238,7 @@ mcp_chat_load(mcp_chat_req_t *r)
     r->state = MCP_REQ_S_LOADING;
     budget = c->conf->context.max_tokens - c->conf->context.reserve_tokens;
     mcp_chat_req_ref(r);
+    mcp_chat_store_wait_begin(r);
     if (mcp_repo_history(c->repo, r->conv, budget > 0 ? budget : 0, 0,
                          mcp_chat_hist_loaded, r) != 0)
     {
@@ -228,6 +255,7 @@ mcp_chat_user_stored(const mcp_repo_result_t *res, void *data)
     mcp_chat_req_t  *r = data;
     mcp_chat_t      *c = r->chat;
 
+    mcp_chat_store_wait_end(r);
     if (r->finished) {
         mcp_chat_req_unref(r);
         return;
@@ -256,6 +284,7 @@ mcp_chat_conv_checked(const mcp_repo_result_t *res, void *data)
 {
     mcp_chat_req_t  *r = data;
 
+    mcp_chat_store_wait_end(r);
     if (r->finished) {
         mcp_chat_req_unref(r);
         return;
@@ -312,6 +341,7 @@ mcp_chat_turn_begin(mcp_chat_req_t *r)
            unknown id starts a conversation with that id) */
         r->state = MCP_REQ_S_OPENING;
         mcp_chat_req_ref(r);
+        mcp_chat_store_wait_begin(r);
         /* the title is stored only if this creates the conversation */
         if (mcp_repo_conversation_open(c->repo, r->principal, r->conv,
                                        mcp_chat_title(r->text,
@@ -341,6 +371,7 @@ mcp_chat_turn_begin(mcp_chat_req_t *r)
 
     r->state = MCP_REQ_S_STORING_USER;
     mcp_chat_req_ref(r);
+    mcp_chat_store_wait_begin(r);
     if (mcp_repo_append(c->repo, &a, mcp_chat_user_stored, r) != 0) {
         mcp_chat_req_unref(r);
         mcp_chat_fail(r, MCP_CHAT_E_INTERNAL, "internal", 0,
@@ -626,6 +657,7 @@ mcp_chat_on_done(void *data, const mcp_chat_turn_end_t *end)
         mcp_chat_forget_context(r);
         mcp_chat_store_then(r, mcp_chat_limit_stored);
     } else {
+        mcp_chat_store_wait_begin(r);
         mcp_chat_store_final(r, r->finish_reason);
         mcp_chat_store_then(r, mcp_chat_completed);
     }
