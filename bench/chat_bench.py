@@ -134,7 +134,9 @@ def run_phase(tmp, mock, conns, seconds, persist, rate):
         sys.stderr.write(err[-2000:])
         line = [ln for ln in out.splitlines() if ln.startswith("RESULT")][-1]
         m1 = mock.stats()
-        st = s.health().get("chat_stats", {})
+        health = s.health()
+        st = health.get("chat_stats", {})
+        repo = health.get("repository_stats") or {}
     finally:
         s.stop()
     r = parse(line)
@@ -146,6 +148,7 @@ def run_phase(tmp, mock, conns, seconds, persist, rate):
     r["mock_us_mean"] = tot / n if n > 0 else 0.0
     r["loadavg"] = la
     r["chat_stats"] = st
+    r["repo"] = repo
     r["line"] = line
     return r
 
@@ -182,6 +185,17 @@ def report(name, sat, paced):
                                                                0),
               {k: v for k, v in paced["chat_stats"].get("errors", {}).items()
                if v}))
+    sw = paced["chat_stats"].get("store_wait_us", {})
+    wr = paced["repo"].get("writers", {})
+    ck = paced["repo"].get("checkpoint", {})
+    if paced["repo"].get("persistence"):
+        # where the tail of a commit goes (docs/benchmarks.md, "Chat")
+        print("  of which waiting for the store: store_wait_us p50=%s "
+              "p99=%s; writer queue wait p99 %s ms; the writer's own "
+              "checkpoints: %s (%s forced), p99 %s / max %s ms" % (
+                  sw.get("p50"), sw.get("p99"), wr.get("wait_p99_ms"),
+                  ck.get("writer_runs"), ck.get("writer_forced"),
+                  ck.get("writer_time_p99_ms"), ck.get("writer_time_max_ms")))
     print("  load average %.2f; CPU ms per turn: %s" % (
         paced["loadavg"][0], ", ".join("%s %.3f" % kv for kv in
                                        paced["cpu_ms_per_turn"].items())))
