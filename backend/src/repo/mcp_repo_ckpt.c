@@ -207,8 +207,8 @@ mcp_ckpt_chase(mcp_ckpt_t *k, uint64_t frames)
  * behind it.  Done here, the writer's sync finds little to write.  When
  * the runs keep up with the writes, after every run (a run that copied
  * every frame *it saw* did not reach the end: the writer commits while it
- * copies), which took the writer's own checkpoint in the chat benchmark
- * from 3-5 ms to ~1 ms; when they do not, only after a run that could
+ * copies; without this the writer's database sync alone took 3-5 ms in
+ * the chat benchmark); when they do not, only after a run that could
  * not even copy what it saw, as one more sync per run then slows the
  * runs further.  Syncing through SQLite's own file object keeps SQLite's
  * locks intact (opening and closing another descriptor on the file would
