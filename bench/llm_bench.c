@@ -98,7 +98,8 @@ static const mcp_llm_callbacks_t  layer_cbs = {
 static void
 layer_more(layer_t *l)
 {
-    mcp_llm_call_t   call = { NULL, l->messages, NULL, l->b.stream, 0 };
+    mcp_llm_call_t   call = { NULL, l->messages, NULL, l->b.stream, 0, NULL,
+                                0 };
     mcp_llm_err_e    err;
     const char      *msg;
     layer_req_t     *q;

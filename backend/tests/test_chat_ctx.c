@@ -185,7 +185,70 @@ test_ctx_units_not_split(void)
     mcp_chat_hist_clear(&h);
 }
 
+/* the dump a provider sends is json_dumps of the assembled array, byte for
+   byte, also after a kept dump's message changed (a call joined it) */
+static void
+check_dump(mcp_chat_hist_t *h, const char *system, json_t *cur,
+    int64_t max_tokens)
+{
+    json_t  *out;
+    size_t   used, len;
+    char    *want, *got;
+
+    out = mcp_chat_assemble(system, h, cur, max_tokens, 0, NULL, &used);
+    want = json_dumps(out, JSON_COMPACT);
+    got = mcp_chat_messages_dump(h, out, used, &len);
+    CHECK(want != NULL && got != NULL);
+    CHECK_EQ_STR(got, want);
+    CHECK_EQ_INT(len, strlen(want));
+    free(want);
+    free(got);
+    json_decref(out);
+}
+
+static void
+test_ctx_messages_dump(void)
+{
+    mcp_chat_hist_t   h;
+    json_t           *cur, *none;
+    int64_t           tokens;
+    size_t            used;
+
+    mcp_chat_hist_init(&h);
+    cur = json_pack("[{s:s, s:s}]", "role", "user", "content", "q\"2\u00e9");
+    none = json_array();
+    check_dump(&h, "sys", cur, 100000);         /* no history */
+    check_dump(&h, NULL, none, 100000);         /* nothing at all */
+
+    add(&h, row(MCP_MSG_USER, "add 2 and 3", "r1", 0, NULL, NULL));
+    add(&h, row(MCP_MSG_ASSISTANT, "let me add", "r1", 0, NULL, NULL));
+    check_dump(&h, "sys", cur, 100000);         /* the dumps are made */
+    CHECK(h.items[1].json != NULL);
+    add(&h, row(MCP_MSG_TOOL_CALL, "{\"a\":2}", "r1", MCP_CHAT_PART(0, 0),
+                "call_1", "sum"));
+    CHECK(h.items[1].json == NULL);             /* the call joined it */
+    add(&h, row(MCP_MSG_TOOL_RESULT, "5", "r1", MCP_CHAT_PART(0, 0),
+                "call_1", "sum"));
+    add(&h, row(MCP_MSG_ASSISTANT, "It is 5.", "r1", 1, NULL, NULL));
+    check_dump(&h, "sys", cur, 100000);
+    check_dump(&h, "sys", cur, 100000);         /* the kept dumps again */
+    check_dump(&h, NULL, none, 100000);
+
+    /* only the newest fit: the dump starts where the history sent does */
+    json_decref(mcp_chat_assemble(NULL, &h, none, 0, 0, &tokens, &used));
+    check_dump(&h, NULL, none, tokens + h.items[4].tokens);
+
+    mcp_chat_hist_repair(&h);
+    check_dump(&h, "sys", cur, 100000);
+    mcp_chat_hist_trim(&h, h.items[4].tokens);
+    check_dump(&h, "sys", cur, 100000);
+    json_decref(cur);
+    json_decref(none);
+    mcp_chat_hist_clear(&h);
+}
+
 UNIT_MAIN("chat_ctx",
+    UNIT_TEST(test_ctx_messages_dump),
     UNIT_TEST(test_ctx_rows_with_tools),
     UNIT_TEST(test_ctx_repair_cut_request),
     UNIT_TEST(test_ctx_budget_newest_first),

@@ -364,7 +364,7 @@ fixture_request(fixture_t *f)
 {
     json_t          *msgs = json_pack("[{s:s, s:s}]", "role", "user",
                                       "content", "count to five");
-    mcp_llm_call_t   call = { NULL, msgs, NULL, 1, 0 };
+    mcp_llm_call_t   call = { NULL, msgs, NULL, 1, 0, NULL, 0 };
     mcp_llm_err_e    e;
     const char      *msg;
 

@@ -77,9 +77,20 @@ mcp_chat_hist_init(mcp_chat_hist_t *h)
 }
 
 
+/* msg is about to change (or go): its dump no longer says what it holds */
+static void
+mcp_chat_item_changed(mcp_chat_item_t *it)
+{
+    free(it->json);
+    it->json = NULL;
+    it->json_len = 0;
+}
+
+
 static void
 mcp_chat_item_clear(mcp_chat_item_t *it)
 {
+    mcp_chat_item_changed(it);
     json_decref(it->msg);
     free(it->request_id);
     it->msg = NULL;
@@ -131,6 +142,8 @@ mcp_chat_hist_push(mcp_chat_hist_t *h, json_t *msg, const char *request_id,
         return -1;
     }
     it->msg = json_incref(msg);
+    it->json = NULL;
+    it->json_len = 0;
     it->tokens = mcp_chat_tokens_msg(msg);
     it->hop = hop;
     it->tool = json_is_string(json_object_get(msg, "role"))
@@ -194,6 +207,7 @@ mcp_chat_add_tool_call(mcp_chat_hist_t *h, const mcp_repo_msg_t *row)
     }
 
     if (owner != NULL) {
+        mcp_chat_item_changed(owner);
         calls = json_object_get(owner->msg, "tool_calls");
         if (calls == NULL) {
             calls = json_array();
@@ -318,6 +332,7 @@ mcp_chat_filter_calls(mcp_chat_hist_t *h, size_t i)
     if (calls == NULL) {
         return 1;
     }
+    mcp_chat_item_changed(it);
     for (k = json_array_size(calls); k > 0; k--) {
         const char  *id = json_string_value(
             json_object_get(json_array_get(calls, k - 1), "id"));
@@ -471,5 +486,80 @@ mcp_chat_assemble(const char *system, const mcp_chat_hist_t *h,
     if (history_used) {
         *history_used = h->n - first;
     }
+    return out;
+}
+
+
+/* ------------------------------------------------------------ dump */
+
+static const char *
+mcp_chat_item_json(mcp_chat_item_t *it, size_t *len)
+{
+    if (it->json == NULL) {
+        it->json = json_dumps(it->msg, JSON_COMPACT);
+        it->json_len = it->json ? strlen(it->json) : 0;
+    }
+    *len = it->json_len;
+    return it->json;
+}
+
+
+char *
+mcp_chat_messages_dump(mcp_chat_hist_t *h, json_t *msgs,
+    size_t history_used, size_t *len)
+{
+    size_t        n = json_array_size(msgs), i, j, total = 2, off;
+    size_t        first = history_used <= h->n ? h->n - history_used : h->n;
+    const char  **text;
+    size_t       *tlen;
+    char        **own, *out = NULL;
+    json_t       *m;
+
+    text = calloc(n + 1, sizeof(*text));
+    tlen = calloc(n + 1, sizeof(*tlen));
+    own = calloc(n + 1, sizeof(*own));
+    if (text == NULL || tlen == NULL || own == NULL) {
+        goto done;
+    }
+
+    /* the history part is the same objects as the items, in order: an
+       item's dump stands for its message only when they are one object */
+    for (i = 0, j = first; i < n; i++) {
+        m = json_array_get(msgs, i);
+        if (j < h->n && h->items[j].msg == m) {
+            text[i] = mcp_chat_item_json(&h->items[j++], &tlen[i]);
+        } else {
+            text[i] = own[i] = json_dumps(m, JSON_COMPACT);
+            tlen[i] = own[i] ? strlen(own[i]) : 0;
+        }
+        if (text[i] == NULL) {
+            goto done;
+        }
+        total += tlen[i] + 1;
+    }
+
+    out = malloc(total + 1);
+    if (out == NULL) {
+        goto done;
+    }
+    out[0] = '[';
+    for (i = 0, off = 1; i < n; i++) {
+        if (i > 0) {
+            out[off++] = ',';
+        }
+        memcpy(out + off, text[i], tlen[i]);
+        off += tlen[i];
+    }
+    out[off++] = ']';
+    out[off] = '\0';
+    *len = off;
+
+done:
+    for (i = 0; own && i < n; i++) {
+        free(own[i]);
+    }
+    free(own);
+    free(tlen);
+    free(text);
     return out;
 }

@@ -37,6 +37,10 @@ typedef struct {
     int64_t    hop;         /* the model turn it came from */
     int        tool;        /* a tool result ("role": "tool"): read at
                                every assembly, so kept out of the JSON */
+    char      *json;        /* msg as compact JSON, made at its first
+                               mcp_chat_messages_dump, dropped when msg
+                               changes; NULL: not made yet */
+    size_t     json_len;
 } mcp_chat_item_t;
 
 typedef struct {
@@ -90,6 +94,17 @@ void mcp_chat_hist_trim(mcp_chat_hist_t *h, int64_t max_tokens);
 json_t *mcp_chat_assemble(const char *system, const mcp_chat_hist_t *h,
     json_t *current, int64_t max_tokens, int64_t reserve_tokens,
     int64_t *prompt_tokens, size_t *history_used);
+
+/*
+ * msgs (what mcp_chat_assemble returned, history_used as it said) as
+ * compact JSON, exactly json_dumps(msgs, JSON_COMPACT): what a provider
+ * sends.  A history message is dumped once and kept with its item (a
+ * conversation's messages go out again every turn), the others each time.
+ * Not const: it fills the items' json.  malloc'd, *len set; NULL when out
+ * of memory (the caller then lets the provider dump msgs itself).
+ */
+char *mcp_chat_messages_dump(mcp_chat_hist_t *h, json_t *msgs,
+    size_t history_used, size_t *len);
 
 /* The stored form of tool-call parts: turn and index in one number. */
 #define MCP_CHAT_PART(hop, i)   ((int64_t) (hop) * 1000 + (i))

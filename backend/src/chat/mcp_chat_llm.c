@@ -104,7 +104,8 @@ static const mcp_llm_callbacks_t  mcp_chat_llm_cbs = {
 
 
 static void *
-mcp_chat_llm_start(void *ctx, json_t *messages, json_t *tools, int stream,
+mcp_chat_llm_start(void *ctx, json_t *messages, const char *messages_json,
+    size_t messages_len, json_t *tools, int stream,
     const mcp_chat_turn_cb_t *cb, void *data, mcp_chat_turn_end_t *fail)
 {
     mcp_chat_llm_t       *p = ctx;
@@ -124,6 +125,8 @@ mcp_chat_llm_start(void *ctx, json_t *messages, json_t *tools, int stream,
     memset(&call, 0, sizeof(call));
     call.provider = p->provider;
     call.messages = messages;
+    call.messages_json = messages_json;
+    call.messages_len = messages_len;
     call.tools = tools;
     call.stream = stream;
     c->req = mcp_llm_start(p->llm, &call, &mcp_chat_llm_cbs, c, &err, &msg);

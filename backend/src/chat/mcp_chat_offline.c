@@ -341,7 +341,8 @@ mcp_offline_tick(uv_timer_t *t)
 
 
 static void *
-mcp_offline_start(void *ctx, json_t *messages, json_t *tools, int stream,
+mcp_offline_start(void *ctx, json_t *messages, const char *messages_json,
+    size_t messages_len, json_t *tools, int stream,
     const mcp_chat_turn_cb_t *cb, void *data, mcp_chat_turn_end_t *fail)
 {
     mcp_offline_t       *p = ctx;

@@ -50,12 +50,17 @@ struct mcp_chat_provider_s {
 
     /*
      * One model turn over messages (an array, referenced only during the
-     * call) with tools (an OpenAI tools array or NULL).  Returns a handle,
-     * or NULL with *fail filled when it cannot start at all.
+     * call) with tools (an OpenAI tools array or NULL).  messages_json,
+     * when not NULL, is the same array as compact JSON (messages_len
+     * bytes, read only during the call), for a provider that sends it:
+     * the caller keeps the history's dumps from turn to turn.  Returns a
+     * handle, or NULL with *fail filled when it cannot start at all.
      */
-    void       *(*start)(void *ctx, json_t *messages, json_t *tools,
-                         int stream, const mcp_chat_turn_cb_t *cb,
-                         void *data, mcp_chat_turn_end_t *fail);
+    void       *(*start)(void *ctx, json_t *messages,
+                         const char *messages_json, size_t messages_len,
+                         json_t *tools, int stream,
+                         const mcp_chat_turn_cb_t *cb, void *data,
+                         mcp_chat_turn_end_t *fail);
     void        (*cancel)(void *call);
     /* optional: stop producing while the client is slow */
     void        (*pause)(void *call, int paused);

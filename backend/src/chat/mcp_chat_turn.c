@@ -697,6 +697,8 @@ mcp_chat_model_turn(mcp_chat_req_t *r)
     mcp_chat_turn_end_t   fail;
     json_t               *msgs;
     int64_t               ptok = 0;
+    size_t                used = 0, jlen = 0;
+    char                 *json;
 
     mcp_chat_reset_turn(r);
     if (r->tools == NULL && c->tools && c->tools->openai) {
@@ -704,21 +706,24 @@ mcp_chat_model_turn(mcp_chat_req_t *r)
     }
     msgs = mcp_chat_assemble(c->system, &r->ctx->h, r->cur,
                              cf->context.max_tokens,
-                             cf->context.reserve_tokens, &ptok, NULL);
+                             cf->context.reserve_tokens, &ptok, &used);
     if (msgs == NULL) {
         mcp_chat_fail_later(r, MCP_CHAT_E_INTERNAL, "internal", 0,
                             "out of memory");
         return;
     }
+    /* NULL (out of memory) only costs the provider a dump of its own */
+    json = mcp_chat_messages_dump(&r->ctx->h, msgs, used, &jlen);
 
     memset(&fail, 0, sizeof(fail));
     r->state = MCP_REQ_S_MODEL;
     r->t_mark = uv_hrtime();
     mcp_chat_req_ref(r);
-    r->call = c->provider->start(c->provider->ctx, msgs,
+    r->call = c->provider->start(c->provider->ctx, msgs, json, jlen,
                                  json_array_size(r->tools) ? r->tools : NULL,
                                  r->stream, &mcp_chat_turn_cbs, r, &fail);
     json_decref(msgs);
+    free(json);
     if (r->call == NULL) {
         mcp_chat_req_unref(r);
         mcp_chat_fail_later(r, mcp_chat_err_kind(fail.code ? fail.code

@@ -121,6 +121,8 @@ mcp_llm_free_req(mcp_llm_req_t *r)
     json_decref(r->messages);
     json_decref(r->tools);
     r->messages = r->tools = NULL;
+    free(r->messages_json);
+    r->messages_json = NULL;
 
     llm->pending_closes++;
     uv_close((uv_handle_t *) &r->timer, llm_req_closed);
@@ -203,6 +205,49 @@ llm_finish(mcp_llm_req_t *r, mcp_llm_err_e err, const char *msg)
 
 /* ------------------------------------------------------------ body */
 
+/*
+ * The body with the messages the caller dumped (its history's dumps are
+ * kept from turn to turn; dumping the whole context again for every
+ * request was the largest part of building it): the same bytes as
+ * json_dumps of {"model", "messages", rest...}, rest being o.
+ */
+static char *
+llm_body_around(mcp_llm_req_t *r, const char *model, json_t *o)
+{
+    json_t  *m = json_pack("{s:s}", "model", model);
+    char    *head = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    char    *tail = json_dumps(o, JSON_COMPACT);
+    char    *body = NULL;
+    size_t   hl, tl;
+
+    json_decref(m);
+    if (head != NULL && tail != NULL) {
+        /* {"model":"x"} and {"temperature":...}: drop the '}' and the '{' */
+        hl = strlen(head) - 1;
+        tl = strlen(tail) - 1;
+        body = malloc(hl + sizeof(",\"messages\":") - 1 + r->messages_len
+                      + 1 + tl + 1);
+    }
+    if (body != NULL) {
+        char  *p = body;
+
+        memcpy(p, head, hl);
+        p += hl;
+        memcpy(p, ",\"messages\":", sizeof(",\"messages\":") - 1);
+        p += sizeof(",\"messages\":") - 1;
+        memcpy(p, r->messages_json, r->messages_len);
+        p += r->messages_len;
+        *p++ = ',';
+        memcpy(p, tail + 1, tl);
+        p += tl;
+        *p = '\0';
+    }
+    free(head);
+    free(tail);
+    return body;
+}
+
+
 static int
 llm_build_body(mcp_llm_req_t *r)
 {
@@ -211,9 +256,16 @@ llm_build_body(mcp_llm_req_t *r)
     int64_t                         max_tokens;
 
     max_tokens = r->max_tokens > 0 ? r->max_tokens : c->max_tokens;
-    o = json_pack("{s:s, s:O, s:f, s:I, s:f}", "model", c->model,
-                  "messages", r->messages, "temperature", c->temperature,
-                  "max_tokens", (json_int_t) max_tokens, "top_p", c->top_p);
+    if (r->messages_json != NULL) {
+        o = json_pack("{s:f, s:I, s:f}", "temperature", c->temperature,
+                      "max_tokens", (json_int_t) max_tokens, "top_p",
+                      c->top_p);
+    } else {
+        o = json_pack("{s:s, s:O, s:f, s:I, s:f}", "model", c->model,
+                      "messages", r->messages, "temperature",
+                      c->temperature, "max_tokens", (json_int_t) max_tokens,
+                      "top_p", c->top_p);
+    }
     if (o == NULL) {
         return -1;
     }
@@ -227,7 +279,8 @@ llm_build_body(mcp_llm_req_t *r)
     }
 
     free(r->body);
-    r->body = json_dumps(o, JSON_COMPACT);
+    r->body = r->messages_json ? llm_body_around(r, c->model, o)
+                               : json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (r->body == NULL) {
         return -1;
@@ -510,6 +563,15 @@ mcp_llm_start(mcp_llm_t *llm, const mcp_llm_call_t *call,
     r->cb = *cb;
     r->data = data;
     r->messages = json_incref(call->messages);
+    if (call->messages_json != NULL) {
+        /* kept: a retry on the fallback provider builds its body again */
+        r->messages_json = malloc(call->messages_len + 1);
+        if (r->messages_json != NULL) {
+            memcpy(r->messages_json, call->messages_json, call->messages_len);
+            r->messages_json[call->messages_len] = '\0';
+            r->messages_len = call->messages_len;
+        }
+    }
     r->tools = json_incref(call->tools);
     r->stream = call->stream;
     r->max_tokens = call->max_tokens;

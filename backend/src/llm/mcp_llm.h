@@ -66,6 +66,10 @@ typedef struct {
     json_t        *tools;        /* OpenAI tools array or NULL */
     int            stream;
     int64_t        max_tokens;   /* 0: the provider's max_tokens */
+    const char    *messages_json; /* or NULL: messages as compact JSON,
+                                     sent as is (not dumped again); read
+                                     only during mcp_llm_start */
+    size_t         messages_len;
 } mcp_llm_call_t;
 
 /* conf and log must outlive the layer. */

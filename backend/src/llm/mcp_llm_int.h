@@ -107,6 +107,8 @@ struct mcp_llm_req_s {
     void                     *data;
 
     json_t                   *messages;
+    char                     *messages_json;    /* or NULL: see llm_body */
+    size_t                    messages_len;
     json_t                   *tools;
     int                       stream;
     int64_t                   max_tokens;
