@@ -398,3 +398,46 @@ def test_cancel_right_behind_its_chat_follows_it(make_cluster, llm_mock):
     assert ack["chunk"]["metadata"]["cancelled"] is True
     assert end[-1]["status"] == "error"
     assert end[-1]["chunk"]["code"] == "cancelled"
+
+
+def test_history_from_b_is_paged_for_b_clients_buffer(make_cluster, llm_mock):
+    """A history page is capped at a quarter of the asking client's
+    mcp_send_buffer_size (docs/websocket-api.md).  Asked on B for a
+    conversation whose home is A, the page is built on A: it must be sized
+    for the B client's buffer, not for the 1m default, so B's client pages
+    exactly as a client of A does."""
+    c = make_cluster(nginx_location={"mcp_send_buffer_size": "128k"})
+    big = "z" * 40000               # each user message alone > 32 KiB
+
+    async def pages(ws, conv):
+        out, before = [], None
+        for _ in range(20):                     # bounded: 6 messages
+            payload = {"conversation_id": conv}
+            if before is not None:
+                payload["before"] = before
+            h = await ws.call("history", payload)
+            assert h["status"] == "complete", h
+            meta = h["chunk"]["metadata"]
+            out.append([m["seq"] for m in meta["messages"]])
+            before = meta.get("next_before")
+            if before is None:
+                return out
+        raise AssertionError("history did not end: %r" % out)
+
+    async def go():
+        async with c.client(instance=A) as wa:
+            first = await wa.chat(big + "1", rid="p-1")
+            conv = conv_of(first)
+            for i in (2, 3):
+                end = await wa.chat(big + str(i), conv=conv, rid="p-%d" % i)
+                assert end[-1]["status"] == "complete", end
+            on_a = await pages(wa, conv)
+        async with c.client(instance=B) as wb:
+            on_b = await pages(wb, conv)
+        return on_a, on_b
+
+    on_a, on_b = run(go())
+    assert sum(len(p) for p in on_a) == 6, on_a
+    assert len(on_a) > 1, on_a          # capped: not one page of 120 KB
+    assert on_b == on_a
+    assert fwd(c, B)["forwarded"] >= len(on_b)

@@ -241,8 +241,9 @@ mcp_chat_page_payload(mcp_chat_t *c, mcp_session_t *s, const char *rid,
  * the client with 1008, and what was already on its way when the pause
  * reached mcpd (the link buffer, at most an eighth of it by the docs, and
  * the socket's) must fit there too; a page of a quarter fits, even two.
- * Without the attribute (a remote session, an older module): the
- * directive's default, 1m.
+ * A request forwarded from another instance (mcp_redis_fwd.c) carries
+ * the asking client's value.  Without the attribute (an older module or
+ * instance): the directive's default, 1m.
  */
 static size_t
 mcp_chat_answer_budget(mcp_session_t *s)

@@ -246,6 +246,7 @@ mcp_redis_fwd_send(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home,
     m.from = f->redis->instance;
     m.sid = rt->sid;
     m.principal = mcp_session_attr(s, "principal");
+    m.send_buffer = mcp_session_attr(s, "send_buffer_size");
     m.text = text;
     m.len = len;
     pub = fwd_pub_new(f, 1, rt->key, rid);
@@ -419,7 +420,7 @@ static void
 fwd_on_req(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
 {
     mcp_fwd_remote_t  *rm;
-    const char        *attrs[5];
+    const char        *attrs[7];
     char               key[400];
     size_t             n = 0;
 
@@ -433,6 +434,12 @@ fwd_on_req(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
         if (m->principal[0] != '\0') {
             attrs[n++] = "principal";
             attrs[n++] = m->principal;
+        }
+        if (m->send_buffer != NULL) {
+            /* the home sizes its answers (history pages) for the
+               asking client's buffer, not for a default */
+            attrs[n++] = "send_buffer_size";
+            attrs[n++] = m->send_buffer;
         }
         attrs[n++] = "redis_from";
         attrs[n++] = m->from;

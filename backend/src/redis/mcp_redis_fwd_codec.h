@@ -36,6 +36,9 @@ typedef struct {
     uint64_t         sid;         /* the asker's number for the route */
     uint64_t         seq;         /* frame: its number in the route */
     const char      *principal;   /* req: whose request it is */
+    const char      *send_buffer; /* req: the asking client's
+                                     mcp_send_buffer_size (the module's
+                                     OPEN attribute), NULL if unknown */
     const char      *text;        /* req: client message; frame: frame */
     size_t           len;
     json_t          *doc;         /* decode: owns the strings above */
