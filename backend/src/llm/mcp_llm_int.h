@@ -173,6 +173,8 @@ void mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err);
 double llm_random(mcp_llm_t *llm);
 void llm_enqueue(mcp_llm_provider_t *p, mcp_llm_req_t *r);
 void llm_finish(mcp_llm_req_t *r, mcp_llm_err_e err, const char *msg);
+/* r->body (and its token estimate) for r->p: 0, or -1 out of memory */
+int llm_build_body(mcp_llm_req_t *r);
 mcp_llm_err_e llm_admit(mcp_llm_req_t *r, mcp_llm_provider_t *p,
     const char **msg);
 
