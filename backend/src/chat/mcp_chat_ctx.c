@@ -111,15 +111,6 @@ mcp_chat_hist_clear(mcp_chat_hist_t *h)
 }
 
 
-static size_t
-mcp_chat_item_bytes(const mcp_chat_item_t *it)
-{
-    /* tokens are ~4 bytes; the JSON objects around them cost about as much
-       again: a cost for the LRU, not an accounting */
-    return (size_t) it->tokens * 8 + 128;
-}
-
-
 int
 mcp_chat_hist_push(mcp_chat_hist_t *h, json_t *msg, const char *request_id,
     int64_t hop)
@@ -151,7 +142,6 @@ mcp_chat_hist_push(mcp_chat_hist_t *h, json_t *msg, const char *request_id,
                          "tool") == 0;
     h->n++;
     h->tokens += it->tokens;
-    h->bytes += mcp_chat_item_bytes(it);
     return 0;
 }
 
@@ -217,7 +207,6 @@ mcp_chat_add_tool_call(mcp_chat_hist_t *h, const mcp_repo_msg_t *row)
         before = owner->tokens;
         owner->tokens = mcp_chat_tokens_msg(owner->msg);
         h->tokens += owner->tokens - before;
-        h->bytes += (size_t) (owner->tokens - before) * 8;
         return 0;
     }
 
@@ -416,8 +405,6 @@ mcp_chat_hist_trim(mcp_chat_hist_t *h, int64_t max_tokens)
         return;
     }
     for (i = 0; i < drop; i++) {
-        h->bytes -= mcp_chat_item_bytes(&h->items[i]) < h->bytes
-                    ? mcp_chat_item_bytes(&h->items[i]) : h->bytes;
         mcp_chat_item_clear(&h->items[i]);
     }
     memmove(h->items, h->items + drop, (h->n - drop) * sizeof(*h->items));

@@ -48,7 +48,6 @@ typedef struct {
     size_t            n;
     size_t            cap;
     int64_t           tokens;       /* sum over items */
-    size_t            bytes;        /* rough memory, for the LRU's cost */
 } mcp_chat_hist_t;
 
 /* Which estimator counts tokens (named in status). */
