@@ -9,14 +9,13 @@ import json
 
 import pytest
 
-from test_llm_util import Mock, call, provider, write_conf
+from test_llm_util import call, provider, write_conf
 
 
 @pytest.fixture
-def mock():
-    m = Mock()
-    yield m
-    m.stop()
+def mock(llm_mock):
+    """conftest's LLM mock (started and stopped per test)."""
+    return llm_mock
 
 
 def conf_for(tmp_path, mock, **http):
