@@ -14,6 +14,7 @@ check_same_body(const char *model, int stream, json_t *tools)
     mcp_llm_provider_conf_t  conf;
     mcp_llm_provider_t       p;
     mcp_llm_req_t            r;
+    json_t                  *whole;
     char                    *want;
 
     memset(&conf, 0, sizeof(conf));
@@ -31,8 +32,26 @@ check_same_body(const char *model, int stream, json_t *tools)
                            "content", "be brief", "role", "user",
                            "content", "caf\u00e9 \"quoted\"\n");
 
+    /* the reference: jansson's dump of the whole object, keys in the
+       order the body has them */
+    whole = json_pack("{s:s, s:O, s:f, s:I, s:f}", "model", model,
+                      "messages", r.messages, "temperature", 0.7,
+                      "max_tokens", (json_int_t) 256, "top_p", 1.0);
+    if (stream) {
+        json_object_set_new(whole, "stream", json_true());
+        json_object_set_new(whole, "stream_options",
+                            json_pack("{s:b}", "include_usage", 1));
+    }
+    if (tools != NULL) {
+        json_object_set(whole, "tools", tools);
+    }
+    want = json_dumps(whole, JSON_COMPACT);
+    json_decref(whole);
+
+    /* the messages dumped here, and a caller's own dump spliced in */
     CHECK(llm_build_body(&r) == 0);
-    want = strdup(r.body);
+    CHECK_EQ_STR(r.body, want);
+    free(r.messages_json);
 
     r.messages_json = json_dumps(r.messages, JSON_COMPACT);
     r.messages_len = strlen(r.messages_json);

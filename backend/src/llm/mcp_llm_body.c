@@ -2,6 +2,8 @@
  * The request body a provider is sent: model, messages and the sampling
  * settings as one compact JSON object, built once per admission (again
  * when a request moves to the fallback provider, whose model differs).
+ * The messages are always spliced in as text: the caller's own dump
+ * (chat keeps its history's from turn to turn), else one made here.
  */
 
 #include <stdlib.h>
@@ -11,10 +13,9 @@
 
 
 /*
- * The body with the messages the caller dumped (its history's dumps are
- * kept from turn to turn; dumping the whole context again for every
- * request was the largest part of building it): the same bytes as
- * json_dumps of {"model", "messages", rest...}, rest being o.
+ * The body around the dumped messages (dumping the whole context again
+ * for every request was the largest part of building it): the same bytes
+ * as json_dumps of {"model", "messages", rest...}, rest being o.
  */
 static char *
 llm_body_around(mcp_llm_req_t *r, const char *model, json_t *o)
@@ -60,17 +61,19 @@ llm_build_body(mcp_llm_req_t *r)
     json_t                         *o;
     int64_t                         max_tokens;
 
-    max_tokens = r->max_tokens > 0 ? r->max_tokens : c->max_tokens;
-    if (r->messages_json != NULL) {
-        o = json_pack("{s:f, s:I, s:f}", "temperature", c->temperature,
-                      "max_tokens", (json_int_t) max_tokens, "top_p",
-                      c->top_p);
-    } else {
-        o = json_pack("{s:s, s:O, s:f, s:I, s:f}", "model", c->model,
-                      "messages", r->messages, "temperature",
-                      c->temperature, "max_tokens", (json_int_t) max_tokens,
-                      "top_p", c->top_p);
+    if (r->messages_json == NULL) {
+        /* a caller without its own dump (mcpd llm call, the bench): dump
+           once, kept for a rebuild for the fallback provider */
+        r->messages_json = json_dumps(r->messages, JSON_COMPACT);
+        if (r->messages_json == NULL) {
+            return -1;
+        }
+        r->messages_len = strlen(r->messages_json);
     }
+
+    max_tokens = r->max_tokens > 0 ? r->max_tokens : c->max_tokens;
+    o = json_pack("{s:f, s:I, s:f}", "temperature", c->temperature,
+                  "max_tokens", (json_int_t) max_tokens, "top_p", c->top_p);
     if (o == NULL) {
         return -1;
     }
@@ -84,8 +87,7 @@ llm_build_body(mcp_llm_req_t *r)
     }
 
     free(r->body);
-    r->body = r->messages_json ? llm_body_around(r, c->model, o)
-                               : json_dumps(o, JSON_COMPACT);
+    r->body = llm_body_around(r, c->model, o);
     json_decref(o);
     if (r->body == NULL) {
         return -1;

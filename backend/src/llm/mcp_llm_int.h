@@ -107,7 +107,8 @@ struct mcp_llm_req_s {
     void                     *data;
 
     json_t                   *messages;
-    char                     *messages_json;    /* or NULL: see llm_body */
+    char                     *messages_json;    /* the caller's dump, else
+                                                   llm_build_body's */
     size_t                    messages_len;
     json_t                   *tools;
     int                       stream;
