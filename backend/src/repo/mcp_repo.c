@@ -148,7 +148,8 @@ mcp_repo_prepare_file(mcp_repo_t *repo, mcp_err_t *err)
         goto failed;
     }
 
-    rc = mcp_retention_startup(db, &repo->persist, &deleted, msg, sizeof(msg));
+    rc = mcp_retention_startup(db, &repo->conf, &repo->persist, &deleted,
+                               msg, sizeof(msg));
     if (rc != SQLITE_OK) {
         mcp_repo_fail(err, NULL, path, rc, msg);
         goto failed;
@@ -745,6 +746,7 @@ mcp_repo_close(mcp_repo_t *repo)
     mcp_pool_stop(&repo->readers);
     mcp_pool_stop(&repo->writers);
     mcp_ckpt_stop(&repo->ckpt);
+    mcp_reqsets_free(&repo->reqsets);  /* the writers are gone */
     mcp_repo_deliver(repo);     /* the last completions, ECLOSED included */
     uv_close((uv_handle_t *) &repo->async, mcp_repo_handle_closed);
     uv_close((uv_handle_t *) &repo->sweep, mcp_repo_handle_closed);
