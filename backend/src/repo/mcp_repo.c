@@ -14,6 +14,8 @@
 
 static void mcp_repo_async_cb(uv_async_t *h);
 static void mcp_repo_flush_stage(mcp_repo_t *repo);
+
+#define MCP_STAGE_CHUNK  16
 static void mcp_repo_sweep_cb(uv_timer_t *t);
 static void mcp_repo_retention_cb(uv_timer_t *t);
 
@@ -195,6 +197,7 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
     }
     repo->loop = loop;
     repo->conf = *rc;
+    repo->sync_full = rc->synchronous == MCP_REPO_SYNC_FULL;
     repo->conf.path = strdup(rc->path);
     repo->persist = *pc;
     repo->opened_ms = mcp_repo_now_ms();
@@ -444,6 +447,9 @@ mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
     }
     repo->stage[w].tail = r;
     repo->stage[w].n++;
+    if (w && !repo->sync_full && repo->stage[w].n >= MCP_STAGE_CHUNK) {
+        mcp_repo_flush_stage(repo);
+    }
     return 0;
 }
 

@@ -396,7 +396,8 @@ static int
 mcp_pool_has_work(mcp_pool_t *p)
 {
     return p->head != NULL
-           && !(p->delivering && p->queued < (size_t) p->max_batch);
+           && !(p->repo->sync_full && p->delivering
+                && p->queued < (size_t) p->max_batch);
 }
 
 
