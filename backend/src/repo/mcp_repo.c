@@ -782,6 +782,7 @@ mcp_repo_stats(mcp_repo_t *repo)
     json_object_set_new(o, "readers", rd);
     json_object_set_new(o, "writers", wr);
     json_object_set_new(o, "checkpoint", mcp_ckpt_stats(&repo->ckpt));
+    json_object_set_new(o, "request_sets", mcp_reqsets_stats(&repo->reqsets));
 
     ret = json_object();
     json_object_set_new(ret, "policy", json_string(

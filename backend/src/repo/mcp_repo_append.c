@@ -187,7 +187,7 @@ mcp_append_check(mcp_conn_t *c, mcp_repo_req_t *r, int64_t head, int *dup)
         return SQLITE_OK;
     }
 
-    sets->confirms++;
+    __atomic_add_fetch(&sets->confirms, 1, __ATOMIC_RELAXED);
     rc = mcp_request_rows(c, &r->res, m->conversation_id, m->request_id,
                           m->type, m->part, &found);
     if (rc == SQLITE_OK && found) {
@@ -197,7 +197,9 @@ mcp_append_check(mcp_conn_t *c, mcp_repo_req_t *r, int64_t head, int *dup)
         return SQLITE_OK;
     }
     /* a stale key (its row deleted) or a collision: it is new */
-    sets->stale += rc == SQLITE_OK;
+    if (rc == SQLITE_OK) {
+        __atomic_add_fetch(&sets->stale, 1, __ATOMIC_RELAXED);
+    }
     for (i = 0; i < r->res.n_msgs; i++) {
         mcp_repo_msg_clear(&r->res.msgs[i]);
     }

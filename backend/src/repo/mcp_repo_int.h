@@ -195,6 +195,7 @@ typedef struct {
     uint64_t       *slots;      /* key hashes; 0: empty */
 } mcp_reqset_t;
 
+/* the counters are atomic: repository_stats reads them on the loop */
 struct mcp_reqsets_s {
     mcp_lru_t      *lru;        /* conversation id -> mcp_reqset_t */
     size_t          keys;       /* in all sets */
@@ -210,6 +211,7 @@ mcp_reqset_t *mcp_reqsets_new(mcp_reqsets_t *s, const char *conv);
 void mcp_reqsets_forget(mcp_reqsets_t *s, const char *conv);
 void mcp_reqsets_trim(mcp_reqsets_t *s);
 void mcp_reqsets_free(mcp_reqsets_t *s);
+json_t *mcp_reqsets_stats(mcp_reqsets_t *s);
 int  mcp_reqset_has(const mcp_reqset_t *set, uint64_t key);
 int  mcp_reqset_add(mcp_reqset_t *set, uint64_t key);
 

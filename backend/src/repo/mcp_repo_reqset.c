@@ -47,7 +47,7 @@ mcp_reqset_free(void *value)
 {
     mcp_reqset_t  *set = value;
 
-    set->sets->keys -= set->n;
+    __atomic_sub_fetch(&set->sets->keys, set->n, __ATOMIC_RELAXED);
     free(set->slots);
     free(set);
 }
@@ -91,7 +91,7 @@ mcp_reqsets_new(mcp_reqsets_t *s, const char *conv)
         free(set);
         return NULL;
     }
-    s->loads++;
+    __atomic_add_fetch(&s->loads, 1, __ATOMIC_RELAXED);
     return set;
 }
 
@@ -180,7 +180,7 @@ mcp_reqset_add(mcp_reqset_t *set, uint64_t key)
     }
     mcp_reqset_place(set->slots, set->cap, key);
     set->n++;
-    set->sets->keys++;
+    __atomic_add_fetch(&set->sets->keys, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -191,6 +191,20 @@ mcp_reqsets_trim(mcp_reqsets_t *s)
 {
     if (s->keys > MCP_REQSET_MAX_KEYS) {
         mcp_reqsets_free(s);
-        s->resets++;
+        __atomic_add_fetch(&s->resets, 1, __ATOMIC_RELAXED);
     }
+}
+
+
+/* For repository_stats, on the loop thread: the counters are atomic. */
+json_t *
+mcp_reqsets_stats(mcp_reqsets_t *s)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}",
+        "keys", (json_int_t) __atomic_load_n(&s->keys, __ATOMIC_RELAXED),
+        "loads", (json_int_t) __atomic_load_n(&s->loads, __ATOMIC_RELAXED),
+        "confirms",
+        (json_int_t) __atomic_load_n(&s->confirms, __ATOMIC_RELAXED),
+        "stale", (json_int_t) __atomic_load_n(&s->stale, __ATOMIC_RELAXED),
+        "resets", (json_int_t) __atomic_load_n(&s->resets, __ATOMIC_RELAXED));
 }
