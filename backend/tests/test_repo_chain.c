@@ -1,0 +1,496 @@
+/*
+ * Black-box tests of the repository API (mcp_repo.h) over interleaved
+ * conversations, written to hold across changes of the storage layout:
+ * every history, page, export and list count is compared with a model of
+ * what was acknowledged; idempotency of request ids (recent and old
+ * requests, other conversations, after a restart, inside one group
+ * commit); lookup by request id; delete and re-create.
+ *
+ * Retention, the upgrade of a version 4 file and concurrent appends are
+ * in test_repo_chain2.c.  The model and its checks: test_repo_chain.h.
+ */
+
+#include "test_repo_chain.h"
+
+#define T_CONVS  5
+
+static t_env_t   env;
+static t_res_t   rs[16];
+static c_conv_t  cs[T_CONVS + 1];
+
+
+static void
+t_open_unlimited(void)
+{
+    t_env_init(&env);
+    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
+    CHECK(t_env_open(&env) != NULL);
+}
+
+
+static void
+t_done(void)
+{
+    size_t  i;
+
+    for (i = 0; i < 16; i++) {
+        t_res_clear(&rs[i]);
+    }
+    t_env_done(&env);
+}
+
+
+static void
+t_reopen(void)
+{
+    t_env_close_repo(&env);
+    CHECK(t_env_open(&env) != NULL);
+}
+
+
+/*
+ * Five conversations filled round-robin (about 200 rows each, every type,
+ * request ids repeating across conversations) plus one of another
+ * principal in the same group commits: each read of each conversation
+ * returns exactly its own rows.
+ */
+static void
+test_interleaved_reads(void)
+{
+    c_conv_t  *other = &cs[T_CONVS];
+    size_t     i;
+
+    t_open_unlimited();
+    c_fill(&env, rs, cs, T_CONVS, "conv-", 240);
+    for (i = 0; i < T_CONVS; i++) {
+        CHECK(cs[i].n >= 160 && cs[i].n <= 240);
+    }
+
+    /* another principal's conversation written in the same groups */
+    c_conv_init(other, "q", "other");
+    CHECK(t_open_conv(&env, &rs[0], "q", "other") == 0);
+    for (i = 0; i < 40; i++) {
+        c_round(&env, rs, cs, T_CONVS + 1, 1u << (i % T_CONVS));
+    }
+
+    c_check_all(&env, &rs[0], cs, T_CONVS);
+    c_check_history(&env, &rs[0], other, C_BIG, 0);
+    c_check_pages(&env, &rs[0], other, 16);
+    c_check_export(&env, &rs[0], other);
+    c_check_list(&env, &rs[0], "q", other, 1);
+
+    /* the same reads after a restart: nothing kept only in memory */
+    t_reopen();
+    c_check_all(&env, &rs[0], cs, T_CONVS);
+    c_check_history(&env, &rs[0], other, 50, 3);
+    t_done();
+}
+
+
+/*
+ * A request id is unique per conversation per (type, part): a repeat,
+ * recent or hundreds of rows back, is answered with the stored row's id
+ * and the request's stored rows, and writes nothing.
+ */
+static void
+test_duplicates(void)
+{
+    char     rid[24];
+    c_msg_t  m;
+    size_t   i, last;
+
+    t_open_unlimited();
+    c_fill(&env, rs, cs, 3, "dup-", 240);
+
+    /* the newest request of each conversation, and the oldest */
+    for (i = 0; i < 3; i++) {
+        last = (cs[i].n - 1) / 8;
+        snprintf(rid, sizeof(rid), "req-%zu", last);
+        c_check_duplicate(&env, &rs[0], &cs[i], rid, MCP_MSG_USER, 0,
+                          c_req_state(&cs[i], rid));
+        c_check_duplicate(&env, &rs[0], &cs[i], "req-0", MCP_MSG_USER, 0,
+                          MCP_REQ_DONE);
+        c_check_duplicate(&env, &rs[0], &cs[i], "req-0", MCP_MSG_TOOL_RESULT,
+                          1, MCP_REQ_DONE);
+        c_check_duplicate(&env, &rs[0], &cs[i], "req-1", MCP_MSG_TOOL_CALL, 0,
+                          MCP_REQ_DONE);
+        c_check_duplicate(&env, &rs[0], &cs[i], "req-2", MCP_MSG_ASSISTANT, 0,
+                          MCP_REQ_DONE);
+    }
+    /* nothing was written: counts, history, pages as before */
+    c_check_list(&env, &rs[0], "p", cs, 3);
+    c_check_history(&env, &rs[0], &cs[0], C_BIG, 0);
+    c_check_pages(&env, &rs[0], &cs[1], 50);
+
+    /* the same id in another conversation is another request */
+    memset(&m, 0, sizeof(m));
+    m.type = MCP_MSG_USER;
+    snprintf(m.rid, sizeof(m.rid), "fresh");
+    for (i = 0; i < 3; i++) {
+        snprintf(m.content, sizeof(m.content), "fresh question in %s",
+                 cs[i].id);
+        m.content_len = strlen(m.content);
+        c_push(&env, &rs[0], &cs[i], &m);
+    }
+    c_check_duplicate(&env, &rs[0], &cs[1], "fresh", MCP_MSG_USER, 0,
+                      MCP_REQ_OPEN);
+
+    /* another part, another type of the same request: new rows */
+    m.type = MCP_MSG_TOOL_CALL;
+    m.part = 2;
+    m.content_len = 0;
+    c_push(&env, &rs[0], &cs[0], &m);
+    m.type = MCP_MSG_TOOL_RESULT;
+    snprintf(m.content, sizeof(m.content), "[\"part 2\"]");
+    m.content_len = strlen(m.content);
+    c_push(&env, &rs[0], &cs[0], &m);
+    m.type = MCP_MSG_ASSISTANT;
+    m.part = 0;
+    m.final = 1;
+    c_push(&env, &rs[0], &cs[0], &m);
+    c_check_duplicate(&env, &rs[0], &cs[0], "fresh", MCP_MSG_TOOL_CALL, 2,
+                      MCP_REQ_DONE);
+    c_check_duplicate(&env, &rs[0], &cs[2], "fresh", MCP_MSG_USER, 0,
+                      MCP_REQ_OPEN);
+
+    /* after a restart: still detected, the open ones abandoned */
+    t_reopen();
+    for (i = 0; i < 3; i++) {
+        c_check_duplicate(&env, &rs[0], &cs[i], "req-0", MCP_MSG_ASSISTANT, 0,
+                          MCP_REQ_DONE);
+        c_check_duplicate(&env, &rs[0], &cs[i], "req-3", MCP_MSG_TOOL_CALL, 1,
+                          MCP_REQ_DONE);
+    }
+    c_check_duplicate(&env, &rs[0], &cs[0], "fresh", MCP_MSG_TOOL_RESULT, 2,
+                      MCP_REQ_DONE);
+    c_check_duplicate(&env, &rs[0], &cs[1], "fresh", MCP_MSG_USER, 0,
+                      MCP_REQ_ABANDONED);
+    c_check_all(&env, &rs[0], cs, 3);
+    t_done();
+}
+
+
+/*
+ * Keep the writer busy for a moment so that what is queued next waits
+ * and is taken as one group.  Its completion is not waited for: the
+ * writer finishes it before the requests queued behind it.
+ */
+static void
+t_hold_writer(void)
+{
+    t_res_clear(&rs[15]);
+    CHECK(mcp_repo_debug_hold(env.repo, 1, 50, t_cb, &rs[15]) == 0);
+}
+
+
+/* Queue n appends of m to conv without running the loop in between. */
+static void
+t_queue(c_conv_t *c, c_msg_t *m, size_t first, size_t n, const char *text)
+{
+    size_t  i;
+
+    for (i = first; i < first + n; i++) {
+        snprintf(m->content, sizeof(m->content), "%s #%zu", text, i);
+        m->content_len = strlen(m->content);
+        CHECK(c_submit(&env, &rs[i], c->id, m) == 0);
+    }
+}
+
+
+/*
+ * Repeats queued together, before the loop runs, so the writer finds
+ * them in one group: the first queued is stored once, the others are its
+ * duplicates; the same id in another conversation of that group is not.
+ */
+static void
+test_duplicates_in_one_group(void)
+{
+    c_msg_t  m, first;
+    size_t   i;
+
+    t_open_unlimited();
+    c_fill(&env, rs, cs, 2, "grp-", 40);
+
+    memset(&m, 0, sizeof(m));
+    m.type = MCP_MSG_USER;
+    m.tokens = 4;
+    snprintf(m.rid, sizeof(m.rid), "same");
+    t_hold_writer();
+    t_queue(&cs[0], &m, 0, 3, "asked three times");
+    t_queue(&cs[1], &m, 3, 1, "asked in the other conversation");
+    t_queue(&cs[0], &m, 4, 2, "asked again");
+    for (i = 0; i < 6; i++) {
+        CHECK(t_wait(&env.loop, &rs[i].done) == 0);
+        CHECK_EQ_INT(rs[i].status, MCP_REPO_OK);
+    }
+    first = m;
+    snprintf(first.content, sizeof(first.content), "asked three times #0");
+    first.content_len = strlen(first.content);
+    c_record(&cs[0], &first, &rs[0]);
+    snprintf(first.content, sizeof(first.content),
+             "asked in the other conversation #3");
+    first.content_len = strlen(first.content);
+    c_record(&cs[1], &first, &rs[3]);
+    for (i = 1; i < 6; i++) {
+        if (i == 3) {
+            continue;
+        }
+        CHECK_EQ_INT(rs[i].duplicate, 1);
+        CHECK_EQ_INT(rs[i].id, rs[0].id);
+        CHECK_EQ_INT(rs[i].request_state, MCP_REQ_OPEN);
+        CHECK_EQ_INT(rs[i].n_msgs, 1);
+        CHECK_EQ_STR(rs[i].msgs[0].content, "asked three times #0");
+    }
+    CHECK(rs[3].id != rs[0].id);
+
+    /* a request, its answer and a repeat of its question in one group:
+       the repeat sees the request done, with both rows */
+    snprintf(m.rid, sizeof(m.rid), "whole");
+    t_hold_writer();
+    t_queue(&cs[1], &m, 0, 1, "question");
+    m.type = MCP_MSG_ASSISTANT;
+    m.final = 1;
+    t_queue(&cs[1], &m, 1, 1, "answer");
+    m.type = MCP_MSG_USER;
+    m.final = 0;
+    t_queue(&cs[1], &m, 2, 1, "question again");
+    for (i = 0; i < 3; i++) {
+        CHECK(t_wait(&env.loop, &rs[i].done) == 0);
+    }
+    snprintf(m.content, sizeof(m.content), "question #0");
+    m.content_len = strlen(m.content);
+    c_record(&cs[1], &m, &rs[0]);
+    m.type = MCP_MSG_ASSISTANT;
+    m.final = 1;
+    snprintf(m.content, sizeof(m.content), "answer #1");
+    m.content_len = strlen(m.content);
+    c_record(&cs[1], &m, &rs[1]);
+    CHECK_EQ_INT(rs[2].duplicate, 1);
+    CHECK_EQ_INT(rs[2].id, rs[0].id);
+    CHECK_EQ_INT(rs[2].request_state, MCP_REQ_DONE);
+    CHECK_EQ_INT(rs[2].n_msgs, 2);
+
+    c_check_all(&env, &rs[0], cs, 2);
+    c_check_lookup(&env, &rs[0], &cs[0], "same", MCP_REQ_OPEN);
+    c_check_lookup(&env, &rs[0], &cs[1], "whole", MCP_REQ_DONE);
+    t_done();
+}
+
+
+/* a lookup that finds nothing: no rows, no state, not an error */
+static void
+t_check_unknown(const char *conv, const char *rid)
+{
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_lookup_request(env.repo, conv, rid, t_cb, &rs[0]) == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_OK);
+    CHECK_EQ_INT(rs[0].request_state, MCP_REQ_NONE);
+    CHECK_EQ_INT(rs[0].n_msgs, 0);
+}
+
+
+/*
+ * Lookup by request id: a recent and an old request, one still in
+ * flight, one ended without an answer, ids unknown to the conversation.
+ */
+static void
+test_lookup(void)
+{
+    c_conv_t  *open = NULL;
+    char       rid[24], open_rid[24];
+    int        k;
+
+    t_open_unlimited();
+    c_fill(&env, rs, cs, 4, "look-", 200);
+
+    /* the conversations sit out different rounds: one of them ends part
+       way through a request (in flight) */
+    for (k = 0; k < 4 && open == NULL; k++) {
+        snprintf(open_rid, sizeof(open_rid), "req-%zu", (cs[k].n - 1) / 8);
+        if (c_req_state(&cs[k], open_rid) == MCP_REQ_OPEN) {
+            open = &cs[k];
+        }
+    }
+    CHECK(open != NULL);
+    if (open == NULL) {
+        t_done();
+        return;
+    }
+    c_check_lookup(&env, &rs[0], open, open_rid, MCP_REQ_OPEN);
+    CHECK(rs[0].n_msgs >= 1 && rs[0].n_msgs < 6);
+
+    for (k = 0; k < 4; k++) {
+        c_check_lookup(&env, &rs[0], &cs[k], "req-0", MCP_REQ_DONE);
+        c_check_lookup(&env, &rs[0], &cs[k], "req-1", MCP_REQ_DONE);
+        snprintf(rid, sizeof(rid), "req-%zu", cs[k].n / 8 - 1);
+        c_check_lookup(&env, &rs[0], &cs[k], rid, MCP_REQ_DONE);
+        CHECK_EQ_INT(rs[0].n_msgs, 6);
+    }
+
+    /* ended without a final row: done, with the rows it has */
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_request_end(env.repo, open->id, open_rid, t_cb, &rs[0])
+          == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_OK);
+    c_check_lookup(&env, &rs[0], open, open_rid, MCP_REQ_DONE);
+
+    /* unknown: no rows, no state, not an error */
+    t_check_unknown(cs[0].id, "req-999");
+    t_check_unknown(cs[0].id, "");
+    t_check_unknown("no-such-conv", "req-0");
+
+    /* a request of one conversation is unknown to the others */
+    {
+        c_msg_t  m;
+
+        memset(&m, 0, sizeof(m));
+        m.type = MCP_MSG_USER;
+        snprintf(m.rid, sizeof(m.rid), "only-in-0");
+        snprintf(m.content, sizeof(m.content), "mine");
+        m.content_len = 4;
+        c_push(&env, &rs[0], &cs[0], &m);
+    }
+    c_check_lookup(&env, &rs[0], &cs[0], "only-in-0", MCP_REQ_OPEN);
+    t_check_unknown(cs[1].id, "only-in-0");
+
+    /* after a restart the open one is abandoned, the rest as they were */
+    t_reopen();
+    c_check_lookup(&env, &rs[0], &cs[0], "only-in-0", MCP_REQ_ABANDONED);
+    c_check_lookup(&env, &rs[0], &cs[2], "req-0", MCP_REQ_DONE);
+    c_check_lookup(&env, &rs[0], open, open_rid, MCP_REQ_DONE);
+    c_check_lookup(&env, &rs[0], &cs[3], rid, MCP_REQ_DONE);
+    t_done();
+}
+
+
+static int64_t
+t_delete(const char *principal, const char *conv, int status)
+{
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_delete(env.repo, principal, conv, t_cb, &rs[0]) == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].status, status);
+    return rs[0].count;
+}
+
+
+/* conversation i of cs is gone: no rows, pages and export not found */
+static void
+t_check_gone(const c_conv_t *c)
+{
+    CHECK(t_history(&env, &rs[0], c->id, C_BIG, 0) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_OK);
+    CHECK_EQ_INT(rs[0].n_msgs, 0);
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_history_page(env.repo, "p", c->id, 0, 10, t_cb, &rs[0])
+          == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_ENOTFOUND);
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_export(env.repo, "p", c->id, t_cb, &rs[0]) == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_ENOTFOUND);
+    t_check_unknown(c->id, "req-0");
+}
+
+
+/* move conversation from to the end of cs (it is deleted) */
+static void
+t_drop(size_t *n, size_t from)
+{
+    c_conv_t  tmp = cs[from];
+
+    memmove(&cs[from], &cs[from + 1], (*n - from - 1) * sizeof(cs[0]));
+    cs[--*n] = tmp;
+}
+
+
+/*
+ * Delete takes one conversation's rows and nothing else; the id can be
+ * used again for a new, empty conversation whose request ids are new;
+ * appends elsewhere go on.
+ */
+static void
+test_delete(void)
+{
+    c_conv_t  gone;
+    c_msg_t   m, m2;
+    size_t    n = T_CONVS, i;
+
+    t_open_unlimited();
+    c_fill(&env, rs, cs, T_CONVS, "del-", 120);
+
+    /* one in the middle */
+    CHECK_EQ_INT(t_delete("p", cs[2].id, MCP_REPO_OK), cs[2].n);
+    t_drop(&n, 2);
+    gone = cs[n];
+    t_check_gone(&gone);
+    c_check_all(&env, &rs[0], cs, n);
+
+    /* an append to it now fails and leaves nothing behind */
+    CHECK(t_append(&env, &rs[0], gone.id, MCP_MSG_USER, "late", 4, "req-0",
+                   1, 0) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_ENOTFOUND);
+
+    /* the same id again: a new conversation, empty, its requests new */
+    CHECK(t_open_conv(&env, &rs[0], "p", gone.id) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_OK);
+    CHECK_EQ_INT(rs[0].created, 1);
+    c_conv_init(&cs[n], "p", gone.id);
+    c_check_history(&env, &rs[0], &cs[n], C_BIG, 0);
+    CHECK_EQ_INT(rs[0].n_msgs, 0);
+    for (i = 0; i < 10; i++) {
+        c_gen(&cs[n], cs[n].n, &m);
+        c_push(&env, &rs[0], &cs[n], &m);   /* "req-0": not a duplicate */
+    }
+    n++;
+    c_check_all(&env, &rs[0], cs, n);
+    c_check_lookup(&env, &rs[0], &cs[n - 1], "req-0", MCP_REQ_DONE);
+    c_check_lookup(&env, &rs[0], &cs[n - 1], "req-5", MCP_REQ_NONE);
+
+    /* the one holding the newest rows (the new one), then more appends:
+       they may reuse the deleted rows' ids (SQLite rowids do), so any
+       memory of the deleted rows would show up here */
+    CHECK_EQ_INT(t_delete("p", cs[n - 1].id, MCP_REPO_OK), cs[n - 1].n);
+    n--;
+    t_check_gone(&cs[n]);
+    for (i = 0; i < 20; i++) {
+        c_round(&env, rs, cs, n, 0);
+    }
+    c_check_all(&env, &rs[0], cs, n);
+    c_check_duplicate(&env, &rs[0], &cs[0], "req-0", MCP_MSG_USER, 0,
+                      MCP_REQ_DONE);
+
+    /* a delete queued between appends to other conversations */
+    t_hold_writer();
+    c_gen(&cs[0], cs[0].n, &m);
+    CHECK(c_submit(&env, &rs[1], cs[0].id, &m) == 0);
+    CHECK(mcp_repo_delete(env.repo, "p", cs[1].id, t_cb, &rs[2]) == 0);
+    c_gen(&cs[2], cs[2].n, &m2);
+    CHECK(c_submit(&env, &rs[3], cs[2].id, &m2) == 0);
+    for (i = 1; i < 4; i++) {
+        CHECK(t_wait(&env.loop, &rs[i].done) == 0);
+    }
+    c_record(&cs[0], &m, &rs[1]);
+    CHECK_EQ_INT(rs[2].status, MCP_REPO_OK);
+    CHECK_EQ_INT(rs[2].count, cs[1].n);
+    c_record(&cs[2], &m2, &rs[3]);
+    t_drop(&n, 1);
+    t_check_gone(&cs[n]);
+    c_check_all(&env, &rs[0], cs, n);
+
+    /* and all of it as stored */
+    t_reopen();
+    c_check_all(&env, &rs[0], cs, n);
+    t_done();
+}
+
+
+UNIT_MAIN("repo_chain",
+    UNIT_TEST(test_interleaved_reads),
+    UNIT_TEST(test_duplicates),
+    UNIT_TEST(test_duplicates_in_one_group),
+    UNIT_TEST(test_lookup),
+    UNIT_TEST(test_delete))
