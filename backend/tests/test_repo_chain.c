@@ -61,7 +61,8 @@ test_interleaved_reads(void)
     size_t     i;
 
     t_open_unlimited();
-    c_fill(&env, rs, cs, T_CONVS, "conv-", 240);
+    c_open_all(&env, &rs[0], cs, T_CONVS, "conv-");
+    c_rounds(&env, rs, cs, T_CONVS, 240);
     for (i = 0; i < T_CONVS; i++) {
         CHECK(cs[i].n >= 160 && cs[i].n <= 240);
     }
@@ -100,7 +101,8 @@ test_duplicates(void)
     size_t   i, last;
 
     t_open_unlimited();
-    c_fill(&env, rs, cs, 3, "dup-", 240);
+    c_open_all(&env, &rs[0], cs, 3, "dup-");
+    c_rounds(&env, rs, cs, 3, 240);
 
     /* the newest request of each conversation, and the oldest */
     for (i = 0; i < 3; i++) {
@@ -209,7 +211,8 @@ test_duplicates_in_one_group(void)
     size_t   i;
 
     t_open_unlimited();
-    c_fill(&env, rs, cs, 2, "grp-", 40);
+    c_open_all(&env, &rs[0], cs, 2, "grp-");
+    c_rounds(&env, rs, cs, 2, 40);
 
     memset(&m, 0, sizeof(m));
     m.type = MCP_MSG_USER;
@@ -302,7 +305,8 @@ test_lookup(void)
     int        k;
 
     t_open_unlimited();
-    c_fill(&env, rs, cs, 4, "look-", 200);
+    c_open_all(&env, &rs[0], cs, 4, "look-");
+    c_rounds(&env, rs, cs, 4, 200);
 
     /* the conversations sit out different rounds: one of them ends part
        way through a request (in flight) */
@@ -420,7 +424,8 @@ test_delete(void)
     size_t    n = T_CONVS, i;
 
     t_open_unlimited();
-    c_fill(&env, rs, cs, T_CONVS, "del-", 120);
+    c_open_all(&env, &rs[0], cs, T_CONVS, "del-");
+    c_rounds(&env, rs, cs, T_CONVS, 120);
 
     /* one in the middle */
     CHECK_EQ_INT(t_delete("p", cs[2].id, MCP_REPO_OK), cs[2].n);
@@ -442,7 +447,7 @@ test_delete(void)
     c_check_history(&env, &rs[0], &cs[n], C_BIG, 0);
     CHECK_EQ_INT(rs[0].n_msgs, 0);
     for (i = 0; i < 10; i++) {
-        c_gen(&cs[n], cs[n].n, &m);
+        c_gen(&cs[n], cs[n].next, &m);
         c_push(&env, &rs[0], &cs[n], &m);   /* "req-0": not a duplicate */
     }
     n++;
@@ -465,10 +470,10 @@ test_delete(void)
 
     /* a delete queued between appends to other conversations */
     t_hold_writer();
-    c_gen(&cs[0], cs[0].n, &m);
+    c_gen(&cs[0], cs[0].next, &m);
     CHECK(c_submit(&env, &rs[1], cs[0].id, &m) == 0);
     CHECK(mcp_repo_delete(env.repo, "p", cs[1].id, t_cb, &rs[2]) == 0);
-    c_gen(&cs[2], cs[2].n, &m2);
+    c_gen(&cs[2], cs[2].next, &m2);
     CHECK(c_submit(&env, &rs[3], cs[2].id, &m2) == 0);
     for (i = 1; i < 4; i++) {
         CHECK(t_wait(&env.loop, &rs[i].done) == 0);

@@ -29,12 +29,17 @@ typedef struct {
     int       final;
 } c_msg_t;
 
-typedef struct {
+typedef struct c_conv_s  c_conv_t;
+
+struct c_conv_s {
     char      id[32];
     char      principal[16];
     size_t    n;
     c_msg_t   m[C_MAX_MSGS];
-} c_conv_t;
+    size_t    next;                 /* rows ever added: c_gen's k */
+    /* created_at of the k-th message; NULL: 0, the time of the append */
+    int64_t (*when)(const c_conv_t *c, size_t k);
+};
 
 
 static void
@@ -99,6 +104,7 @@ c_gen(const c_conv_t *c, size_t k, c_msg_t *m)
         break;
     }
     m->content_len = strlen(m->content);
+    m->created_at = c->when ? c->when(c, k) : 0;
 }
 
 
@@ -138,6 +144,7 @@ c_record(c_conv_t *c, const c_msg_t *m, const t_res_t *r)
     c->m[c->n] = *m;
     c->m[c->n].id = r->id;
     c->n++;
+    c->next++;
 }
 
 
@@ -162,7 +169,7 @@ c_round(t_env_t *e, t_res_t *rs, c_conv_t *cs, size_t n, unsigned skip)
 
     for (i = 0; i < n && i < 16; i++) {
         if (!(skip & (1u << i))) {
-            c_gen(&cs[i], cs[i].n, &m[i]);
+            c_gen(&cs[i], cs[i].next, &m[i]);
             CHECK(c_submit(e, &rs[i], cs[i].id, &m[i]) == 0);
         }
     }
@@ -175,26 +182,33 @@ c_round(t_env_t *e, t_res_t *rs, c_conv_t *cs, size_t n, unsigned skip)
 }
 
 
-/*
- * n conversations of principal "p" named <prefix><i>, filled by rounds:
- * conversation i sits out one round in i + 3, so the conversations end
- * with different lengths and some with a request still in flight.
- */
+/* n conversations of principal "p" named <prefix><i>, empty */
 static void
-c_fill(t_env_t *e, t_res_t *rs, c_conv_t *cs, size_t n, const char *prefix,
-    int rounds)
+c_open_all(t_env_t *e, t_res_t *r, c_conv_t *cs, size_t n,
+    const char *prefix)
 {
-    char      id[32];
-    unsigned  skip;
-    size_t    i;
-    int       k;
+    char    id[32];
+    size_t  i;
 
     for (i = 0; i < n; i++) {
         snprintf(id, sizeof(id), "%s%zu", prefix, i);
         c_conv_init(&cs[i], "p", id);
-        CHECK(t_open_conv(e, &rs[0], "p", id) == 0);
-        CHECK_EQ_INT(rs[0].created, 1);
+        CHECK(t_open_conv(e, r, "p", id) == 0);
+        CHECK_EQ_INT(r->created, 1);
     }
+}
+
+
+/* Rounds of appends: conversation i sits out one round in i + 3, so the
+   conversations end with different lengths, some part way through a
+   request (in flight). */
+static void
+c_rounds(t_env_t *e, t_res_t *rs, c_conv_t *cs, size_t n, int rounds)
+{
+    unsigned  skip;
+    size_t    i;
+    int       k;
+
     for (k = 0; k < rounds; k++) {
         skip = 0;
         for (i = 0; i < n; i++) {
