@@ -15,7 +15,7 @@
 #define T_CONVS  5
 
 static t_env_t   env;
-static t_res_t   rs[16];
+static t_res_t   rs[16], miss;
 static c_conv_t  cs[T_CONVS + 1];
 
 
@@ -75,6 +75,8 @@ test_interleaved_reads(void)
     }
 
     c_check_all(&env, &rs[0], cs, T_CONVS);
+    c_check_pages(&env, &rs[0], &cs[0], 1);
+    c_check_pages(&env, &rs[0], &cs[1], 1000);
     c_check_history(&env, &rs[0], other, C_BIG, 0);
     c_check_pages(&env, &rs[0], other, 16);
     c_check_export(&env, &rs[0], other);
@@ -294,6 +296,57 @@ t_check_unknown(const char *conv, const char *rid)
 
 
 /*
+ * Groups holding several rows of each conversation: for each, a new row,
+ * a repeat of an old request, another new row, plus an append to a
+ * missing conversation in the middle.  The new rows follow each other
+ * (and nothing of the repeat or of the failure shows), group after group.
+ */
+static void
+test_group_bursts(void)
+{
+    c_msg_t  m[T_CONVS][2], dup;
+    size_t   i;
+    int      b;
+
+    t_open_unlimited();
+    c_open_all(&env, &rs[0], cs, T_CONVS, "burst-");
+    c_rounds(&env, rs, cs, T_CONVS, 30);
+
+    for (b = 0; b < 4; b++) {
+        t_hold_writer();
+        for (i = 0; i < T_CONVS; i++) {
+            c_gen(&cs[i], cs[i].next, &m[i][0]);
+            c_gen(&cs[i], cs[i].next + 1, &m[i][1]);
+            dup = *c_find(&cs[i], "req-0", MCP_MSG_USER, 0);
+            CHECK(c_submit(&env, &rs[3 * i], cs[i].id, &m[i][0]) == 0);
+            CHECK(c_submit(&env, &rs[3 * i + 1], cs[i].id, &dup) == 0);
+            CHECK(c_submit(&env, &rs[3 * i + 2], cs[i].id, &m[i][1]) == 0);
+            if (i == 2) {
+                CHECK(c_submit(&env, &miss, "no-such-conv", &dup) == 0);
+            }
+        }
+        for (i = 0; i < 3 * T_CONVS; i++) {
+            CHECK(t_wait(&env.loop, &rs[i].done) == 0);
+        }
+        CHECK(t_wait(&env.loop, &miss.done) == 0);
+        CHECK_EQ_INT(miss.status, MCP_REPO_ENOTFOUND);
+        for (i = 0; i < T_CONVS; i++) {
+            c_record(&cs[i], &m[i][0], &rs[3 * i]);
+            CHECK_EQ_INT(rs[3 * i + 1].status, MCP_REPO_OK);
+            CHECK_EQ_INT(rs[3 * i + 1].duplicate, 1);
+            CHECK_EQ_INT(rs[3 * i + 1].id, cs[i].m[0].id);
+            c_record(&cs[i], &m[i][1], &rs[3 * i + 2]);
+        }
+    }
+    c_check_all(&env, &rs[0], cs, T_CONVS);
+    t_reopen();
+    c_check_all(&env, &rs[0], cs, T_CONVS);
+    t_res_clear(&miss);
+    t_done();
+}
+
+
+/*
  * Lookup by request id: a recent and an old request, one still in
  * flight, one ended without an answer, ids unknown to the conversation.
  */
@@ -497,5 +550,6 @@ UNIT_MAIN("repo_chain",
     UNIT_TEST(test_interleaved_reads),
     UNIT_TEST(test_duplicates),
     UNIT_TEST(test_duplicates_in_one_group),
+    UNIT_TEST(test_group_bursts),
     UNIT_TEST(test_lookup),
     UNIT_TEST(test_delete))

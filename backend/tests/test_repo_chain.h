@@ -386,16 +386,13 @@ c_check_export(t_env_t *e, t_res_t *r, const c_conv_t *c)
 }
 
 
-/* list: exactly these conversations of principal, with their counts */
+/* r (a list or a list page) holds exactly cs[0..n) with their counts */
 static void
-c_check_list(t_env_t *e, t_res_t *r, const char *principal,
-    const c_conv_t *cs, size_t n)
+c_check_convs(const t_res_t *r, const c_conv_t *cs, size_t n,
+    const char *what)
 {
     size_t  i, j, found;
 
-    t_res_clear(r);
-    CHECK(mcp_repo_list(e->repo, principal, 0, t_cb, r) == 0);
-    CHECK(t_wait(&e->loop, &r->done) == 0);
     CHECK_EQ_INT(r->status, MCP_REPO_OK);
     CHECK_EQ_INT(r->n_convs, n);
     for (i = 0; i < n; i++) {
@@ -404,14 +401,33 @@ c_check_list(t_env_t *e, t_res_t *r, const char *principal,
             if (strcmp(r->convs[j], cs[i].id) == 0) {
                 found++;
                 if (r->conv_msgs[j] != (int64_t) cs[i].n) {
-                    fprintf(stderr, "  list: %s has %lld messages, not %zu\n",
-                            cs[i].id, (long long) r->conv_msgs[j], cs[i].n);
-                    CHECK(!"list count as expected");
+                    fprintf(stderr, "  %s: %s has %lld messages, not %zu\n",
+                            what, cs[i].id, (long long) r->conv_msgs[j],
+                            cs[i].n);
+                    CHECK(!"count as expected");
                 }
             }
         }
         CHECK_EQ_INT(found, 1);
     }
+}
+
+
+/* list and a list page: exactly these conversations of principal, with
+   their message counts */
+static void
+c_check_list(t_env_t *e, t_res_t *r, const char *principal,
+    const c_conv_t *cs, size_t n)
+{
+    t_res_clear(r);
+    CHECK(mcp_repo_list(e->repo, principal, 0, t_cb, r) == 0);
+    CHECK(t_wait(&e->loop, &r->done) == 0);
+    c_check_convs(r, cs, n, "list");
+    t_res_clear(r);
+    CHECK(mcp_repo_list_page(e->repo, principal, -1, NULL, 64, t_cb, r)
+          == 0);
+    CHECK(t_wait(&e->loop, &r->done) == 0);
+    c_check_convs(r, cs, n, "list page");
 }
 
 

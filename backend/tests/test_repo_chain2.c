@@ -7,11 +7,13 @@
  */
 
 #include <sqlite3.h>
+#include <time.h>
 
 #include "test_repo_chain.h"
 
 #define T_CONVS  4
 #define T_DAY    INT64_C(86400000)
+#define T_NOW    ((int64_t) time(NULL) * 1000)
 
 static t_env_t   env;
 static t_res_t   rs[16];
@@ -27,16 +29,6 @@ t_done(void)
         t_res_clear(&rs[i]);
     }
     t_env_done(&env);
-}
-
-
-static int64_t
-t_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -103,7 +95,7 @@ t_apply_all(c_conv_t *c, size_t n, int protect)
            : env.pc.max_messages_per_conversation;
     for (i = 0; i < n; i++) {
         deleted += t_apply(&c[i], env.pc.retention_policy, keep,
-                           t_now_ms() - env.pc.retention_days * T_DAY,
+                           T_NOW - env.pc.retention_days * T_DAY,
                            protect);
     }
     return deleted;
@@ -125,20 +117,20 @@ t_retain(void)
 static int64_t
 t_old(const c_conv_t *c, size_t k)
 {
-    return t_now_ms() - 40 * T_DAY + (int64_t) k;
+    return T_NOW - 40 * T_DAY + (int64_t) k;
 }
 
 static int64_t
 t_old_then_new(const c_conv_t *c, size_t k)
 {
-    return t_now_ms() - (k < 90 ? 40 : 10) * T_DAY + (int64_t) k;
+    return T_NOW - (k < 90 ? 40 : 10) * T_DAY + (int64_t) k;
 }
 
 static int64_t
 t_mixed(const c_conv_t *c, size_t k)
 {
     /* out of order: ages given by the caller need not grow */
-    return t_now_ms() - (k % 3 != 2 ? 40 : 10) * T_DAY;
+    return T_NOW - (k % 3 != 2 ? 40 : 10) * T_DAY;
 }
 
 
