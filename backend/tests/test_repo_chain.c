@@ -4,10 +4,11 @@
  * every history, page, export and list count is compared with a model of
  * what was acknowledged; idempotency of request ids (recent and old
  * requests, other conversations, after a restart, inside one group
- * commit); lookup by request id; delete and re-create.
+ * commit); lookup by request id; delete and re-create; concurrent
+ * appends with reads in flight.
  *
- * Retention, the upgrade of a version 4 file and concurrent appends are
- * in test_repo_chain2.c.  The model and its checks: test_repo_chain.h.
+ * Retention and the upgrade of a version 4 file are in
+ * test_repo_chain2.c.  The model and its checks: test_repo_chain.h.
  */
 
 #include "test_repo_chain.h"
@@ -16,7 +17,7 @@
 
 static t_env_t   env;
 static t_res_t   rs[16], miss;
-static c_conv_t  cs[T_CONVS + 1];
+static c_conv_t  cs[9];
 
 
 static void
@@ -158,7 +159,22 @@ test_duplicates(void)
                       MCP_REQ_OPEN);
 
     /* after a restart: still detected, the open ones abandoned */
+    last = (cs[1].next - 1) / 8;
+    snprintf(rid, sizeof(rid), "req-%zu", last);
+    CHECK_EQ_INT(c_req_state(&cs[1], rid), MCP_REQ_OPEN);
     t_reopen();
+    c_check_lookup(&env, &rs[0], &cs[1], rid, MCP_REQ_ABANDONED);
+    /* its answer comes after the restart: done, its rows all there */
+    memset(&m, 0, sizeof(m));
+    m.type = MCP_MSG_ASSISTANT;
+    m.final = 1;
+    snprintf(m.rid, sizeof(m.rid), "%s", rid);
+    snprintf(m.content, sizeof(m.content), "late answer");
+    m.content_len = strlen(m.content);
+    c_push(&env, &rs[0], &cs[1], &m);
+    c_check_lookup(&env, &rs[0], &cs[1], rid, MCP_REQ_DONE);
+    c_check_duplicate(&env, &rs[0], &cs[1], rid, MCP_MSG_TOOL_CALL, 0,
+                      MCP_REQ_DONE);
     for (i = 0; i < 3; i++) {
         c_check_duplicate(&env, &rs[0], &cs[i], "req-0", MCP_MSG_ASSISTANT, 0,
                           MCP_REQ_DONE);
@@ -546,10 +562,235 @@ test_delete(void)
 }
 
 
+/* ------------------------------------------------------------ concurrency */
+
+#define T_WRITERS   64
+#define T_PER       4       /* a request: question, tool call and result,
+                               answer; then a repeat of the question */
+#define T_READERS   8
+#define T_READS     2048
+
+typedef struct {
+    int       idx;
+    int       conv;
+    int       sent;                 /* appends sent so far */
+    int       reader;
+    c_msg_t   m;
+    int64_t   ids[T_PER];
+} t_caller_t;
+
+static t_caller_t  callers[T_WRITERS + T_READERS];
+static int         writing, reading, failures;
+static size_t      nreads;
+static struct {
+    int       conv;
+    size_t    n;
+    int64_t   ids[48];
+} reads[T_READS];
+
+static void t_caller_next(t_caller_t *c);
+
+
+static void
+t_read_cb(const mcp_repo_result_t *res, void *data)
+{
+    t_caller_t  *c = data;
+    size_t       i, n = res->n_msgs;
+    int          bad = res->status != MCP_REPO_OK || n > 48;
+
+    reading--;
+
+    for (i = 0; i < n && !bad; i++) {
+        bad = (i > 0 && res->msgs[i].id <= res->msgs[i - 1].id)
+              || strncmp(res->msgs[i].content, cs[c->conv].id,
+                         strlen(cs[c->conv].id)) != 0;
+    }
+    if (bad) {
+        failures++;
+        fprintf(stderr, "  read of %s: bad rows\n", cs[c->conv].id);
+    } else if (nreads < T_READS) {
+        reads[nreads].conv = c->conv;
+        reads[nreads].n = n;
+        for (i = 0; i < n; i++) {
+            reads[nreads].ids[i] = res->msgs[i].id;
+        }
+        nreads++;
+    }
+    t_caller_next(c);
+}
+
+
+/* acknowledged in any order: the model is sorted by id at the end */
+static void
+t_acked(c_conv_t *c, const c_msg_t *m, int64_t id)
+{
+    if (c->n < C_MAX_MSGS) {
+        c->m[c->n] = *m;
+        c->m[c->n++].id = id;
+    }
+}
+
+
+static int
+t_by_id(const void *a, const void *b)
+{
+    const c_msg_t  *x = a, *y = b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+
+static void
+t_write_cb(const mcp_repo_result_t *res, void *data)
+{
+    t_caller_t  *c = data;
+    int          j = c->sent - 1;
+
+    if (res->status != MCP_REPO_OK) {
+        failures++;
+        fprintf(stderr, "  append: %s\n", res->error);
+    } else if (j < T_PER) {
+        failures += res->duplicate || (j > 0 && res->id <= c->ids[j - 1]);
+        c->ids[j] = res->id;
+        t_acked(&cs[c->conv], &c->m, res->id);
+    } else {
+        /* the repeat: the stored question and its whole request */
+        failures += !res->duplicate || res->id != c->ids[0]
+                    || res->n_msgs != T_PER
+                    || res->request_state != MCP_REQ_DONE;
+    }
+    t_caller_next(c);
+}
+
+
+static void
+t_caller_next(t_caller_t *c)
+{
+    static const int  types[T_PER + 1] = { MCP_MSG_USER, MCP_MSG_TOOL_CALL,
+        MCP_MSG_TOOL_RESULT, MCP_MSG_ASSISTANT, MCP_MSG_USER };
+    mcp_repo_append_t  a;
+    int                j = c->sent++;
+
+    if (c->reader) {
+        if (writing == 0) {
+            return;
+        }
+        reading++;
+        if (j % 2) {
+            mcp_repo_history(env.repo, cs[c->conv].id, C_BIG, 48, t_read_cb,
+                             c);
+        } else {
+            mcp_repo_history_page(env.repo, "p", cs[c->conv].id, 0, 48,
+                                  t_read_cb, c);
+        }
+        return;
+    }
+    if (j > T_PER) {
+        writing--;
+        return;
+    }
+    memset(&c->m, 0, sizeof(c->m));
+    c->m.type = types[j];
+    c->m.tokens = 1 + j;
+    c->m.final = j == T_PER - 1;
+    snprintf(c->m.rid, sizeof(c->m.rid), "w%d", c->idx);
+    snprintf(c->m.content, sizeof(c->m.content), "%s/w%d/%d ünï",
+             cs[c->conv].id, c->idx, j);
+    c->m.content_len = strlen(c->m.content);
+
+    memset(&a, 0, sizeof(a));
+    a.msg.conversation_id = cs[c->conv].id;
+    a.msg.type = c->m.type;
+    a.msg.content = c->m.content;
+    a.msg.content_len = c->m.content_len;
+    a.msg.request_id = c->m.rid;
+    a.msg.token_count = c->m.tokens;
+    a.final = c->m.final;
+    mcp_repo_append(env.repo, &a, t_write_cb, c);
+}
+
+
+/* a read taken while writers ran is a prefix of the final conversation:
+   nothing seen out of order, no row that appears later below it */
+static void
+t_check_read(size_t r)
+{
+    const c_conv_t  *c = &cs[reads[r].conv];
+    size_t           i;
+
+    CHECK(reads[r].n <= c->n);
+    for (i = 0; i < reads[r].n && i < c->n; i++) {
+        if (reads[r].ids[i] != c->m[i].id) {
+            fprintf(stderr, "  read %zu of %s: row %zu is %lld, not %lld\n",
+                    r, c->id, i, (long long) reads[r].ids[i],
+                    (long long) c->m[i].id);
+            CHECK(!"a read is a prefix of the conversation");
+            return;
+        }
+    }
+}
+
+
+/*
+ * 64 writers over 8 conversations, each a whole request then a repeat of
+ * its question, all started at once, with 8 readers reading the whole
+ * conversations meanwhile: everything acknowledged, each conversation
+ * exactly its acknowledged rows in id order, every read a prefix of it.
+ */
+static void
+test_concurrent_appends(void)
+{
+    char      id[32];
+    uint64_t  start;
+    size_t    i;
+
+    t_env_init(&env);
+    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
+    CHECK(t_env_open(&env) != NULL);
+    for (i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "cc-%zu", i);
+        c_conv_init(&cs[i], "p", id);
+        CHECK(t_open_conv(&env, &rs[0], "p", id) == 0);
+    }
+    memset(callers, 0, sizeof(callers));
+    writing = T_WRITERS;
+    reading = 0;
+    failures = 0;
+    nreads = 0;
+    for (i = 0; i < T_WRITERS + T_READERS; i++) {
+        callers[i].idx = (int) i;
+        callers[i].conv = (int) (i % 8);
+        callers[i].reader = i >= T_WRITERS;
+        t_caller_next(&callers[i]);
+    }
+    start = uv_hrtime();
+    while ((writing > 0 || reading > 0)
+           && uv_hrtime() - start < 15000000000ull)
+    {
+        uv_run(&env.loop, UV_RUN_ONCE);
+    }
+    CHECK_EQ_INT(writing, 0);
+    CHECK_EQ_INT(reading, 0);
+    CHECK_EQ_INT(failures, 0);
+    CHECK(nreads > 0);
+
+    for (i = 0; i < 8; i++) {
+        CHECK_EQ_INT(cs[i].n, T_WRITERS / 8 * T_PER);
+        qsort(cs[i].m, cs[i].n, sizeof(cs[i].m[0]), t_by_id);
+    }
+    c_check_all(&env, &rs[0], cs, 8);
+    for (i = 0; i < nreads; i++) {
+        t_check_read(i);
+    }
+    t_done();
+}
+
+
 UNIT_MAIN("repo_chain",
     UNIT_TEST(test_interleaved_reads),
     UNIT_TEST(test_duplicates),
     UNIT_TEST(test_duplicates_in_one_group),
     UNIT_TEST(test_group_bursts),
     UNIT_TEST(test_lookup),
-    UNIT_TEST(test_delete))
+    UNIT_TEST(test_delete),
+    UNIT_TEST(test_concurrent_appends))

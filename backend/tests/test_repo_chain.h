@@ -69,7 +69,7 @@ c_gen(const c_conv_t *c, size_t k, c_msg_t *m)
 
     memset(m, 0, sizeof(*m));
     m->type = types[slot];
-    m->tokens = 1 + (int64_t) ((k * 7) % 13);
+    m->tokens = (int64_t) ((k * 7) % 13);  /* 0 too: always fits */
     if (slot < 6) {
         snprintf(m->rid, sizeof(m->rid), "req-%d", r);
         m->part = slot >= 3 && slot <= 4;
@@ -435,9 +435,16 @@ c_check_list(t_env_t *e, t_res_t *r, const char *principal,
 static void
 c_check_all(t_env_t *e, t_res_t *r, const c_conv_t *cs, size_t n)
 {
-    size_t  i;
+    int64_t  exact;
+    size_t   i, j;
 
     for (i = 0; i < n; i++) {
+        /* a budget the newest ten fill exactly, and one token less */
+        for (j = cs[i].n, exact = 0; j > 0 && cs[i].n - j < 10; j--) {
+            exact += cs[i].m[j - 1].tokens;
+        }
+        c_check_history(e, r, &cs[i], exact, 0);
+        c_check_history(e, r, &cs[i], exact - 1, 0);
         c_check_history(e, r, &cs[i], C_BIG, 0);
         c_check_history(e, r, &cs[i], 200, 0);
         c_check_history(e, r, &cs[i], C_BIG, 25);
