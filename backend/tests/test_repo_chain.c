@@ -41,11 +41,13 @@ t_done(void)
 }
 
 
+/* a restart: the requests open until now are abandoned */
 static void
 t_reopen(void)
 {
     t_env_close_repo(&env);
     CHECK(t_env_open(&env) != NULL);
+    c_restart(cs, sizeof(cs) / sizeof(cs[0]));
 }
 
 

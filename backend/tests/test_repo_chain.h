@@ -27,6 +27,8 @@ typedef struct {
     int64_t   tokens;
     int64_t   created_at;           /* 0: now (not compared) */
     int       final;
+    int       abandoned;            /* user row of a request open at a
+                                       restart (c_restart) */
 } c_msg_t;
 
 typedef struct c_conv_s  c_conv_t;
@@ -182,20 +184,28 @@ c_round(t_env_t *e, t_res_t *rs, c_conv_t *cs, size_t n, unsigned skip)
 }
 
 
-/* n conversations of principal "p" named <prefix><i>, empty */
+/* n conversations of principal named <prefix><i>, empty */
 static void
-c_open_all(t_env_t *e, t_res_t *r, c_conv_t *cs, size_t n,
-    const char *prefix)
+c_open_as(t_env_t *e, t_res_t *r, c_conv_t *cs, size_t n,
+    const char *principal, const char *prefix)
 {
     char    id[32];
     size_t  i;
 
     for (i = 0; i < n; i++) {
         snprintf(id, sizeof(id), "%s%zu", prefix, i);
-        c_conv_init(&cs[i], "p", id);
-        CHECK(t_open_conv(e, r, "p", id) == 0);
+        c_conv_init(&cs[i], principal, id);
+        CHECK(t_open_conv(e, r, principal, id) == 0);
         CHECK_EQ_INT(r->created, 1);
     }
+}
+
+
+static void
+c_open_all(t_env_t *e, t_res_t *r, c_conv_t *cs, size_t n,
+    const char *prefix)
+{
+    c_open_as(e, r, cs, n, "p", prefix);
 }
 
 
@@ -219,21 +229,41 @@ c_rounds(t_env_t *e, t_res_t *rs, c_conv_t *cs, size_t n, int rounds)
 }
 
 
-/* The state a lookup reports for rid in c as the model has it (before
-   any restart): no user row, none; a final row, done; else open. */
+/* The state a lookup reports for rid in c as the model has it: no user
+   row, none; a final row, done; open at a restart, abandoned; else open. */
 static int
 c_req_state(const c_conv_t *c, const char *rid)
 {
     size_t  i;
-    int     user = 0, final = 0;
+    int     user = 0, final = 0, abandoned = 0;
 
     for (i = 0; i < c->n; i++) {
         if (strcmp(c->m[i].rid, rid) == 0) {
             user |= c->m[i].type == MCP_MSG_USER;
             final |= c->m[i].final;
+            abandoned |= c->m[i].abandoned;
         }
     }
-    return !user ? MCP_REQ_NONE : final ? MCP_REQ_DONE : MCP_REQ_OPEN;
+    return !user ? MCP_REQ_NONE : final ? MCP_REQ_DONE
+           : abandoned ? MCP_REQ_ABANDONED : MCP_REQ_OPEN;
+}
+
+
+/* After a restart nothing can finish the requests that were open. */
+static void
+c_restart(c_conv_t *cs, size_t n)
+{
+    size_t  i, j;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < cs[i].n; j++) {
+            if (cs[i].m[j].type == MCP_MSG_USER && cs[i].m[j].rid[0]
+                && c_req_state(&cs[i], cs[i].m[j].rid) == MCP_REQ_OPEN)
+            {
+                cs[i].m[j].abandoned = 1;
+            }
+        }
+    }
 }
 
 

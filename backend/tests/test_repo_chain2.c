@@ -46,10 +46,11 @@ t_in_flight(const c_conv_t *c, size_t i)
  * What retention must delete from c, applied to the model: the policy
  * walks newest first (message_count: beyond keep rows; token_limit: once
  * the running sum passes keep, never the newest row; time_based: older
- * than cutoff); rows of a request in flight stay when protect is set.
+ * than cutoff); rows of a request in flight stay (after a restart
+ * c_restart() has marked the ones that were open as abandoned).
  */
 static int64_t
-t_apply(c_conv_t *c, int policy, int64_t keep, int64_t cutoff, int protect)
+t_apply(c_conv_t *c, int policy, int64_t keep, int64_t cutoff)
 {
     static unsigned char  del[C_MAX_MSGS];
     int64_t               cum = 0, deleted = 0;
@@ -70,7 +71,7 @@ t_apply(c_conv_t *c, int policy, int64_t keep, int64_t cutoff, int protect)
             del[i] = c->m[i].created_at != 0 && c->m[i].created_at < cutoff;
             break;
         }
-        del[i] = del[i] && !(protect && t_in_flight(c, i));
+        del[i] = del[i] && !t_in_flight(c, i);
     }
     for (i = 0, j = 0; i < c->n; i++) {
         if (del[i]) {
@@ -85,7 +86,7 @@ t_apply(c_conv_t *c, int policy, int64_t keep, int64_t cutoff, int protect)
 
 
 static int64_t
-t_apply_all(c_conv_t *c, size_t n, int protect)
+t_apply_all(c_conv_t *c, size_t n)
 {
     int64_t  deleted = 0, keep;
     size_t   i;
@@ -95,8 +96,7 @@ t_apply_all(c_conv_t *c, size_t n, int protect)
            : env.pc.max_messages_per_conversation;
     for (i = 0; i < n; i++) {
         deleted += t_apply(&c[i], env.pc.retention_policy, keep,
-                           T_NOW - env.pc.retention_days * T_DAY,
-                           protect);
+                           T_NOW - env.pc.retention_days * T_DAY);
     }
     return deleted;
 }
@@ -278,7 +278,7 @@ t_retention_case(int policy, int64_t keep)
     c_rounds(&env, rs, cs, T_CONVS, 60);
 
     t_live_neighbours(&cs[1], &before, &after);
-    CHECK_EQ_INT(t_retain(), t_apply_all(cs, T_CONVS, 1));
+    CHECK_EQ_INT(t_retain(), t_apply_all(cs, T_CONVS));
     /* the case is what it claims: live kept, its neighbours not */
     CHECK(!t_has_id(&cs[1], before) && !t_has_id(&cs[1], after));
     CHECK(c_find(&cs[1], "live", MCP_MSG_TOOL_CALL, 0) != NULL);
@@ -298,7 +298,7 @@ t_retention_case(int policy, int64_t keep)
 
     /* the live request ends: its rows are ordinary history from now on */
     t_finish_live(&cs[1]);
-    CHECK_EQ_INT(t_retain(), t_apply_all(cs, T_CONVS, 1));
+    CHECK_EQ_INT(t_retain(), t_apply_all(cs, T_CONVS));
     c_check_all(&env, &rs[0], cs, T_CONVS);
 
     /*
@@ -362,11 +362,98 @@ test_retention_at_open(void)
     env.pc.retention_policy = MCP_RETAIN_MESSAGE_COUNT;
     env.pc.max_messages_per_conversation = 30;
     CHECK(t_env_open(&env) != NULL);
-    CHECK(t_apply_all(cs, T_CONVS, 0) > 0);
+    c_restart(cs, T_CONVS);
+    CHECK(t_apply_all(cs, T_CONVS) > 0);
     CHECK(c_find(&cs[1], "live", MCP_MSG_USER, 0) == NULL);
     c_check_all(&env, &rs[0], cs, T_CONVS);
     c_rounds(&env, rs, cs, T_CONVS, 5);
     c_check_all(&env, &rs[0], cs, T_CONVS);
+    t_done();
+}
+
+
+/*
+ * Retention over more conversations and rows than one of its steps
+ * takes, with appends queued while it runs: time-based from the writer
+ * queue, message_count at open, then message_count from the queue.
+ * Each group of 13 conversations belongs to its own principal (a list
+ * answer holds 64 at most here).
+ */
+#define T_MANY   130
+#define T_GROUP  13
+
+static int64_t
+t_old_first_17(const c_conv_t *c, size_t k)
+{
+    return T_NOW - (k < 17 ? 40 : 10) * T_DAY + (int64_t) k;
+}
+
+
+static void
+t_check_many(c_conv_t *cv)
+{
+    size_t  g;
+
+    for (g = 0; g < T_MANY; g += T_GROUP) {
+        c_check_all(&env, &rs[0], cv + g, T_GROUP);
+    }
+}
+
+
+static void
+test_retention_in_steps(void)
+{
+    c_conv_t  *cv = calloc(T_MANY, sizeof(*cv));
+    t_res_t    ret;
+    c_msg_t    m[16];
+    char       name[16];
+    size_t     g, i;
+
+    t_env_init(&env);
+    env.pc.retention_policy = MCP_RETAIN_TIME_BASED;
+    env.pc.retention_days = 30;
+    CHECK(t_env_open(&env) != NULL);
+    for (g = 0; g < T_MANY; g += T_GROUP) {
+        snprintf(name, sizeof(name), "g%zu", g / T_GROUP);
+        c_open_as(&env, &rs[0], cv + g, T_GROUP, name, name);
+        for (i = 0; i < T_GROUP; i++) {
+            cv[g + i].when = t_old_first_17;
+        }
+        c_rounds(&env, rs, cv + g, T_GROUP, 25);
+    }
+
+    /* new rows appended meanwhile are never old: the result is exact */
+    memset(&ret, 0, sizeof(ret));
+    CHECK(mcp_repo_retention_run(env.repo, t_cb, &ret) == 0);
+    for (i = 0; i < 16; i++) {
+        c_gen(&cv[i * 8], cv[i * 8].next, &m[i]);
+        CHECK(c_submit(&env, &rs[i], cv[i * 8].id, &m[i]) == 0);
+    }
+    for (i = 0; i < 16; i++) {
+        CHECK(t_wait(&env.loop, &rs[i].done) == 0);
+        c_record(&cv[i * 8], &m[i], &rs[i]);
+    }
+    CHECK(t_wait(&env.loop, &ret.done) == 0);
+    CHECK_EQ_INT(ret.status, MCP_REPO_OK);
+    CHECK_EQ_INT(ret.count, t_apply_all(cv, T_MANY));
+    CHECK(ret.count > 2000);
+    t_check_many(cv);
+
+    t_env_close_repo(&env);
+    env.pc.retention_policy = MCP_RETAIN_MESSAGE_COUNT;
+    env.pc.max_messages_per_conversation = 3;
+    CHECK(t_env_open(&env) != NULL);
+    c_restart(cv, T_MANY);
+    t_apply_all(cv, T_MANY);
+    t_check_many(cv);
+
+    for (g = 0; g < T_MANY; g += T_GROUP) {
+        c_rounds(&env, rs, cv + g, T_GROUP, 2);
+    }
+    CHECK_EQ_INT(t_retain(), t_apply_all(cv, T_MANY));
+    t_check_many(cv);
+    t_res_clear(&ret);
+    free(cv);
     t_done();
 }
 
@@ -528,16 +615,6 @@ t_write_v4(const char *path)
 }
 
 
-/* a request of the file: open ones were abandoned when it was opened */
-static int
-t_v4_state(const c_conv_t *c, const char *rid)
-{
-    int  state = c_req_state(c, rid);
-
-    return state == MCP_REQ_OPEN ? MCP_REQ_ABANDONED : state;
-}
-
-
 static void
 t_check_v4(void)
 {
@@ -555,11 +632,11 @@ t_check_v4(void)
                        : MCP_REQ_NONE);
         CHECK_EQ_INT(rs[0].n_msgs, i ? 6 : 4);
         snprintf(rid, sizeof(rid), "req-%zu", (cs[i].next - 1) / 8);
-        c_check_lookup(&env, &rs[0], &cs[i], rid, t_v4_state(&cs[i], rid));
+        c_check_lookup(&env, &rs[0], &cs[i], rid, c_req_state(&cs[i], rid));
         c_check_duplicate(&env, &rs[0], &cs[i], "req-1", MCP_MSG_TOOL_RESULT,
                           1, i ? MCP_REQ_DONE : MCP_REQ_NONE);
         c_check_duplicate(&env, &rs[0], &cs[i], rid, MCP_MSG_USER, 0,
-                          t_v4_state(&cs[i], rid));
+                          c_req_state(&cs[i], rid));
     }
     c_check_lookup(&env, &rs[0], &cs[2], "earlier-run", MCP_REQ_ABANDONED);
     c_check_duplicate(&env, &rs[0], &cs[2], "earlier-run", MCP_MSG_USER, 0,
@@ -581,6 +658,7 @@ test_upgrade_from_v4(void)
     env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
     t_write_v4(env.path);
     CHECK(t_env_open(&env) != NULL);
+    c_restart(cs, 4);
     t_check_v4();
 
     for (i = 0; i < 4; i++) {
@@ -594,7 +672,8 @@ test_upgrade_from_v4(void)
     env.pc.retention_policy = MCP_RETAIN_MESSAGE_COUNT;
     env.pc.max_messages_per_conversation = 45;
     CHECK(t_env_open(&env) != NULL);
-    t_apply_all(cs, 4, 0);
+    c_restart(cs, 4);
+    t_apply_all(cs, 4);
     c_check_all(&env, &rs[0], cs, 3);
     c_check_history(&env, &rs[0], &cs[3], C_BIG, 0);
     c_rounds(&env, rs, cs, 4, 3);
@@ -608,4 +687,5 @@ UNIT_MAIN("repo_chain2",
     UNIT_TEST(test_retention_token_limit),
     UNIT_TEST(test_retention_time_based),
     UNIT_TEST(test_retention_at_open),
+    UNIT_TEST(test_retention_in_steps),
     UNIT_TEST(test_upgrade_from_v4))
