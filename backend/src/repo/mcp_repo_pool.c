@@ -396,8 +396,7 @@ static int
 mcp_pool_has_work(mcp_pool_t *p)
 {
     return p->head != NULL
-           && !(p->repo->sync_full && p->delivering
-                && p->queued < (size_t) p->max_batch);
+           && !(p->delivering && p->queued < (size_t) p->max_batch);
 }
 
 
