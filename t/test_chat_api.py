@@ -208,14 +208,32 @@ def seed(stack, sql, rows):
     db.close()
 
 
+def seed_messages(stack, conv, rows):
+    """Messages (type, content) appended straight into the database the
+    way mcpd appends them (docs/storage.md): each row links to the
+    conversation's newest, which it then becomes."""
+    db = sqlite3.connect(os.path.join(stack.mcpd_dir, "events.db"),
+                         timeout=10)
+    with db:
+        for typ, content in rows:
+            cur = db.execute(
+                "INSERT INTO messages(conversation_id, type, content,"
+                " token_count, created_at, prev_id) VALUES (?, ?, ?, 1, 1,"
+                " (SELECT last_id FROM conversations WHERE id = ?))",
+                (conv, typ, content, conv))
+            db.execute("UPDATE conversations SET last_id = ?,"
+                       " message_count = message_count + 1 WHERE id = ?",
+                       (cur.lastrowid, conv))
+    db.close()
+
+
 def test_history_pages_every_message_once_while_appending(shared):
     async def main():
         async with client(shared, "hpager") as c, \
                 client(shared, "hother") as o:
             conv = conv_of(await c.chat("the first"))
-            seed(shared, "INSERT INTO messages(conversation_id, type, content,"
-                 " token_count, created_at) VALUES (?, ?, ?, 1, 1)",
-                 [(conv, 1 + i % 2, "seeded %d" % i) for i in range(1200)])
+            seed_messages(shared, conv,
+                          [(1 + i % 2, "seeded %d" % i) for i in range(1200)])
             whole = []
             before, pages = None, 0
             while True:

@@ -33,6 +33,10 @@ def test_repository_opened_before_accepting(tmp_path):
         assert st["readers"]["open"] == 3
         assert st["writers"]["size"] == 2
         assert st["busy_errors"] == 0
+        assert st["schema_version"] == 5
+        # nothing appended yet: no conversation's request set is loaded
+        assert st["request_sets"] == {"keys": 0, "loads": 0, "confirms": 0,
+                                      "stale": 0, "resets": 0}
         assert st["synchronous"] == "normal"
         assert st["retention"]["policy"] == "token_limit"
         assert st["retention"]["runs"] >= 1          # at start

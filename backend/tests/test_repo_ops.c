@@ -407,6 +407,33 @@ t_sql_int(const char *path, const char *sql)
 }
 
 
+/* a version 5 database back to the tables of version 4 */
+static const char  t_undo_v5[] =
+    "CREATE TABLE messages_v4 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  conversation_id TEXT NOT NULL"
+    "    REFERENCES conversations(id) ON DELETE CASCADE,"
+    "  type INTEGER NOT NULL CHECK (type BETWEEN 1 AND 4),"
+    "  content TEXT NOT NULL, tool_calls TEXT, tool_call_id TEXT, name TEXT,"
+    "  model TEXT, usage TEXT,"
+    "  token_count INTEGER NOT NULL DEFAULT 0 CHECK (token_count >= 0),"
+    "  request_id TEXT, part INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL, request_state INTEGER);"
+    "INSERT INTO messages_v4 SELECT id, conversation_id, type, content,"
+    "  tool_calls, tool_call_id, name, model, usage, token_count, request_id,"
+    "  part, created_at, request_state FROM messages;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v4 RENAME TO messages;"
+    "CREATE INDEX messages_by_conversation ON messages(conversation_id, id);"
+    "CREATE UNIQUE INDEX messages_by_request"
+    "  ON messages(conversation_id, request_id, type, part)"
+    "  WHERE request_id IS NOT NULL;"
+    "CREATE INDEX messages_by_time ON messages(created_at);"
+    "CREATE INDEX messages_open_requests ON messages(request_state)"
+    "  WHERE request_state = 1;"
+    "ALTER TABLE conversations DROP COLUMN last_id;"
+    "ALTER TABLE conversations DROP COLUMN message_count;";
+
 /* a version 4 database back to the tables of version 3 */
 static const char  t_undo_v4[] =
     "DROP INDEX messages_open_requests;"
@@ -448,13 +475,14 @@ test_schema_versions(void)
     t_env_init(&env);
     CHECK(t_env_open(&env) != NULL);
     t_env_close_repo(&env);
-    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 4);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 5);
     CHECK_EQ_STR("wal", "wal");
     CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
                            "WHERE name = 'messages_by_time'"), 1);
 
     /* a version 1 database is migrated */
     CHECK(sqlite3_open(env.path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, t_undo_v5, NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db, t_undo_v4, NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db, "DROP INDEX messages_by_time; "
                        "PRAGMA user_version = 1", NULL, NULL, NULL)
@@ -462,13 +490,14 @@ test_schema_versions(void)
     sqlite3_close(db);
     CHECK(t_env_open(&env) != NULL);
     t_env_close_repo(&env);
-    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 4);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 5);
     CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
                            "WHERE name = 'messages_by_time'"), 1);
 
     /* a version 3 database keeps its requests' states */
     t_env_close_repo(&env);
     CHECK(sqlite3_open(env.path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, t_undo_v5, NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db, t_undo_v4, NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
         "INSERT INTO conversations VALUES ('c3', 'p', NULL, 1, 1);"
@@ -483,7 +512,7 @@ test_schema_versions(void)
     CHECK(t_lookup_state(&env, "c3", "done") == MCP_REQ_DONE);
     CHECK(t_lookup_state(&env, "c3", "open") == MCP_REQ_ABANDONED);
     t_env_close_repo(&env);
-    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 4);
+    CHECK_EQ_INT(t_sql_int(env.path, "PRAGMA user_version"), 5);
     CHECK_EQ_INT(t_sql_int(env.path, "SELECT count(*) FROM sqlite_schema "
                            "WHERE name = 'requests'"), 0);
 

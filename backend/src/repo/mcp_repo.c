@@ -14,6 +14,8 @@
 
 static void mcp_repo_async_cb(uv_async_t *h);
 static void mcp_repo_flush_stage(mcp_repo_t *repo);
+
+#define MCP_STAGE_CHUNK  16
 static void mcp_repo_sweep_cb(uv_timer_t *t);
 static void mcp_repo_retention_cb(uv_timer_t *t);
 
@@ -148,7 +150,8 @@ mcp_repo_prepare_file(mcp_repo_t *repo, mcp_err_t *err)
         goto failed;
     }
 
-    rc = mcp_retention_startup(db, &repo->persist, &deleted, msg, sizeof(msg));
+    rc = mcp_retention_startup(db, &repo->conf, &repo->persist, &deleted,
+                               msg, sizeof(msg));
     if (rc != SQLITE_OK) {
         mcp_repo_fail(err, NULL, path, rc, msg);
         goto failed;
@@ -194,6 +197,7 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
     }
     repo->loop = loop;
     repo->conf = *rc;
+    repo->sync_full = rc->synchronous == MCP_REPO_SYNC_FULL;
     repo->conf.path = strdup(rc->path);
     repo->persist = *pc;
     repo->opened_ms = mcp_repo_now_ms();
@@ -443,6 +447,9 @@ mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
     }
     repo->stage[w].tail = r;
     repo->stage[w].n++;
+    if (w && !repo->sync_full && repo->stage[w].n >= MCP_STAGE_CHUNK) {
+        mcp_repo_flush_stage(repo);
+    }
     return 0;
 }
 
@@ -745,6 +752,7 @@ mcp_repo_close(mcp_repo_t *repo)
     mcp_pool_stop(&repo->readers);
     mcp_pool_stop(&repo->writers);
     mcp_ckpt_stop(&repo->ckpt);
+    mcp_reqsets_free(&repo->reqsets);  /* the writers are gone */
     mcp_repo_deliver(repo);     /* the last completions, ECLOSED included */
     uv_close((uv_handle_t *) &repo->async, mcp_repo_handle_closed);
     uv_close((uv_handle_t *) &repo->sweep, mcp_repo_handle_closed);
@@ -774,6 +782,7 @@ mcp_repo_stats(mcp_repo_t *repo)
     json_object_set_new(o, "readers", rd);
     json_object_set_new(o, "writers", wr);
     json_object_set_new(o, "checkpoint", mcp_ckpt_stats(&repo->ckpt));
+    json_object_set_new(o, "request_sets", mcp_reqsets_stats(&repo->reqsets));
 
     ret = json_object();
     json_object_set_new(ret, "policy", json_string(

@@ -79,6 +79,55 @@ static const char *const  mcp_migrations[] = {
     "  WHERE request_state = 1;"
     "DROP TABLE requests;"
     "DROP INDEX conversations_by_principal;",
+
+    /*
+     * 5: an append touches only pages at the end of the file.  The two
+     * per-conversation indexes (history and idempotency) cost every group
+     * commit one scattered leaf each per conversation in the group: two
+     * thirds of the WAL.  Each message now names the conversation's
+     * previous one (prev_id) and the conversation row, rewritten by every
+     * append anyway, its newest (last_id) and its count, so a history is
+     * a walk down that chain (mcp_repo_chain.c); idempotency is checked
+     * through the writer's request sets (mcp_repo_reqset.c).  The table is
+     * rebuilt: its foreign key would scan it whole on every conversation
+     * delete without the index, and the short columns the walks read come
+     * first, ahead of the content.
+     */
+    "CREATE TABLE messages_v5 ("
+    "  id              INTEGER PRIMARY KEY,"
+    "  conversation_id TEXT NOT NULL,"
+    "  prev_id         INTEGER,"
+    "  type            INTEGER NOT NULL CHECK (type BETWEEN 1 AND 4),"
+    "  request_id      TEXT,"
+    "  part            INTEGER NOT NULL DEFAULT 0,"
+    "  request_state   INTEGER,"
+    "  token_count     INTEGER NOT NULL DEFAULT 0 CHECK (token_count >= 0),"
+    "  created_at      INTEGER NOT NULL,"
+    "  content         TEXT NOT NULL,"
+    "  tool_calls      TEXT,"
+    "  tool_call_id    TEXT,"
+    "  name            TEXT,"
+    "  model           TEXT,"
+    "  usage           TEXT);"
+    "INSERT INTO messages_v5(id, conversation_id, prev_id, type, request_id,"
+    "  part, request_state, token_count, created_at, content, tool_calls,"
+    "  tool_call_id, name, model, usage)"
+    " SELECT id, conversation_id,"
+    "  LAG(id) OVER (PARTITION BY conversation_id ORDER BY id), type,"
+    "  request_id, part, request_state, token_count, created_at, content,"
+    "  tool_calls, tool_call_id, name, model, usage FROM messages;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v5 RENAME TO messages;"
+    "CREATE INDEX messages_by_time ON messages(created_at);"
+    "CREATE INDEX messages_open_requests ON messages(request_state)"
+    "  WHERE request_state = 1;"
+    "ALTER TABLE conversations ADD COLUMN last_id INTEGER;"
+    "ALTER TABLE conversations ADD COLUMN message_count INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "UPDATE conversations SET last_id = s.last, message_count = s.n"
+    "  FROM (SELECT conversation_id, max(id) AS last, count(*) AS n"
+    "  FROM messages GROUP BY conversation_id) AS s"
+    "  WHERE s.conversation_id = conversations.id;",
 };
 
 #define MCP_SCHEMA_VERSION \
@@ -94,40 +143,40 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
     [MCP_ST_CONV_GET] =
         "SELECT principal, title, created_at, updated_at"
         " FROM conversations WHERE id = ?1",
+    [MCP_ST_CONV_HEAD] =
+        "SELECT last_id FROM conversations WHERE id = ?1",
     [MCP_ST_CONV_TOUCH] =
-        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
+        "UPDATE conversations SET updated_at = ?2, last_id = ?3,"
+        " message_count = message_count + 1 WHERE id = ?1",
+    [MCP_ST_CONV_CHAIN] =
+        "UPDATE conversations SET last_id = ?2,"
+        " message_count = max(message_count - ?3, 0) WHERE id = ?1",
     [MCP_ST_MSG_INSERT] =
         "INSERT INTO messages(conversation_id, type, content, tool_calls,"
         " tool_call_id, name, model, usage, token_count, request_id, part,"
-        " created_at, request_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-        " ?9, ?10, ?11, ?12, ?13)"
-        " ON CONFLICT(conversation_id, request_id, type, part)"
-        " WHERE request_id IS NOT NULL DO NOTHING",
+        " created_at, request_state, prev_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [MCP_ST_MSG_GET] =
+        "SELECT " MCP_MSG_COLS ", prev_id, request_state"
+        " FROM messages WHERE id = ?1",
+    [MCP_ST_MSG_LINK] =
+        "SELECT id, conversation_id, type, request_state, token_count,"
+        " request_id, part, created_at, prev_id FROM messages WHERE id = ?1",
+    [MCP_ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
+    [MCP_ST_MSG_RELINK] = "UPDATE messages SET prev_id = ?2 WHERE id = ?1",
     [MCP_ST_REQ_FINISH] =
         "UPDATE messages SET request_state = 2"
-        " WHERE conversation_id = ?1 AND request_id = ?2 AND type = 1"
-        " AND request_state <> 2",
-    [MCP_ST_REQ_STATE] =
-        "SELECT request_state FROM messages"
-        " WHERE conversation_id = ?1 AND request_id = ?2 AND type = 1"
-        " ORDER BY part LIMIT 1",
-    [MCP_ST_REQ_ROWS] =
-        "SELECT " MCP_MSG_COLS " FROM messages"
-        " WHERE conversation_id = ?1 AND request_id = ?2 ORDER BY id",
-    [MCP_ST_HISTORY] =
-        "SELECT " MCP_MSG_COLS " FROM messages"
-        " WHERE conversation_id = ?1 ORDER BY id DESC",
+        " WHERE id = ?1 AND request_state <> 2",
+    [MCP_ST_REQ_OPEN] =
+        "SELECT request_id FROM messages"
+        " WHERE request_state = 1 AND conversation_id = ?1",
     [MCP_ST_CONV_LIST] =
-        "SELECT c.id, c.principal, c.title, c.created_at, c.updated_at,"
-        " (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
-        " FROM conversations c WHERE c.principal = ?1"
-        " ORDER BY c.updated_at DESC, c.id LIMIT ?2",
+        "SELECT id, principal, title, created_at, updated_at, message_count"
+        " FROM conversations WHERE principal = ?1"
+        " ORDER BY updated_at DESC, id LIMIT ?2",
     [MCP_ST_CONV_DELETE] =
         "DELETE FROM conversations WHERE id = ?1 AND principal = ?2",
-    [MCP_ST_CONV_ROWS] =
-        "SELECT count(*) FROM messages WHERE conversation_id = ?1",
     [MCP_ST_HEALTH] = "SELECT count(*) FROM sqlite_schema",
-    [MCP_ST_PAGE_HISTORY] = mcp_sql_history_page,
     [MCP_ST_PAGE_LIST] = mcp_sql_list_page,
 };
 
@@ -193,8 +242,10 @@ mcp_db_pragmas(sqlite3 *db, const mcp_repo_conf_t *rc, int reader,
     char  sql[512];
 
     /*
-     * foreign_keys: deleting a conversation removes its messages and a
-     * message can't name a missing conversation.  cache_size is per
+     * foreign_keys: kept on for what the schema may declare; messages
+     * name their conversation without one since version 5 (the append
+     * reads the conversation row itself, a delete walks its chain).
+     * cache_size is per
      * connection (KiB when negative).  journal_mode=WAL is persistent and
      * set once by mcp_repo_open().
      */

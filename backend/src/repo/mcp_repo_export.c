@@ -109,6 +109,7 @@ mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r)
 {
     sqlite3_stmt    *st = c->st[MCP_ST_CONV_GET];
     const char      *conv = r->msg.conversation_id;
+    mcp_chain_t      ch;
     json_t          *doc, *msgs;
     mcp_repo_msg_t  *m;
     size_t           i;
@@ -144,12 +145,11 @@ mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r)
         return;
     }
 
-    /* HISTORY is newest first: walk it backwards */
-    st = c->st[MCP_ST_HISTORY];
-    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    rc = mcp_collect_rows(st, &r->res, 0);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    /* the chain is newest first: walk the rows backwards */
+    rc = mcp_chain_open(&ch, c, conv, 1);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        rc = mcp_chain_collect(&ch, &r->res, 0, -1, NULL);
+    }
     if (rc != SQLITE_DONE) {
         json_decref(doc);
         mcp_req_fail_db(r, c->db, rc, "exporting a conversation");

@@ -11,6 +11,7 @@
 
 #include "repo/mcp_repo.h"
 #include "util/mcp_hist.h"
+#include "util/mcp_lru.h"
 
 typedef enum {
     /* writes: the writer side, batched into group commits */
@@ -62,13 +63,26 @@ struct mcp_repo_req_s {
 /* prepared statements of one connection; see mcp_repo_db.c */
 enum {
     MCP_ST_BEGIN, MCP_ST_COMMIT, MCP_ST_ROLLBACK,
-    MCP_ST_CONV_INSERT, MCP_ST_CONV_GET, MCP_ST_CONV_TOUCH,
-    MCP_ST_MSG_INSERT, MCP_ST_REQ_FINISH,
-    MCP_ST_REQ_STATE, MCP_ST_REQ_ROWS,
-    MCP_ST_HISTORY, MCP_ST_CONV_LIST, MCP_ST_CONV_DELETE, MCP_ST_CONV_ROWS,
+    MCP_ST_CONV_INSERT, MCP_ST_CONV_GET, MCP_ST_CONV_HEAD, MCP_ST_CONV_TOUCH,
+    MCP_ST_CONV_CHAIN,
+    MCP_ST_MSG_INSERT, MCP_ST_MSG_GET, MCP_ST_MSG_LINK, MCP_ST_MSG_DELETE,
+    MCP_ST_MSG_RELINK,
+    MCP_ST_REQ_FINISH, MCP_ST_REQ_OPEN,
+    MCP_ST_CONV_LIST, MCP_ST_CONV_DELETE,
     MCP_ST_HEALTH,
-    MCP_ST_PAGE_HISTORY, MCP_ST_PAGE_LIST,     /* SQL in mcp_repo_page.c */
+    MCP_ST_PAGE_LIST,                   /* SQL in mcp_repo_page.c */
     MCP_ST_COUNT
+};
+
+/* MCP_ST_MSG_GET: MCP_MSG_COLS, then these */
+#define MCP_GET_PREV    13
+#define MCP_GET_STATE   14
+
+/* MCP_ST_MSG_LINK: the short columns a walk decides by */
+enum {
+    MCP_LINK_ID, MCP_LINK_CONV, MCP_LINK_TYPE, MCP_LINK_STATE,
+    MCP_LINK_TOKENS, MCP_LINK_REQUEST, MCP_LINK_PART, MCP_LINK_CREATED,
+    MCP_LINK_PREV
 };
 
 typedef struct {
@@ -171,6 +185,36 @@ void mcp_ckpt_restart(mcp_ckpt_t *k, sqlite3 *db);
 void mcp_ckpt_stop(mcp_ckpt_t *k);
 json_t *mcp_ckpt_stats(mcp_ckpt_t *k);
 
+/* the writer's request sets: mcp_repo_reqset.c */
+typedef struct mcp_reqsets_s  mcp_reqsets_t;
+
+typedef struct {
+    mcp_reqsets_t  *sets;
+    int64_t         synced;     /* the newest message of the chain read */
+    size_t          n, cap;     /* keys, slots (a power of two) */
+    uint64_t       *slots;      /* key hashes; 0: empty */
+} mcp_reqset_t;
+
+/* the counters are atomic: repository_stats reads them on the loop */
+struct mcp_reqsets_s {
+    mcp_lru_t      *lru;        /* conversation id -> mcp_reqset_t */
+    size_t          keys;       /* in all sets */
+    uint64_t        loads;      /* sets read from a chain */
+    uint64_t        confirms;   /* hashes found, walked to the row */
+    uint64_t        stale;      /* of those, no such row any more */
+    uint64_t        resets;     /* all dropped past the bound */
+};
+
+uint64_t mcp_reqset_key(const char *rid, int type, int64_t part);
+mcp_reqset_t *mcp_reqsets_find(mcp_reqsets_t *s, const char *conv);
+mcp_reqset_t *mcp_reqsets_new(mcp_reqsets_t *s, const char *conv);
+void mcp_reqsets_forget(mcp_reqsets_t *s, const char *conv);
+void mcp_reqsets_trim(mcp_reqsets_t *s);
+void mcp_reqsets_free(mcp_reqsets_t *s);
+json_t *mcp_reqsets_stats(mcp_reqsets_t *s);
+int  mcp_reqset_has(const mcp_reqset_t *set, uint64_t key);
+int  mcp_reqset_add(mcp_reqset_t *set, uint64_t key);
+
 struct mcp_repo_s {
     uv_loop_t          *loop;
     const mcp_log_t    *log;        /* NULL: quiet (tests, tools) */
@@ -181,6 +225,7 @@ struct mcp_repo_s {
     mcp_pool_t          readers;    /* unused (0 workers) without pooling */
     mcp_pool_t          writers;
     mcp_ckpt_t          ckpt;       /* started only with pooling */
+    mcp_reqsets_t       reqsets;    /* the writer's, under the turn */
 
     pthread_mutex_t     done_mu;
     mcp_repo_req_t     *done_head, *done_tail;
@@ -247,9 +292,46 @@ void mcp_req_fail_db(mcp_repo_req_t *r, sqlite3 *db, int rc,
     const char *what);
 void mcp_req_free(mcp_repo_req_t *r);
 int  mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max);
+int  mcp_msg_push_row(sqlite3_stmt *st, mcp_repo_result_t *res);
+void mcp_bind_str(sqlite3_stmt *st, int i, const char *s);
 void mcp_msgs_reverse(mcp_repo_result_t *res);
 /* conversation rows (id, principal, title, created_at, updated_at, count) */
 int  mcp_collect_convs(sqlite3_stmt *st, mcp_repo_result_t *res);
+
+/* mcp_repo_chain.c: a conversation's messages, newest first */
+typedef struct {
+    sqlite3_stmt   *st;         /* MCP_ST_MSG_GET (full) or MCP_ST_MSG_LINK */
+    const char     *conv;
+    int64_t         next;       /* the next message to read; 0: none */
+    int64_t         id;         /* the message st is on */
+    int             full;
+} mcp_chain_t;
+
+typedef int (*mcp_chain_row_pt)(mcp_chain_t *ch, void *ctx);
+/* MCP_ST_MSG_LINK row: 1 to delete it */
+typedef int (*mcp_chain_rule_pt)(sqlite3_stmt *link, void *ctx);
+
+int  mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last);
+void mcp_chain_at(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
+    int64_t id, int full);
+int  mcp_chain_open(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
+    int full);
+int  mcp_chain_next(mcp_chain_t *ch);
+void mcp_chain_close(mcp_chain_t *ch);
+int  mcp_chain_request(mcp_conn_t *c, const char *conv, const char *rid,
+    int full, mcp_chain_row_pt fn, void *ctx);
+int  mcp_chain_prune(mcp_conn_t *c, const char *conv, mcp_chain_rule_pt rule,
+    void *ctx, int64_t max, int64_t *deleted, int *more);
+
+int  mcp_chain_collect(mcp_chain_t *ch, mcp_repo_result_t *res,
+    int64_t limit, int64_t budget, int64_t *tokens);
+
+/* mcp_repo_append.c: on the writer */
+int  mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r);
+int  mcp_op_req_end(mcp_conn_t *c, mcp_repo_req_t *r);
+int  mcp_request_rows(mcp_conn_t *c, mcp_repo_result_t *res,
+    const char *conv, const char *rid, mcp_msg_type_e type, int64_t part,
+    int64_t *found);
 
 /* mcp_repo_page.c: the keyset page reads */
 extern const char  mcp_sql_history_page[];
@@ -260,10 +342,11 @@ void mcp_op_page(mcp_conn_t *c, mcp_repo_req_t *r);
 void mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r);
 
 /* mcp_repo_retention.c: delete by policy; *done when finished */
-int  mcp_retention_step(sqlite3 *db, const mcp_persist_conf_t *pc,
-    char **cursor, int64_t *deleted, int *done, char *err, size_t errlen);
-int  mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
-    int64_t *deleted, char *err, size_t errlen);
+int  mcp_retention_step(mcp_conn_t *c, mcp_reqsets_t *sets,
+    const mcp_persist_conf_t *pc, char **cursor, int64_t *deleted, int *done,
+    char *err, size_t errlen);
+int  mcp_retention_startup(sqlite3 *db, const mcp_repo_conf_t *conf,
+    const mcp_persist_conf_t *pc, int64_t *deleted, char *err, size_t errlen);
 
 /* mcp_repo_walbuf.c: the VFS that gathers the writes to a WAL file */
 typedef struct {

@@ -82,7 +82,7 @@ mcp_req_free(mcp_repo_req_t *r)
 
 /* ------------------------------------------------------------ binding */
 
-static void
+void
 mcp_bind_str(sqlite3_stmt *st, int i, const char *s)
 {
     if (s) {
@@ -143,28 +143,75 @@ mcp_msg_from_row(sqlite3_stmt *st, mcp_repo_msg_t *m)
 }
 
 
+/* The row st is on, appended to res->msgs. */
+int
+mcp_msg_push_row(sqlite3_stmt *st, mcp_repo_result_t *res)
+{
+    mcp_repo_msg_t  *grown;
+    size_t           n = res->n_msgs;
+
+    /* the array has room for 16, then doubles: full at 0, 16, 32, ... */
+    if (n == 0 || (n >= 16 && (n & (n - 1)) == 0)) {
+        grown = realloc(res->msgs, (n ? n * 2 : 16) * sizeof(*grown));
+        if (grown == NULL) {
+            return SQLITE_NOMEM;
+        }
+        res->msgs = grown;
+    }
+    mcp_msg_from_row(st, &res->msgs[res->n_msgs++]);
+    return SQLITE_OK;
+}
+
+
 /* Append the rows of st to res->msgs.  SQLITE_DONE or the error. */
 int
 mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max)
 {
-    mcp_repo_msg_t  *grown;
-    size_t           cap = res->n_msgs;
-    int              rc = SQLITE_DONE;
+    int  rc = SQLITE_DONE;
 
     while ((max == 0 || res->n_msgs < max)
            && (rc = sqlite3_step(st)) == SQLITE_ROW)
     {
-        if (res->n_msgs == cap) {
-            cap = cap ? cap * 2 : 16;
-            grown = realloc(res->msgs, cap * sizeof(*grown));
-            if (grown == NULL) {
-                return SQLITE_NOMEM;
-            }
-            res->msgs = grown;
+        if (mcp_msg_push_row(st, res) != SQLITE_OK) {
+            return SQLITE_NOMEM;
         }
-        mcp_msg_from_row(st, &res->msgs[res->n_msgs++]);
     }
     return (max && res->n_msgs >= max) ? SQLITE_DONE : rc;
+}
+
+
+/*
+ * The walk's messages into res, newest first: at most limit (0: all),
+ * and while their tokens fit budget (< 0: any); *tokens their sum.
+ * SQLITE_DONE or the error.
+ */
+int
+mcp_chain_collect(mcp_chain_t *ch, mcp_repo_result_t *res, int64_t limit,
+    int64_t budget, int64_t *tokens)
+{
+    int64_t  sum = 0, tc;
+    int      rc = SQLITE_DONE;
+
+    while ((limit <= 0 || (int64_t) res->n_msgs < limit)
+           && (rc = mcp_chain_next(ch)) == SQLITE_ROW)
+    {
+        /* newest first, stop at the first that does not fit */
+        tc = sqlite3_column_int64(ch->st, 9);
+        if (budget >= 0 && sum + tc > budget) {
+            rc = SQLITE_DONE;
+            break;
+        }
+        if (mcp_msg_push_row(ch->st, res) != SQLITE_OK) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        sum += tc;
+    }
+    mcp_chain_close(ch);
+    if (tokens) {
+        *tokens = sum;
+    }
+    return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
 
@@ -262,194 +309,53 @@ mcp_op_conv_open(mcp_conn_t *c, mcp_repo_req_t *r)
 
 
 static int
-mcp_request_state(mcp_conn_t *c, const char *conv, const char *rid)
+mcp_delete_all(sqlite3_stmt *link, void *ctx)
 {
-    sqlite3_stmt  *st = c->st[MCP_ST_REQ_STATE];
-    int            state = MCP_REQ_NONE;
-
-    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        state = sqlite3_column_int(st, 0);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return state;
-}
-
-
-/* rows and state of one request into r->res */
-static int
-mcp_request_rows(mcp_conn_t *c, mcp_repo_req_t *r, const char *conv,
-    const char *rid)
-{
-    sqlite3_stmt  *st = c->st[MCP_ST_REQ_ROWS];
-    int            rc;
-
-    r->res.request_state = mcp_request_state(c, conv, rid);
-    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    rc = mcp_collect_rows(st, &r->res, 0);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-
-static int
-mcp_step_done(sqlite3_stmt *st)
-{
-    int  rc = sqlite3_step(st);
-
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-
-/* the request's state, on its user message, becomes done */
-static int
-mcp_request_finish(mcp_conn_t *c, const char *conv, const char *rid)
-{
-    sqlite3_stmt  *st = c->st[MCP_ST_REQ_FINISH];
-
-    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    return mcp_step_done(st);
-}
-
-
-static int
-mcp_append_duplicate(mcp_conn_t *c, mcp_repo_req_t *r)
-{
-    mcp_repo_msg_t  *m = &r->msg;
-    size_t           i;
-    int              rc;
-
-    r->res.duplicate = 1;
-    rc = mcp_request_rows(c, r, m->conversation_id, m->request_id);
-    if (rc != SQLITE_OK) {
-        mcp_req_fail_db(r, c->db, rc, "reading a stored request");
-        return rc;
-    }
-    for (i = 0; i < r->res.n_msgs; i++) {
-        if (r->res.msgs[i].type == m->type && r->res.msgs[i].part == m->part) {
-            r->res.id = r->res.msgs[i].id;
-        }
-    }
-    return SQLITE_OK;
-}
-
-
-static int
-mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
-{
-    sqlite3_stmt    *st = c->st[MCP_ST_MSG_INSERT];
-    mcp_repo_msg_t  *m = &r->msg;
-    int64_t          now = (int64_t) mcp_repo_now_ms();
-    int              rc;
-
-    if (m->created_at == 0) {
-        m->created_at = now;
-    }
-    sqlite3_bind_text(st, 1, m->conversation_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, (int) m->type);
-    sqlite3_bind_text(st, 3, m->content, (int) m->content_len, SQLITE_STATIC);
-    mcp_bind_str(st, 4, m->tool_calls);
-    mcp_bind_str(st, 5, m->tool_call_id);
-    mcp_bind_str(st, 6, m->name);
-    mcp_bind_str(st, 7, m->model);
-    mcp_bind_str(st, 8, m->usage);
-    sqlite3_bind_int64(st, 9, m->token_count);
-    mcp_bind_str(st, 10, m->request_id);
-    sqlite3_bind_int64(st, 11, m->part);
-    sqlite3_bind_int64(st, 12, m->created_at);
-    if (m->request_id && m->type == MCP_MSG_USER) {
-        sqlite3_bind_int(st, 13, MCP_REQ_OPEN);     /* opens the request */
-    } else {
-        sqlite3_bind_null(st, 13);
-    }
-
-    /* no RETURNING: SQLite buffers its rows in a temporary table */
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 1) {
-        r->res.id = sqlite3_last_insert_rowid(c->db);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-
-    if (rc != SQLITE_DONE) {
-        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-            mcp_req_fail(r, MCP_REPO_ENOTFOUND, rc,
-                         "conversation \"%s\" not found", m->conversation_id);
-            return SQLITE_OK;
-        }
-        mcp_req_fail_db(r, c->db, rc, "appending a message");
-        return mcp_repo_status_of(rc) == MCP_REPO_EINVAL ? SQLITE_OK : rc;
-    }
-
-    rc = SQLITE_OK;
-    if (m->request_id && r->final) {
-        /* also when the final row is a duplicate: it is stored, so the
-           request is complete */
-        rc = mcp_request_finish(c, m->conversation_id, m->request_id);
-    }
-    if (rc == SQLITE_OK && r->res.id == 0) {
-        /* ON CONFLICT DO NOTHING inserted nothing: the id is stored */
-        return mcp_append_duplicate(c, r);
-    }
-    if (rc == SQLITE_OK) {
-        st = c->st[MCP_ST_CONV_TOUCH];
-        sqlite3_bind_text(st, 1, m->conversation_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        rc = mcp_step_done(st);
-    }
-    if (rc != SQLITE_OK) {
-        mcp_req_fail_db(r, c->db, rc, "appending a message");
-    }
-    return rc;
-}
-
-
-static int
-mcp_op_req_end(mcp_conn_t *c, mcp_repo_req_t *r)
-{
-    int  rc;
-
-    rc = mcp_request_finish(c, r->msg.conversation_id, r->msg.request_id);
-    if (rc != SQLITE_OK) {
-        mcp_req_fail_db(r, c->db, rc, "ending a request");
-    }
-    return rc;
+    return 1;
 }
 
 
 static int
 mcp_op_delete(mcp_conn_t *c, mcp_repo_req_t *r)
 {
-    sqlite3_stmt  *st = c->st[MCP_ST_CONV_ROWS];
+    sqlite3_stmt  *st = c->st[MCP_ST_CONV_GET];
+    const char    *conv = r->msg.conversation_id;
     int64_t        rows = 0;
-    int            rc;
+    int            rc, owned, more;
 
-    sqlite3_bind_text(st, 1, r->msg.conversation_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        rows = sqlite3_column_int64(st, 0);
-    }
+    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    owned = rc == SQLITE_ROW
+            && strcmp((const char *) sqlite3_column_text(st, 0),
+                      r->principal) == 0;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-
-    st = c->st[MCP_ST_CONV_DELETE];
-    sqlite3_bind_text(st, 1, r->msg.conversation_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->principal, -1, SQLITE_STATIC);
-    rc = mcp_step_done(st);
-    if (rc != SQLITE_OK) {
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         mcp_req_fail_db(r, c->db, rc, "deleting a conversation");
         return rc;
     }
-    if (sqlite3_changes(c->db) == 0) {
+    if (!owned) {
         mcp_req_fail(r, MCP_REPO_ENOTFOUND, 0, "conversation \"%s\" not found",
-                     r->msg.conversation_id);
+                     conv);
         return SQLITE_OK;
+    }
+
+    /* its messages first: nothing else leads to them */
+    mcp_reqsets_forget(&r->repo->reqsets, conv);
+    rc = mcp_chain_prune(c, conv, mcp_delete_all, NULL, INT64_MAX, &rows,
+                         &more);
+    if (rc == SQLITE_OK) {
+        st = c->st[MCP_ST_CONV_DELETE];
+        sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->principal, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    if (rc != SQLITE_OK) {
+        mcp_req_fail_db(r, c->db, rc, "deleting a conversation");
+        return rc;
     }
     r->res.count = rows;
     return SQLITE_OK;
@@ -492,46 +398,19 @@ mcp_op_write(mcp_conn_t *c, mcp_repo_req_t *r)
 static void
 mcp_op_history(mcp_conn_t *c, mcp_repo_req_t *r)
 {
-    sqlite3_stmt    *st = c->st[MCP_ST_HISTORY];
-    mcp_repo_msg_t  *grown;
-    size_t           cap = 0;
-    int64_t          sum = 0, tc;
-    int              rc = SQLITE_DONE;
+    mcp_chain_t  ch;
+    int          rc;
 
-    sqlite3_bind_text(st, 1, r->msg.conversation_id, -1, SQLITE_STATIC);
-    while ((r->limit <= 0 || (int64_t) r->res.n_msgs < r->limit)
-           && (rc = sqlite3_step(st)) == SQLITE_ROW)
-    {
-        /* newest first, stop at the first that does not fit */
-        tc = sqlite3_column_int64(st, 9);
-        if (sum + tc > r->budget) {
-            rc = SQLITE_DONE;
-            break;
-        }
-        if (r->res.n_msgs == cap) {
-            cap = cap ? cap * 2 : 32;
-            grown = realloc(r->res.msgs, cap * sizeof(*grown));
-            if (grown == NULL) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            r->res.msgs = grown;
-        }
-        mcp_msg_from_row(st, &r->res.msgs[r->res.n_msgs++]);
-        sum += tc;
+    rc = mcp_chain_open(&ch, c, r->msg.conversation_id, 1);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        rc = mcp_chain_collect(&ch, &r->res, r->limit, r->budget,
+                               &r->res.tokens);
     }
-    if (r->limit > 0 && (int64_t) r->res.n_msgs >= r->limit) {
-        rc = SQLITE_DONE;
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         mcp_req_fail_db(r, c->db, rc, "reading history");
         return;
     }
-
     mcp_msgs_reverse(&r->res);
-    r->res.tokens = sum;
 }
 
 
@@ -540,7 +419,8 @@ mcp_op_lookup(mcp_conn_t *c, mcp_repo_req_t *r)
 {
     int  rc;
 
-    rc = mcp_request_rows(c, r, r->msg.conversation_id, r->msg.request_id);
+    rc = mcp_request_rows(c, &r->res, r->msg.conversation_id,
+                          r->msg.request_id, 0, 0, NULL);
     if (rc != SQLITE_OK) {
         mcp_req_fail_db(r, c->db, rc, "looking up a request");
     }

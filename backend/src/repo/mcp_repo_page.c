@@ -1,11 +1,12 @@
 /*
  * Keyset pages for the client API: a conversation's messages newest
- * first below a row id, and a principal's conversations below an
- * (updated_at, id) pair.  Each page is one range scan of an index
- * (messages_by_conversation; conversations_by_principal_page, schema
- * version 3), so the hundredth page costs what the first does, and rows
- * appended while a client pages (higher ids, later updated_at) land above
- * its cursor instead of shifting what it sees next.
+ * first below a message id, and a principal's conversations below an
+ * (updated_at, id) pair.  A history page starts at the cursor message's
+ * link down the conversation's chain (mcp_repo_chain.c) and a list page
+ * is one range scan of conversations_by_principal_page (schema version
+ * 3), so the hundredth page costs what the first does, and rows appended
+ * while a client pages (higher ids, later updated_at) land above its
+ * cursor instead of shifting what it sees next.
  *
  * The SQL lives here; mcp_repo_db.c prepares it once per connection with
  * the rest of the statement table.
@@ -16,14 +17,9 @@
 
 #include "repo/mcp_repo_int.h"
 
-const char  mcp_sql_history_page[] =
-    "SELECT " MCP_MSG_COLS " FROM messages"
-    " WHERE conversation_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
-
 const char  mcp_sql_list_page[] =
     "SELECT c.id, c.principal, c.title, c.created_at, c.updated_at,"
-    " (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
-    " FROM conversations c"
+    " c.message_count FROM conversations c"
     " WHERE c.principal = ?1 AND (c.updated_at, c.id) < (?2, ?3)"
     " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?4";
 
@@ -48,11 +44,45 @@ mcp_page_owner(mcp_conn_t *c, const char *conv, const char *principal)
 }
 
 
+/*
+ * The walk for the page below message `before` (0: from the newest).  The
+ * cursor's own link leads on; a cursor that is not in the chain any more
+ * (retention took it) costs a walk from the newest past what is above it.
+ */
+static int
+mcp_page_start(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
+    int64_t before)
+{
+    int  rc;
+
+    if (before <= 0) {
+        rc = mcp_chain_open(ch, c, conv, 1);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    mcp_chain_at(ch, c, conv, before, 1);
+    rc = mcp_chain_next(ch);
+    if (rc == SQLITE_ROW) {
+        return SQLITE_OK;               /* ch->next: below the cursor */
+    }
+    if (rc != SQLITE_DONE) {
+        return rc;
+    }
+    rc = mcp_chain_open(ch, c, conv, 1);
+    if (rc != SQLITE_ROW) {
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    while (ch->next >= before && (rc = mcp_chain_next(ch)) == SQLITE_ROW) {
+        /* above the cursor */
+    }
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+
 static void
 mcp_op_page_history(mcp_conn_t *c, mcp_repo_req_t *r)
 {
-    sqlite3_stmt  *st = c->st[MCP_ST_PAGE_HISTORY];
     const char    *conv = r->msg.conversation_id;
+    mcp_chain_t    ch;
     int            rc;
 
     rc = mcp_page_owner(c, conv, r->principal);
@@ -66,12 +96,10 @@ mcp_op_page_history(mcp_conn_t *c, mcp_repo_req_t *r)
         return;
     }
 
-    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->msg.id > 0 ? r->msg.id : INT64_MAX);
-    sqlite3_bind_int64(st, 3, r->limit);
-    rc = mcp_collect_rows(st, &r->res, 0);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    rc = mcp_page_start(&ch, c, conv, r->msg.id);
+    if (rc == SQLITE_OK) {
+        rc = mcp_chain_collect(&ch, &r->res, r->limit, -1, NULL);
+    }
     if (rc != SQLITE_DONE) {
         mcp_req_fail_db(r, c->db, rc, "reading a history page");
         return;

@@ -209,6 +209,15 @@ mcp_writer_txn(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
     if (rc != SQLITE_OK && !sqlite3_get_autocommit(c->db)) {
         mcp_step_stmt(c->st[MCP_ST_ROLLBACK]);
     }
+    if (rc != SQLITE_OK) {
+        /* undone: the request sets may know keys the file has not */
+        for (i = 0; i < n; i++) {
+            if (batch[i]->msg.conversation_id) {
+                mcp_reqsets_forget(&w->pool->repo->reqsets,
+                                   batch[i]->msg.conversation_id);
+            }
+        }
+    }
     return rc;
 }
 
@@ -283,7 +292,8 @@ mcp_writer_retention(mcp_worker_t *w, mcp_repo_req_t *r, int *requeue)
     err[0] = '\0';
     rc = mcp_step_stmt(c->st[MCP_ST_BEGIN]);
     if (rc == SQLITE_OK) {
-        rc = mcp_retention_step(c->db, &w->pool->repo->persist, &r->cursor,
+        rc = mcp_retention_step(c, &w->pool->repo->reqsets,
+                                &w->pool->repo->persist, &r->cursor,
                                 &r->res.count, &done, err, sizeof(err));
     }
     if (rc == SQLITE_OK) {
@@ -386,7 +396,8 @@ static int
 mcp_pool_has_work(mcp_pool_t *p)
 {
     return p->head != NULL
-           && !(p->delivering && p->queued < (size_t) p->max_batch);
+           && !(p->repo->sync_full && p->delivering
+                && p->queued < (size_t) p->max_batch);
 }
 
 

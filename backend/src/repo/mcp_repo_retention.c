@@ -19,37 +19,111 @@
 
 #define MCP_RETAIN_CONVS_PER_STEP  64
 #define MCP_RETAIN_ROWS_PER_STEP   2000
+#define MCP_RETAIN_OPEN_MAX        16
 
-#define MCP_NOT_IN_FLIGHT(m)                                               \
-    " NOT EXISTS (SELECT 1 FROM messages u"                                \
-    "  WHERE u.conversation_id = " m ".conversation_id"                    \
-    "  AND u.request_id = " m ".request_id AND u.type = 1"                 \
-    "  AND u.request_state = 1)"
+/*
+ * Each conversation is pruned down its chain (mcp_repo_chain.c): the rule
+ * below sees its messages newest first.  The window of the original SQL
+ * (ROW_NUMBER and a running SUM over id DESC) is the walk's own count.
+ */
+typedef struct {
+    const mcp_persist_conf_t  *pc;
+    int64_t                    cutoff;     /* time_based: created before */
+    int64_t                    rn;         /* messages seen, this one too */
+    int64_t                    cum;        /* their tokens */
+    char                      *open[MCP_RETAIN_OPEN_MAX];
+    int                        n_open;     /* requests in flight */
+    int                        open_more;  /* more than fit: keep all */
+} mcp_retain_t;
 
-/* newest first: keep while the running token sum fits, and always keep
-   the newest message itself (the original kept nothing then, or all) */
-static const char  mcp_sql_token_limit[] =
-    "DELETE FROM messages WHERE id IN ("
-    " SELECT id FROM (SELECT m.id, m.conversation_id, m.request_id,"
-    "  SUM(m.token_count) OVER w AS cum, ROW_NUMBER() OVER w AS rn"
-    "  FROM messages m WHERE m.conversation_id = ?1"
-    "  WINDOW w AS (ORDER BY m.id DESC)) k"
-    " WHERE k.rn > 1 AND k.cum > ?2 AND" MCP_NOT_IN_FLIGHT("k") ")";
 
-static const char  mcp_sql_message_count[] =
-    "DELETE FROM messages WHERE id IN ("
-    " SELECT id FROM (SELECT m.id, m.conversation_id, m.request_id,"
-    "  ROW_NUMBER() OVER (ORDER BY m.id DESC) AS rn"
-    "  FROM messages m WHERE m.conversation_id = ?1) k"
-    " WHERE k.rn > ?2 AND" MCP_NOT_IN_FLIGHT("k") ")";
+static int
+mcp_retain_in_flight(mcp_retain_t *k, sqlite3_stmt *link)
+{
+    const char  *rid = (const char *) sqlite3_column_text(link,
+                                                          MCP_LINK_REQUEST);
+    int          i;
 
-static const char  mcp_sql_time_based[] =
-    "DELETE FROM messages WHERE id IN ("
-    " SELECT m.id FROM messages m WHERE m.created_at < ?1 AND"
-    MCP_NOT_IN_FLIGHT("m") " LIMIT ?2)";
+    if (rid == NULL) {
+        return 0;
+    }
+    if (k->open_more) {
+        return 1;
+    }
+    for (i = 0; i < k->n_open; i++) {
+        if (strcmp(k->open[i], rid) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
-static const char  mcp_sql_next_convs[] =
-    "SELECT id FROM conversations WHERE id > ?1 ORDER BY id LIMIT ?2";
+
+/* newest first: the newest message itself is always kept (the original
+   kept nothing then, or all) */
+static int
+mcp_retain_rule(sqlite3_stmt *link, void *ctx)
+{
+    mcp_retain_t              *k = ctx;
+    const mcp_persist_conf_t  *pc = k->pc;
+    int                        old;
+
+    k->rn++;
+    k->cum += sqlite3_column_int64(link, MCP_LINK_TOKENS);
+    switch (pc->retention_policy) {
+    case MCP_RETAIN_TOKEN_LIMIT:
+        old = k->rn > 1 && k->cum > pc->max_tokens_per_conversation;
+        break;
+    case MCP_RETAIN_MESSAGE_COUNT:
+        old = k->rn > pc->max_messages_per_conversation;
+        break;
+    default:
+        old = sqlite3_column_int64(link, MCP_LINK_CREATED) < k->cutoff;
+        break;
+    }
+    return old && !mcp_retain_in_flight(k, link);
+}
+
+
+static void
+mcp_retain_reset(mcp_retain_t *k)
+{
+    while (k->n_open > 0) {
+        free(k->open[--k->n_open]);
+    }
+    k->open_more = 0;
+    k->rn = 0;
+    k->cum = 0;
+}
+
+
+/* the conversation's requests in flight (a partial index holds them) */
+static int
+mcp_retain_open_requests(mcp_conn_t *c, const char *conv, mcp_retain_t *k)
+{
+    sqlite3_stmt  *st = c->st[MCP_ST_REQ_OPEN];
+    const char    *rid;
+    int            rc;
+
+    mcp_retain_reset(k);
+    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rid = (const char *) sqlite3_column_text(st, 0);
+        if (rid == NULL) {
+            continue;
+        }
+        if (k->n_open == MCP_RETAIN_OPEN_MAX
+            || (k->open[k->n_open] = strdup(rid)) == NULL)
+        {
+            k->open_more = 1;       /* keep every message with a request */
+            continue;
+        }
+        k->n_open++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
 
 
 static int
@@ -61,93 +135,116 @@ mcp_retain_fail(sqlite3 *db, int rc, const char *what, char *err,
 }
 
 
-static int
-mcp_retain_time(sqlite3 *db, const mcp_persist_conf_t *pc, int64_t *deleted,
-    int *done, char *err, size_t errlen)
-{
-    sqlite3_stmt  *st;
-    int64_t        cutoff;
-    int            rc, n;
+/*
+ * Conversations with something to delete, after the cursor: for
+ * time_based those holding a message older than the cutoff, for
+ * message_count those counting more, for token_limit all.
+ */
+static const char  mcp_sql_next_convs[] =
+    "SELECT id FROM conversations WHERE id > ?1 AND message_count > ?3"
+    " ORDER BY id LIMIT ?2";
 
-    cutoff = (int64_t) mcp_repo_now_ms() - pc->retention_days * 86400000;
-    rc = sqlite3_prepare_v2(db, mcp_sql_time_based, -1, &st, NULL);
+static const char  mcp_sql_next_old_convs[] =
+    "SELECT DISTINCT conversation_id FROM messages"
+    " WHERE created_at < ?3 AND conversation_id > ?1"
+    " ORDER BY conversation_id LIMIT ?2";
+
+
+static int
+mcp_retain_list(mcp_conn_t *c, mcp_retain_t *k, const char *cursor,
+    sqlite3_stmt **list)
+{
+    const mcp_persist_conf_t  *pc = k->pc;
+    int64_t                    floor;
+    int                        rc;
+
+    rc = sqlite3_prepare_v2(c->db, pc->retention_policy
+                            == MCP_RETAIN_TIME_BASED ? mcp_sql_next_old_convs
+                            : mcp_sql_next_convs, -1, list, NULL);
     if (rc != SQLITE_OK) {
-        return mcp_retain_fail(db, rc, "preparing", err, errlen);
+        return rc;
     }
-    sqlite3_bind_int64(st, 1, cutoff);
-    sqlite3_bind_int(st, 2, MCP_RETAIN_ROWS_PER_STEP);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        return mcp_retain_fail(db, rc, "deleting old messages", err, errlen);
+    switch (pc->retention_policy) {
+    case MCP_RETAIN_TIME_BASED:
+        floor = k->cutoff;
+        break;
+    case MCP_RETAIN_MESSAGE_COUNT:
+        floor = pc->max_messages_per_conversation;
+        break;
+    default:
+        floor = 1;                      /* one message is always kept */
+        break;
     }
-    n = sqlite3_changes(db);
-    *deleted += n;
-    *done = n < MCP_RETAIN_ROWS_PER_STEP;
+    sqlite3_bind_text(*list, 1, cursor ? cursor : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(*list, 2, MCP_RETAIN_CONVS_PER_STEP);
+    sqlite3_bind_int64(*list, 3, floor);
     return SQLITE_OK;
 }
 
 
+/*
+ * Up to MCP_RETAIN_CONVS_PER_STEP conversations after the cursor, and
+ * MCP_RETAIN_ROWS_PER_STEP messages: a conversation cut short is visited
+ * again by the next step.
+ */
 static int
-mcp_retain_convs(sqlite3 *db, const mcp_persist_conf_t *pc, char **cursor,
-    int64_t *deleted, int *done, char *err, size_t errlen)
+mcp_retain_step(mcp_conn_t *c, mcp_reqsets_t *sets,
+    const mcp_persist_conf_t *pc, char **cursor, int64_t *deleted, int *done,
+    char *err, size_t errlen)
 {
-    sqlite3_stmt  *list = NULL, *del = NULL;
-    const char    *sql;
-    int64_t        keep;
-    int            rc, n = 0;
+    mcp_retain_t   k;
+    sqlite3_stmt  *list = NULL;
+    const char    *conv;
+    int64_t        budget = MCP_RETAIN_ROWS_PER_STEP, gone;
+    int            rc, n = 0, more = 0;
 
-    if (pc->retention_policy == MCP_RETAIN_TOKEN_LIMIT) {
-        sql = mcp_sql_token_limit;
-        keep = pc->max_tokens_per_conversation;
-    } else {
-        sql = mcp_sql_message_count;
-        keep = pc->max_messages_per_conversation;
-    }
-
-    rc = sqlite3_prepare_v2(db, mcp_sql_next_convs, -1, &list, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_prepare_v2(db, sql, -1, &del, NULL);
-    }
+    memset(&k, 0, sizeof(k));
+    k.pc = pc;
+    k.cutoff = (int64_t) mcp_repo_now_ms() - pc->retention_days * 86400000;
+    rc = mcp_retain_list(c, &k, *cursor, &list);
     if (rc != SQLITE_OK) {
-        mcp_retain_fail(db, rc, "preparing", err, errlen);
-        goto done;
+        return mcp_retain_fail(c->db, rc, "preparing", err, errlen);
     }
 
-    sqlite3_bind_text(list, 1, *cursor ? *cursor : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(list, 2, MCP_RETAIN_CONVS_PER_STEP);
-    while ((rc = sqlite3_step(list)) == SQLITE_ROW) {
+    while (!more && budget > 0 && (rc = sqlite3_step(list)) == SQLITE_ROW) {
+        conv = (const char *) sqlite3_column_text(list, 0);
         n++;
-        free(*cursor);
-        *cursor = strdup((const char *) sqlite3_column_text(list, 0));
-        sqlite3_bind_text(del, 1, *cursor, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(del, 2, keep);
-        rc = sqlite3_step(del);
-        sqlite3_reset(del);
-        if (rc != SQLITE_DONE) {
-            mcp_retain_fail(db, rc, "deleting messages", err, errlen);
-            goto done;
+        rc = mcp_retain_open_requests(c, conv, &k);
+        gone = 0;
+        if (rc == SQLITE_OK) {
+            rc = mcp_chain_prune(c, conv, mcp_retain_rule, &k, budget, &gone,
+                                 &more);
         }
-        *deleted += sqlite3_changes(db);
+        if (rc != SQLITE_OK) {
+            mcp_retain_fail(c->db, rc, "deleting messages", err, errlen);
+            break;
+        }
+        if (gone > 0 && sets) {
+            mcp_reqsets_forget(sets, conv);
+        }
+        *deleted += gone;
+        budget -= gone;
+        if (!more) {
+            /* done with it: the next step starts after it */
+            free(*cursor);
+            *cursor = strdup(conv);
+        }
     }
-    if (rc != SQLITE_DONE) {
-        mcp_retain_fail(db, rc, "listing conversations", err, errlen);
-        goto done;
-    }
-    rc = SQLITE_OK;
-    *done = n < MCP_RETAIN_CONVS_PER_STEP;
-
-done:
+    mcp_retain_reset(&k);
     sqlite3_finalize(list);
-    sqlite3_finalize(del);
-    return rc;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_OK) {
+        return rc;
+    }
+    *done = rc == SQLITE_DONE && n < MCP_RETAIN_CONVS_PER_STEP;
+    return SQLITE_OK;
 }
 
 
 /* One step, inside the caller's transaction. */
 int
-mcp_retention_step(sqlite3 *db, const mcp_persist_conf_t *pc, char **cursor,
-    int64_t *deleted, int *done, char *err, size_t errlen)
+mcp_retention_step(mcp_conn_t *c, mcp_reqsets_t *sets,
+    const mcp_persist_conf_t *pc, char **cursor, int64_t *deleted, int *done,
+    char *err, size_t errlen)
 {
     *done = 1;
     if (!pc->enabled) {
@@ -155,10 +252,10 @@ mcp_retention_step(sqlite3 *db, const mcp_persist_conf_t *pc, char **cursor,
     }
     switch (pc->retention_policy) {
     case MCP_RETAIN_TIME_BASED:
-        return mcp_retain_time(db, pc, deleted, done, err, errlen);
     case MCP_RETAIN_TOKEN_LIMIT:
     case MCP_RETAIN_MESSAGE_COUNT:
-        return mcp_retain_convs(db, pc, cursor, deleted, done, err, errlen);
+        return mcp_retain_step(c, sets, pc, cursor, deleted, done, err,
+                               errlen);
     default:
         return SQLITE_OK;
     }
@@ -181,11 +278,12 @@ mcp_retain_exec(sqlite3 *db, const char *sql, const char *what, char *err,
  * database is cleared or retention runs to the end.
  */
 int
-mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
-    int64_t *deleted, char *err, size_t errlen)
+mcp_retention_startup(sqlite3 *db, const mcp_repo_conf_t *conf,
+    const mcp_persist_conf_t *pc, int64_t *deleted, char *err, size_t errlen)
 {
-    char  *cursor = NULL;
-    int    rc, done = 0;
+    mcp_conn_t   c;
+    char        *cursor = NULL;
+    int          rc, done = 0;
 
     rc = mcp_retain_exec(db, "UPDATE messages SET request_state = 3"
                          " WHERE request_state = 1",
@@ -207,20 +305,30 @@ mcp_retention_startup(sqlite3 *db, const mcp_persist_conf_t *pc,
         return rc;
     }
 
+    if (!pc->enabled || pc->retention_policy == MCP_RETAIN_UNLIMITED) {
+        return SQLITE_OK;
+    }
+    /* the walks need a connection's prepared statements */
+    rc = mcp_conn_open(&c, conf, 0, err, errlen);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
     while (!done) {
-        rc = mcp_retain_exec(db, "BEGIN IMMEDIATE", "starting", err, errlen);
+        rc = mcp_retain_exec(c.db, "BEGIN IMMEDIATE", "starting", err,
+                             errlen);
         if (rc == SQLITE_OK) {
-            rc = mcp_retention_step(db, pc, &cursor, deleted, &done, err,
-                                    errlen);
+            rc = mcp_retention_step(&c, NULL, pc, &cursor, deleted, &done,
+                                    err, errlen);
         }
         if (rc == SQLITE_OK) {
-            rc = mcp_retain_exec(db, "COMMIT", "committing", err, errlen);
+            rc = mcp_retain_exec(c.db, "COMMIT", "committing", err, errlen);
         }
         if (rc != SQLITE_OK) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(c.db, "ROLLBACK", NULL, NULL, NULL);
             break;
         }
     }
     free(cursor);
+    mcp_conn_close(&c);
     return rc;
 }

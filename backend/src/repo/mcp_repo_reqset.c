@@ -1,0 +1,210 @@
+/*
+ * Request sets: idempotency without an index of its own (schema 5).
+ *
+ * A request id is unique per conversation and (type, part).  An index on
+ * that key cost every group commit one scattered leaf per conversation;
+ * instead the writer keeps, per recently written conversation, the set of
+ * 64-bit hashes of the keys its chain holds, loaded by one walk of the
+ * chain the first time and then kept up to date by the writer's own
+ * appends.  A hash that is absent proves the key new; a hash that is
+ * present is only a hint, confirmed by walking to the stored row
+ * (mcp_repo_ops.c), so a stale key (its row deleted) or a collision costs
+ * a walk, never a wrong answer.
+ *
+ * Each set remembers the newest message it has seen (synced); an append
+ * that finds the conversation's newest elsewhere (another process wrote
+ * to the file) first reads what it missed.  Only the writer holding the
+ * turn touches the sets.  They are bounded by conversations (LRU) and by
+ * keys in all: past MCP_REQSET_MAX_KEYS every set is dropped and reloads
+ * on its next append.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/mcp_repo_int.h"
+
+#define MCP_REQSET_CONVS     4096
+#define MCP_REQSET_MAX_KEYS  (1u << 20)
+
+
+uint64_t
+mcp_reqset_key(const char *rid, int type, int64_t part)
+{
+    uint64_t  h = mcp_lru_hash(rid, strlen(rid));
+
+    /* mix in (type, part); 0 marks an empty slot */
+    h ^= ((uint64_t) (unsigned) type << 56) ^ ((uint64_t) part + 1)
+         * 0x9e3779b97f4a7c15ull;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
+
+static void
+mcp_reqset_free(void *value)
+{
+    mcp_reqset_t  *set = value;
+
+    __atomic_sub_fetch(&set->sets->keys, set->n, __ATOMIC_RELAXED);
+    free(set->slots);
+    free(set);
+}
+
+
+static int
+mcp_reqsets_ready(mcp_reqsets_t *s)
+{
+    if (s->lru == NULL) {
+        s->lru = mcp_lru_create(MCP_REQSET_CONVS, mcp_reqset_free);
+    }
+    return s->lru != NULL;
+}
+
+
+mcp_reqset_t *
+mcp_reqsets_find(mcp_reqsets_t *s, const char *conv)
+{
+    if (s->lru == NULL) {
+        return NULL;
+    }
+    return mcp_lru_get(s->lru, conv, strlen(conv));
+}
+
+
+/* An empty set for conv (replacing any), or NULL without memory. */
+mcp_reqset_t *
+mcp_reqsets_new(mcp_reqsets_t *s, const char *conv)
+{
+    mcp_reqset_t  *set;
+
+    if (!mcp_reqsets_ready(s)) {
+        return NULL;
+    }
+    set = calloc(1, sizeof(*set));
+    if (set == NULL) {
+        return NULL;
+    }
+    set->sets = s;
+    if (mcp_lru_put(s->lru, conv, strlen(conv), set) != 0) {
+        free(set);
+        return NULL;
+    }
+    __atomic_add_fetch(&s->loads, 1, __ATOMIC_RELAXED);
+    return set;
+}
+
+
+void
+mcp_reqsets_forget(mcp_reqsets_t *s, const char *conv)
+{
+    if (s->lru) {
+        mcp_lru_remove(s->lru, conv, strlen(conv));
+    }
+}
+
+
+void
+mcp_reqsets_free(mcp_reqsets_t *s)
+{
+    if (s->lru) {
+        mcp_lru_destroy(s->lru);
+        s->lru = NULL;
+    }
+}
+
+
+int
+mcp_reqset_has(const mcp_reqset_t *set, uint64_t key)
+{
+    size_t  i, mask;
+
+    if (set->cap == 0) {
+        return 0;
+    }
+    mask = set->cap - 1;
+    for (i = key & mask; set->slots[i] != 0; i = (i + 1) & mask) {
+        if (set->slots[i] == key) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+static void
+mcp_reqset_place(uint64_t *slots, size_t cap, uint64_t key)
+{
+    size_t  i, mask = cap - 1;
+
+    for (i = key & mask; slots[i] != 0; i = (i + 1) & mask) {
+        if (slots[i] == key) {
+            return;
+        }
+    }
+    slots[i] = key;
+}
+
+
+static int
+mcp_reqset_grow(mcp_reqset_t *set)
+{
+    size_t     cap = set->cap ? set->cap * 2 : 64, i;
+    uint64_t  *slots = calloc(cap, sizeof(*slots));
+
+    if (slots == NULL) {
+        return -1;
+    }
+    for (i = 0; i < set->cap; i++) {
+        if (set->slots[i]) {
+            mcp_reqset_place(slots, cap, set->slots[i]);
+        }
+    }
+    free(set->slots);
+    set->slots = slots;
+    set->cap = cap;
+    return 0;
+}
+
+
+/* 0, or -1 without memory (the caller then drops the set). */
+int
+mcp_reqset_add(mcp_reqset_t *set, uint64_t key)
+{
+    if (mcp_reqset_has(set, key)) {
+        return 0;
+    }
+    if ((set->n + 1) * 2 > set->cap && mcp_reqset_grow(set) != 0) {
+        return -1;
+    }
+    mcp_reqset_place(set->slots, set->cap, key);
+    set->n++;
+    __atomic_add_fetch(&set->sets->keys, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+
+/* After an append: past the bound every set goes (they reload). */
+void
+mcp_reqsets_trim(mcp_reqsets_t *s)
+{
+    if (s->keys > MCP_REQSET_MAX_KEYS) {
+        mcp_reqsets_free(s);
+        __atomic_add_fetch(&s->resets, 1, __ATOMIC_RELAXED);
+    }
+}
+
+
+/* For repository_stats, on the loop thread: the counters are atomic. */
+json_t *
+mcp_reqsets_stats(mcp_reqsets_t *s)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}",
+        "keys", (json_int_t) __atomic_load_n(&s->keys, __ATOMIC_RELAXED),
+        "loads", (json_int_t) __atomic_load_n(&s->loads, __ATOMIC_RELAXED),
+        "confirms",
+        (json_int_t) __atomic_load_n(&s->confirms, __ATOMIC_RELAXED),
+        "stale", (json_int_t) __atomic_load_n(&s->stale, __ATOMIC_RELAXED),
+        "resets", (json_int_t) __atomic_load_n(&s->resets, __ATOMIC_RELAXED));
+}
