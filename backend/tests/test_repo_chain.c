@@ -78,6 +78,11 @@ test_interleaved_reads(void)
     }
 
     c_check_all(&env, &rs[0], cs, T_CONVS);
+    /* cursors that are rows of the other conversations */
+    for (i = 0; i < 40; i++) {
+        c_check_page_before(&env, &rs[0], &cs[i % T_CONVS],
+                            cs[(i + 1) % T_CONVS].m[i * 4].id, 6);
+    }
     c_check_pages(&env, &rs[0], &cs[0], 1);
     c_check_pages(&env, &rs[0], &cs[1], 1000);
     c_check_history(&env, &rs[0], other, C_BIG, 0);
@@ -90,6 +95,17 @@ test_interleaved_reads(void)
     c_check_all(&env, &rs[0], cs, T_CONVS);
     c_check_history(&env, &rs[0], other, 50, 3);
     t_done();
+}
+
+
+/* the conversations of "p", most recently updated first, into r */
+static void
+t_list_into(t_res_t *r)
+{
+    t_res_clear(r);
+    CHECK(mcp_repo_list(env.repo, "p", 0, t_cb, r) == 0);
+    CHECK(t_wait(&env.loop, &r->done) == 0);
+    CHECK_EQ_INT(r->status, MCP_REPO_OK);
 }
 
 
@@ -110,6 +126,7 @@ test_duplicates(void)
     c_rounds(&env, rs, cs, 3, 240);
 
     /* the newest request of each conversation, and the oldest */
+    t_list_into(&rs[1]);
     for (i = 0; i < 3; i++) {
         last = (cs[i].n - 1) / 8;
         snprintf(rid, sizeof(rid), "req-%zu", last);
@@ -124,8 +141,14 @@ test_duplicates(void)
         c_check_duplicate(&env, &rs[0], &cs[i], "req-2", MCP_MSG_ASSISTANT, 0,
                           MCP_REQ_DONE);
     }
-    /* nothing was written: counts, history, pages as before */
+    /* nothing was written: counts, history, pages, the list's order (a
+       repeat is no activity) as before */
     c_check_list(&env, &rs[0], "p", cs, 3);
+    t_list_into(&rs[2]);
+    CHECK_EQ_INT(rs[2].n_convs, rs[1].n_convs);
+    for (i = 0; i < rs[1].n_convs && i < rs[2].n_convs; i++) {
+        CHECK_EQ_STR(rs[2].convs[i], rs[1].convs[i]);
+    }
     c_check_history(&env, &rs[0], &cs[0], C_BIG, 0);
     c_check_pages(&env, &rs[0], &cs[1], 50);
 
@@ -192,19 +215,6 @@ test_duplicates(void)
 }
 
 
-/*
- * Keep the writer busy for a moment so that what is queued next waits
- * and is taken as one group.  Its completion is not waited for: the
- * writer finishes it before the requests queued behind it.
- */
-static void
-t_hold_writer(void)
-{
-    t_res_clear(&rs[15]);
-    CHECK(mcp_repo_debug_hold(env.repo, 1, 50, t_cb, &rs[15]) == 0);
-}
-
-
 /* What t_queue() queued, i-th answered in rs[i]. */
 static c_msg_t  queued[16];
 
@@ -250,7 +260,7 @@ test_duplicates_in_one_group(void)
     m.type = MCP_MSG_USER;
     m.tokens = 4;
     snprintf(m.rid, sizeof(m.rid), "same");
-    t_hold_writer();
+    c_hold_writer(&env, &rs[15]);
     t_queue(&cs[0], &m, 0, "asked #0");
     t_queue(&cs[0], &m, 1, "asked #1");
     t_queue(&cs[0], &m, 2, "asked #2");
@@ -273,7 +283,7 @@ test_duplicates_in_one_group(void)
     /* a request, its answer and a repeat of its question in one group:
        the repeat sees the request done, with both rows */
     snprintf(m.rid, sizeof(m.rid), "whole");
-    t_hold_writer();
+    c_hold_writer(&env, &rs[15]);
     t_queue(&cs[1], &m, 0, "question");
     m.type = MCP_MSG_ASSISTANT;
     m.final = 1;
@@ -314,7 +324,7 @@ test_group_bursts(void)
     c_rounds(&env, rs, cs, T_CONVS, 30);
 
     for (b = 0; b < 4; b++) {
-        t_hold_writer();
+        c_hold_writer(&env, &rs[15]);
         for (i = 0; i < T_CONVS; i++) {
             c_gen(&cs[i], cs[i].next, &m[i][0]);
             c_gen(&cs[i], cs[i].next + 1, &m[i][1]);
@@ -345,19 +355,6 @@ test_group_bursts(void)
     c_check_all(&env, &rs[0], cs, T_CONVS);
     t_res_clear(&miss);
     t_done();
-}
-
-
-/* a lookup that finds nothing: no rows, no state, not an error */
-static void
-t_check_unknown(const char *conv, const char *rid)
-{
-    t_res_clear(&rs[0]);
-    CHECK(mcp_repo_lookup_request(env.repo, conv, rid, t_cb, &rs[0]) == 0);
-    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
-    CHECK_EQ_INT(rs[0].status, MCP_REPO_OK);
-    CHECK_EQ_INT(rs[0].request_state, MCP_REQ_NONE);
-    CHECK_EQ_INT(rs[0].n_msgs, 0);
 }
 
 
@@ -412,9 +409,9 @@ test_lookup(void)
     c_check_lookup(&env, &rs[0], open, open_rid, MCP_REQ_DONE);
 
     /* unknown: no rows, no state, not an error */
-    t_check_unknown(cs[0].id, "req-999");
-    t_check_unknown(cs[0].id, "");
-    t_check_unknown("no-such-conv", "req-0");
+    c_check_unknown(&env, &rs[0], cs[0].id, "req-999");
+    c_check_unknown(&env, &rs[0], cs[0].id, "");
+    c_check_unknown(&env, &rs[0], "no-such-conv", "req-0");
 
     /* a request of one conversation is unknown to the others */
     {
@@ -428,7 +425,7 @@ test_lookup(void)
         c_push(&env, &rs[0], &cs[0], &m);
     }
     c_check_lookup(&env, &rs[0], &cs[0], "only-in-0", MCP_REQ_OPEN);
-    t_check_unknown(cs[1].id, "only-in-0");
+    c_check_unknown(&env, &rs[0], cs[1].id, "only-in-0");
 
     /* after a restart the open one is abandoned, the rest as they were */
     t_reopen();
@@ -467,7 +464,7 @@ t_check_gone(const c_conv_t *c)
     CHECK(mcp_repo_export(env.repo, "p", c->id, t_cb, &rs[0]) == 0);
     CHECK(t_wait(&env.loop, &rs[0].done) == 0);
     CHECK_EQ_INT(rs[0].status, MCP_REPO_ENOTFOUND);
-    t_check_unknown(c->id, "req-0");
+    c_check_unknown(&env, &rs[0], c->id, "req-0");
 }
 
 
@@ -540,7 +537,7 @@ test_delete(void)
                       MCP_REQ_DONE);
 
     /* a delete queued between appends to other conversations */
-    t_hold_writer();
+    c_hold_writer(&env, &rs[15]);
     c_gen(&cs[0], cs[0].next, &m);
     CHECK(c_submit(&env, &rs[1], cs[0].id, &m) == 0);
     CHECK(mcp_repo_delete(env.repo, "p", cs[1].id, t_cb, &rs[2]) == 0);

@@ -368,6 +368,33 @@ c_check_pages(t_env_t *e, t_res_t *r, const c_conv_t *c, int64_t size)
 }
 
 
+/*
+ * One page below any cursor: a row id of another conversation, of a row
+ * deleted since, or none at all is as good as one of c's own.  The
+ * newest limit rows of c below it, oldest first.
+ */
+static void
+c_check_page_before(t_env_t *e, t_res_t *r, const c_conv_t *c,
+    int64_t before, int64_t limit)
+{
+    char    what[96];
+    size_t  end = 0, start;
+
+    while (end < c->n && c->m[end].id < before) {
+        end++;
+    }
+    start = end > (size_t) limit ? end - (size_t) limit : 0;
+    t_res_clear(r);
+    CHECK(mcp_repo_history_page(e->repo, c->principal, c->id, before, limit,
+                                t_cb, r) == 0);
+    CHECK(t_wait(&e->loop, &r->done) == 0);
+    CHECK_EQ_INT(r->status, MCP_REPO_OK);
+    snprintf(what, sizeof(what), "page of %s before %lld", c->id,
+             (long long) before);
+    c_check_rows(&c->m[start], end - start, r->msgs, r->n_msgs, what);
+}
+
+
 /* export: the conversation's document with every row, oldest first */
 static void
 c_check_export(t_env_t *e, t_res_t *r, const c_conv_t *c)
@@ -521,6 +548,32 @@ c_check_lookup(t_env_t *e, t_res_t *r, const c_conv_t *c, const char *rid,
         CHECK(!"request state as expected");
     }
     c_check_rows(exp, n, r->msgs, r->n_msgs, what);
+}
+
+
+/* a lookup that finds nothing: no rows, no state, not an error */
+static void
+c_check_unknown(t_env_t *e, t_res_t *r, const char *conv, const char *rid)
+{
+    t_res_clear(r);
+    CHECK(mcp_repo_lookup_request(e->repo, conv, rid, t_cb, r) == 0);
+    CHECK(t_wait(&e->loop, &r->done) == 0);
+    CHECK_EQ_INT(r->status, MCP_REPO_OK);
+    CHECK_EQ_INT(r->request_state, MCP_REQ_NONE);
+    CHECK_EQ_INT(r->n_msgs, 0);
+}
+
+
+/*
+ * Keep the writer busy for a moment so that what is queued next waits
+ * and is taken together.  Not waited for: the writer finishes it before
+ * what is queued behind it, whose completions the caller waits for.
+ */
+static void
+c_hold_writer(t_env_t *e, t_res_t *r)
+{
+    t_res_clear(r);
+    CHECK(mcp_repo_debug_hold(e->repo, 1, 50, t_cb, r) == 0);
 }
 
 
