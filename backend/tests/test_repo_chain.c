@@ -8,7 +8,9 @@
  * appends with reads in flight.
  *
  * Retention and the upgrade of a version 4 file are in
- * test_repo_chain2.c.  The model and its checks: test_repo_chain.h.
+ * test_repo_chain2.c, more conversations than the writer keeps request
+ * sets for and two repositories on one file in test_repo_chain3.c.  The
+ * model and its checks: test_repo_chain.h.
  */
 
 #include "test_repo_chain.h"

@@ -1,5 +1,5 @@
 /*
- * Shared by test_repo_chain.c and test_repo_chain2.c: black-box tests of
+ * Shared by test_repo_chain*.c: black-box tests of
  * the repository through mcp_repo.h only.  Each test keeps a model of
  * what every conversation must hold (ids as acknowledged, content, request
  * id, part, tokens) and compares each read with it: history within a
@@ -12,6 +12,11 @@
 #define TEST_REPO_CHAIN_H
 
 #include "unit.h"
+
+/* each test file uses a part of these helpers and of test_repo_util.h */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+
 #include "test_repo_util.h"
 
 #define C_MAX_MSGS  256             /* t_res_t copies at most 256 rows */
@@ -274,7 +279,10 @@ c_check_rows(const c_msg_t *exp, size_t n, const t_msg_t *got, size_t ngot,
 {
     size_t  i;
 
-    CHECK_EQ_INT(ngot, n);
+    if (ngot != n) {
+        fprintf(stderr, "  %s: %zu rows, not %zu\n", what, ngot, n);
+        CHECK(!"as many rows as expected");
+    }
     for (i = 0; i < n && i < ngot; i++) {
         const c_msg_t  *x = &exp[i];
         const t_msg_t  *g = &got[i];
@@ -501,7 +509,9 @@ c_check_all(t_env_t *e, t_res_t *r, const c_conv_t *cs, size_t n)
             exact += cs[i].m[j - 1].tokens;
         }
         c_check_history(e, r, &cs[i], exact, 0);
-        c_check_history(e, r, &cs[i], exact - 1, 0);
+        if (exact > 0) {
+            c_check_history(e, r, &cs[i], exact - 1, 0);
+        }
         c_check_history(e, r, &cs[i], C_BIG, 0);
         c_check_history(e, r, &cs[i], 200, 0);
         c_check_history(e, r, &cs[i], C_BIG, 25);
@@ -626,5 +636,7 @@ c_check_duplicate(t_env_t *e, t_res_t *r, const c_conv_t *c,
              rid, type, (long long) part);
     c_check_rows(exp, c_request_rows(c, rid, exp), r->msgs, r->n_msgs, what);
 }
+
+#pragma GCC diagnostic pop
 
 #endif /* TEST_REPO_CHAIN_H */
