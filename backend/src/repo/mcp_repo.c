@@ -14,8 +14,6 @@
 
 static void mcp_repo_async_cb(uv_async_t *h);
 static void mcp_repo_flush_stage(mcp_repo_t *repo);
-
-#define MCP_STAGE_CHUNK  16
 static void mcp_repo_sweep_cb(uv_timer_t *t);
 static void mcp_repo_retention_cb(uv_timer_t *t);
 
@@ -447,9 +445,6 @@ mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r)
     }
     repo->stage[w].tail = r;
     repo->stage[w].n++;
-    if (w && !repo->sync_full && repo->stage[w].n >= MCP_STAGE_CHUNK) {
-        mcp_repo_flush_stage(repo);
-    }
     return 0;
 }
 
