@@ -621,26 +621,6 @@ t_read_cb(const mcp_repo_result_t *res, void *data)
 }
 
 
-/* acknowledged in any order: the model is sorted by id at the end */
-static void
-t_acked(c_conv_t *c, const c_msg_t *m, int64_t id)
-{
-    if (c->n < C_MAX_MSGS) {
-        c->m[c->n] = *m;
-        c->m[c->n++].id = id;
-    }
-}
-
-
-static int
-t_by_id(const void *a, const void *b)
-{
-    const c_msg_t  *x = a, *y = b;
-
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-
 static void
 t_write_cb(const mcp_repo_result_t *res, void *data)
 {
@@ -653,7 +633,7 @@ t_write_cb(const mcp_repo_result_t *res, void *data)
     } else if (j < T_PER) {
         failures += res->duplicate || (j > 0 && res->id <= c->ids[j - 1]);
         c->ids[j] = res->id;
-        t_acked(&cs[c->conv], &c->m, res->id);
+        c_acked(&cs[c->conv], &c->m, res->id);
     } else {
         /* the repeat: the stored question and its whole request */
         failures += !res->duplicate || res->id != c->ids[0]
@@ -669,8 +649,7 @@ t_caller_next(t_caller_t *c)
 {
     static const int  types[T_PER + 1] = { MCP_MSG_USER, MCP_MSG_TOOL_CALL,
         MCP_MSG_TOOL_RESULT, MCP_MSG_ASSISTANT, MCP_MSG_USER };
-    mcp_repo_append_t  a;
-    int                j = c->sent++;
+    int               j = c->sent++;
 
     if (c->reader) {
         if (writing == 0) {
@@ -698,16 +677,7 @@ t_caller_next(t_caller_t *c)
     snprintf(c->m.content, sizeof(c->m.content), "%s/w%d/%d ünï",
              cs[c->conv].id, c->idx, j);
     c->m.content_len = strlen(c->m.content);
-
-    memset(&a, 0, sizeof(a));
-    a.msg.conversation_id = cs[c->conv].id;
-    a.msg.type = c->m.type;
-    a.msg.content = c->m.content;
-    a.msg.content_len = c->m.content_len;
-    a.msg.request_id = c->m.rid;
-    a.msg.token_count = c->m.tokens;
-    a.final = c->m.final;
-    mcp_repo_append(env.repo, &a, t_write_cb, c);
+    CHECK(c_append(env.repo, cs[c->conv].id, &c->m, t_write_cb, c) == 0);
 }
 
 
@@ -777,7 +747,7 @@ test_concurrent_appends(void)
 
     for (i = 0; i < 8; i++) {
         CHECK_EQ_INT(cs[i].n, T_WRITERS / 8 * T_PER);
-        qsort(cs[i].m, cs[i].n, sizeof(cs[i].m[0]), t_by_id);
+        c_sort_by_id(&cs[i]);
     }
     c_check_all(&env, &rs[0], cs, 8);
     for (i = 0; i < nreads; i++) {

@@ -115,9 +115,10 @@ c_gen(const c_conv_t *c, size_t k, c_msg_t *m)
 }
 
 
-/* Queue an append of m to conversation conv; t_cb fills r. */
+/* Queue an append of m to conversation conv, answered to cb. */
 static int
-c_submit(t_env_t *e, t_res_t *r, const char *conv, const c_msg_t *m)
+c_append(mcp_repo_t *repo, const char *conv, const c_msg_t *m,
+    mcp_repo_cb_pt cb, void *data)
 {
     mcp_repo_append_t  a;
 
@@ -131,8 +132,16 @@ c_submit(t_env_t *e, t_res_t *r, const char *conv, const c_msg_t *m)
     a.msg.token_count = m->tokens;
     a.msg.created_at = m->created_at;
     a.final = m->final;
+    return mcp_repo_append(repo, &a, cb, data);
+}
+
+
+/* The same, t_cb filling r. */
+static int
+c_submit(t_env_t *e, t_res_t *r, const char *conv, const c_msg_t *m)
+{
     t_res_clear(r);
-    return mcp_repo_append(e->repo, &a, t_cb, r);
+    return c_append(e->repo, conv, m, t_cb, r);
 }
 
 
@@ -152,6 +161,35 @@ c_record(c_conv_t *c, const c_msg_t *m, const t_res_t *r)
     c->m[c->n].id = r->id;
     c->n++;
     c->next++;
+}
+
+
+/* Acknowledged by one of several callers at once, so not necessarily
+   after the newest: c_sort_by_id() orders the model when they are done. */
+static void
+c_acked(c_conv_t *c, const c_msg_t *m, int64_t id)
+{
+    if (c->n < C_MAX_MSGS) {
+        c->m[c->n] = *m;
+        c->m[c->n++].id = id;
+        c->next++;
+    }
+}
+
+
+static int
+c_cmp_id(const void *a, const void *b)
+{
+    const c_msg_t  *x = a, *y = b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+
+static void
+c_sort_by_id(c_conv_t *c)
+{
+    qsort(c->m, c->n, sizeof(c->m[0]), c_cmp_id);
 }
 
 

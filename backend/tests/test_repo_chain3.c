@@ -197,6 +197,112 @@ test_two_repositories_take_turns(void)
 
 
 /*
+ * Both repositories append to the same two conversations at once, eight
+ * callers each sending a request's four rows back to back: every row
+ * acknowledged is in its conversation once, in id order, and each side
+ * answers repeats of the other's rows.
+ */
+#define T_CALLERS  8
+
+typedef struct {
+    t_env_t   *env;
+    c_conv_t  *conv;
+    int        idx, sent;
+    c_msg_t    m;
+} t_turn_t;
+
+static t_turn_t  turns[T_CALLERS];
+static int       turns_left, turns_failed;
+
+static void t_turn_next(t_turn_t *t);
+
+
+static void
+t_turn_cb(const mcp_repo_result_t *res, void *data)
+{
+    t_turn_t  *t = data;
+    c_conv_t  *c = t->conv;
+
+    if (res->status != MCP_REPO_OK || res->duplicate) {
+        turns_failed++;
+        fprintf(stderr, "  append: %s\n", res->error ? res->error : "dup");
+    } else {
+        c_acked(c, &t->m, res->id);
+    }
+    t_turn_next(t);
+}
+
+
+static void
+t_turn_next(t_turn_t *t)
+{
+    static const int  types[4] = { MCP_MSG_USER, MCP_MSG_TOOL_CALL,
+        MCP_MSG_TOOL_RESULT, MCP_MSG_ASSISTANT };
+
+    if (t->sent == 4) {
+        turns_left--;
+        return;
+    }
+    memset(&t->m, 0, sizeof(t->m));
+    t->m.type = types[t->sent];
+    t->m.final = t->sent == 3;
+    t->m.tokens = 2;
+    snprintf(t->m.rid, sizeof(t->m.rid), "turn-%d", t->idx);
+    snprintf(t->m.content, sizeof(t->m.content), "%s turn %d row %d",
+             t->conv->id, t->idx, t->sent);
+    t->m.content_len = strlen(t->m.content);
+    t->sent++;
+    CHECK(c_append(t->env->repo, t->conv->id, &t->m, t_turn_cb, t) == 0);
+}
+
+
+static void
+test_two_repositories_at_once(void)
+{
+    uint64_t  start;
+    char      rid[24];
+    int       i;
+
+    t_env_init(&env);
+    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
+    CHECK(t_env_open(&env) != NULL);
+    t_open_other();
+    c_open_all(&env, &rs[0], cs, 2, "both-");
+    turns_left = T_CALLERS;
+    turns_failed = 0;
+    for (i = 0; i < T_CALLERS; i++) {
+        turns[i].env = i % 2 ? &other : &env;
+        turns[i].conv = &cs[(i / 2) % 2];
+        turns[i].idx = i;
+        turns[i].sent = 0;
+        t_turn_next(&turns[i]);
+    }
+    start = uv_hrtime();
+    while (turns_left > 0 && uv_hrtime() - start < 15000000000ull) {
+        uv_run(&env.loop, UV_RUN_NOWAIT);
+        uv_run(&other.loop, UV_RUN_NOWAIT);
+        usleep(200);
+    }
+    CHECK_EQ_INT(turns_left, 0);
+    CHECK_EQ_INT(turns_failed, 0);
+    for (i = 0; i < 2; i++) {
+        CHECK_EQ_INT(cs[i].n, T_CALLERS / 2 * 4);
+        c_sort_by_id(&cs[i]);
+    }
+    c_check_all(&env, &rs[0], cs, 2);
+    c_check_all(&other, &rs[0], cs, 2);
+    for (i = 0; i < T_CALLERS; i++) {       /* through the other one */
+        snprintf(rid, sizeof(rid), "turn-%d", i);
+        c_check_duplicate(i % 2 ? &env : &other, &rs[0], &cs[(i / 2) % 2],
+                          rid, MCP_MSG_TOOL_RESULT, 0, MCP_REQ_DONE);
+    }
+    t_close_other();
+    t_res_clear(&rs[0]);
+    t_env_done(&env);
+}
+
+
+/*
  * The other repository deletes a conversation this one has written and
  * starts it again under the same id with rows of a new request; this
  * one's next append goes after the new rows, a repeat of a new row is a
@@ -268,4 +374,5 @@ test_deleted_elsewhere_fresh_ids(void)
 UNIT_MAIN("repo_chain3",
     UNIT_TEST(test_more_conversations_than_sets),
     UNIT_TEST(test_two_repositories_take_turns),
+    UNIT_TEST(test_two_repositories_at_once),
     UNIT_TEST(test_deleted_elsewhere_fresh_ids))
