@@ -85,6 +85,7 @@ test_interleaved_reads(void)
         c_check_page_before(&env, &rs[0], &cs[i % T_CONVS],
                             cs[(i + 1) % T_CONVS].m[i * 4].id, 6);
     }
+    c_check_page_before(&env, &rs[0], &cs[2], INT64_C(1) << 50, 9);
     c_check_pages(&env, &rs[0], &cs[0], 1);
     c_check_pages(&env, &rs[0], &cs[1], 1000);
     c_check_history(&env, &rs[0], other, C_BIG, 0);
@@ -368,17 +369,35 @@ static void
 test_lookup(void)
 {
     c_conv_t  *open = NULL;
+    c_msg_t    m;
     char       rid[24], open_rid[24];
     int        k;
 
     t_open_unlimited();
     c_open_all(&env, &rs[0], cs, 4, "look-");
+    memset(&m, 0, sizeof(m));
+    m.type = MCP_MSG_USER;
+    snprintf(m.rid, sizeof(m.rid), "early");
+    snprintf(m.content, sizeof(m.content), "asked first, never answered");
+    m.content_len = strlen(m.content);
+    c_push(&env, &rs[0], &cs[2], &m);
+    cs[2].next = 0;                         /* the rounds start at req-0 */
     c_rounds(&env, rs, cs, 4, 200);
+
+    /* ended far down the conversation: found, and done */
+    c_check_lookup(&env, &rs[0], &cs[2], "early", MCP_REQ_OPEN);
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_request_end(env.repo, cs[2].id, "early", t_cb, &rs[0])
+          == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_OK);
+    ((c_msg_t *) c_find(&cs[2], "early", MCP_MSG_USER, 0))->final = 1;
+    c_check_lookup(&env, &rs[0], &cs[2], "early", MCP_REQ_DONE);
 
     /* the conversations sit out different rounds: one of them ends part
        way through a request (in flight) */
     for (k = 0; k < 4 && open == NULL; k++) {
-        snprintf(open_rid, sizeof(open_rid), "req-%zu", (cs[k].n - 1) / 8);
+        snprintf(open_rid, sizeof(open_rid), "req-%zu", (cs[k].next - 1) / 8);
         if (c_req_state(&cs[k], open_rid) == MCP_REQ_OPEN) {
             open = &cs[k];
         }
@@ -394,7 +413,7 @@ test_lookup(void)
     for (k = 0; k < 4; k++) {
         c_check_lookup(&env, &rs[0], &cs[k], "req-0", MCP_REQ_DONE);
         c_check_lookup(&env, &rs[0], &cs[k], "req-1", MCP_REQ_DONE);
-        snprintf(rid, sizeof(rid), "req-%zu", cs[k].n / 8 - 1);
+        snprintf(rid, sizeof(rid), "req-%zu", cs[k].next / 8 - 1);
         c_check_lookup(&env, &rs[0], &cs[k], rid, MCP_REQ_DONE);
         CHECK_EQ_INT(rs[0].n_msgs, 6);
     }
@@ -416,16 +435,10 @@ test_lookup(void)
     c_check_unknown(&env, &rs[0], "no-such-conv", "req-0");
 
     /* a request of one conversation is unknown to the others */
-    {
-        c_msg_t  m;
-
-        memset(&m, 0, sizeof(m));
-        m.type = MCP_MSG_USER;
-        snprintf(m.rid, sizeof(m.rid), "only-in-0");
-        snprintf(m.content, sizeof(m.content), "mine");
-        m.content_len = 4;
-        c_push(&env, &rs[0], &cs[0], &m);
-    }
+    snprintf(m.rid, sizeof(m.rid), "only-in-0");
+    snprintf(m.content, sizeof(m.content), "mine");
+    m.content_len = 4;
+    c_push(&env, &rs[0], &cs[0], &m);
     c_check_lookup(&env, &rs[0], &cs[0], "only-in-0", MCP_REQ_OPEN);
     c_check_unknown(&env, &rs[0], cs[1].id, "only-in-0");
 

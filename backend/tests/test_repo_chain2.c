@@ -301,6 +301,7 @@ t_retention_case(int policy, int64_t keep)
 
     /* the live request ends: its rows are ordinary history from now on */
     t_finish_live(&cs[1]);
+    c_check_lookup(&env, &rs[0], &cs[1], "live", MCP_REQ_DONE);
     CHECK_EQ_INT(t_retain(), t_apply_all(cs, T_CONVS));
     c_check_all(&env, &rs[0], cs, T_CONVS);
 
