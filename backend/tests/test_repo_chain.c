@@ -8,7 +8,9 @@
  * appends with reads in flight.
  *
  * Retention and the upgrade of a version 4 file are in
- * test_repo_chain2.c.  The model and its checks: test_repo_chain.h.
+ * test_repo_chain2.c, more conversations than the writer keeps request
+ * sets for and two repositories on one file in test_repo_chain3.c.  The
+ * model and its checks: test_repo_chain.h.
  */
 
 #include "test_repo_chain.h"
@@ -83,6 +85,7 @@ test_interleaved_reads(void)
         c_check_page_before(&env, &rs[0], &cs[i % T_CONVS],
                             cs[(i + 1) % T_CONVS].m[i * 4].id, 6);
     }
+    c_check_page_before(&env, &rs[0], &cs[2], INT64_C(1) << 50, 9);
     c_check_pages(&env, &rs[0], &cs[0], 1);
     c_check_pages(&env, &rs[0], &cs[1], 1000);
     c_check_history(&env, &rs[0], other, C_BIG, 0);
@@ -366,17 +369,35 @@ static void
 test_lookup(void)
 {
     c_conv_t  *open = NULL;
+    c_msg_t    m;
     char       rid[24], open_rid[24];
     int        k;
 
     t_open_unlimited();
     c_open_all(&env, &rs[0], cs, 4, "look-");
+    memset(&m, 0, sizeof(m));
+    m.type = MCP_MSG_USER;
+    snprintf(m.rid, sizeof(m.rid), "early");
+    snprintf(m.content, sizeof(m.content), "asked first, never answered");
+    m.content_len = strlen(m.content);
+    c_push(&env, &rs[0], &cs[2], &m);
+    cs[2].next = 0;                         /* the rounds start at req-0 */
     c_rounds(&env, rs, cs, 4, 200);
+
+    /* ended far down the conversation: found, and done */
+    c_check_lookup(&env, &rs[0], &cs[2], "early", MCP_REQ_OPEN);
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_request_end(env.repo, cs[2].id, "early", t_cb, &rs[0])
+          == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].status, MCP_REPO_OK);
+    ((c_msg_t *) c_find(&cs[2], "early", MCP_MSG_USER, 0))->final = 1;
+    c_check_lookup(&env, &rs[0], &cs[2], "early", MCP_REQ_DONE);
 
     /* the conversations sit out different rounds: one of them ends part
        way through a request (in flight) */
     for (k = 0; k < 4 && open == NULL; k++) {
-        snprintf(open_rid, sizeof(open_rid), "req-%zu", (cs[k].n - 1) / 8);
+        snprintf(open_rid, sizeof(open_rid), "req-%zu", (cs[k].next - 1) / 8);
         if (c_req_state(&cs[k], open_rid) == MCP_REQ_OPEN) {
             open = &cs[k];
         }
@@ -392,7 +413,7 @@ test_lookup(void)
     for (k = 0; k < 4; k++) {
         c_check_lookup(&env, &rs[0], &cs[k], "req-0", MCP_REQ_DONE);
         c_check_lookup(&env, &rs[0], &cs[k], "req-1", MCP_REQ_DONE);
-        snprintf(rid, sizeof(rid), "req-%zu", cs[k].n / 8 - 1);
+        snprintf(rid, sizeof(rid), "req-%zu", cs[k].next / 8 - 1);
         c_check_lookup(&env, &rs[0], &cs[k], rid, MCP_REQ_DONE);
         CHECK_EQ_INT(rs[0].n_msgs, 6);
     }
@@ -414,16 +435,10 @@ test_lookup(void)
     c_check_unknown(&env, &rs[0], "no-such-conv", "req-0");
 
     /* a request of one conversation is unknown to the others */
-    {
-        c_msg_t  m;
-
-        memset(&m, 0, sizeof(m));
-        m.type = MCP_MSG_USER;
-        snprintf(m.rid, sizeof(m.rid), "only-in-0");
-        snprintf(m.content, sizeof(m.content), "mine");
-        m.content_len = 4;
-        c_push(&env, &rs[0], &cs[0], &m);
-    }
+    snprintf(m.rid, sizeof(m.rid), "only-in-0");
+    snprintf(m.content, sizeof(m.content), "mine");
+    m.content_len = 4;
+    c_push(&env, &rs[0], &cs[0], &m);
     c_check_lookup(&env, &rs[0], &cs[0], "only-in-0", MCP_REQ_OPEN);
     c_check_unknown(&env, &rs[0], cs[1].id, "only-in-0");
 
@@ -619,26 +634,6 @@ t_read_cb(const mcp_repo_result_t *res, void *data)
 }
 
 
-/* acknowledged in any order: the model is sorted by id at the end */
-static void
-t_acked(c_conv_t *c, const c_msg_t *m, int64_t id)
-{
-    if (c->n < C_MAX_MSGS) {
-        c->m[c->n] = *m;
-        c->m[c->n++].id = id;
-    }
-}
-
-
-static int
-t_by_id(const void *a, const void *b)
-{
-    const c_msg_t  *x = a, *y = b;
-
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-
 static void
 t_write_cb(const mcp_repo_result_t *res, void *data)
 {
@@ -651,7 +646,7 @@ t_write_cb(const mcp_repo_result_t *res, void *data)
     } else if (j < T_PER) {
         failures += res->duplicate || (j > 0 && res->id <= c->ids[j - 1]);
         c->ids[j] = res->id;
-        t_acked(&cs[c->conv], &c->m, res->id);
+        c_acked(&cs[c->conv], &c->m, res->id);
     } else {
         /* the repeat: the stored question and its whole request */
         failures += !res->duplicate || res->id != c->ids[0]
@@ -667,8 +662,7 @@ t_caller_next(t_caller_t *c)
 {
     static const int  types[T_PER + 1] = { MCP_MSG_USER, MCP_MSG_TOOL_CALL,
         MCP_MSG_TOOL_RESULT, MCP_MSG_ASSISTANT, MCP_MSG_USER };
-    mcp_repo_append_t  a;
-    int                j = c->sent++;
+    int               j = c->sent++;
 
     if (c->reader) {
         if (writing == 0) {
@@ -696,16 +690,7 @@ t_caller_next(t_caller_t *c)
     snprintf(c->m.content, sizeof(c->m.content), "%s/w%d/%d ünï",
              cs[c->conv].id, c->idx, j);
     c->m.content_len = strlen(c->m.content);
-
-    memset(&a, 0, sizeof(a));
-    a.msg.conversation_id = cs[c->conv].id;
-    a.msg.type = c->m.type;
-    a.msg.content = c->m.content;
-    a.msg.content_len = c->m.content_len;
-    a.msg.request_id = c->m.rid;
-    a.msg.token_count = c->m.tokens;
-    a.final = c->m.final;
-    mcp_repo_append(env.repo, &a, t_write_cb, c);
+    CHECK(c_append(env.repo, cs[c->conv].id, &c->m, t_write_cb, c) == 0);
 }
 
 
@@ -775,7 +760,7 @@ test_concurrent_appends(void)
 
     for (i = 0; i < 8; i++) {
         CHECK_EQ_INT(cs[i].n, T_WRITERS / 8 * T_PER);
-        qsort(cs[i].m, cs[i].n, sizeof(cs[i].m[0]), t_by_id);
+        c_sort_by_id(&cs[i]);
     }
     c_check_all(&env, &rs[0], cs, 8);
     for (i = 0; i < nreads; i++) {
