@@ -30,7 +30,7 @@
 #include "repo/mcp_repo_int.h"
 
 #define MCP_BUSY_ATTEMPTS  3
-#define MCP_WRITER_NICE    5
+#define MCP_WRITER_NICE    2
 
 
 static void
@@ -498,13 +498,15 @@ mcp_writer_take_turn(mcp_worker_t *w)
 
 
 /*
- * Writers run at a lower priority (nice +5, this thread only): when the
- * cores are busy, the loop thread (which hands each group's completions
- * back and gathers the next group) and the readers go first.  The writer
- * waits for the loop anyway, so the loop waiting for the writer's core
- * only stretched both: at 64 callers on two cores this measured +20%
- * appends and half the read p99 (docs/benchmarks.md).  Lowering one's
- * own priority needs no privilege; failing to is harmless.
+ * Writers run at a slightly lower priority (nice +2, this thread only):
+ * when the cores are busy, the loop thread (which hands each group's
+ * completions back and gathers the next) and the readers go first.  The
+ * writer waits for the loop anyway, so the loop waiting for the writer's
+ * core only stretched both.  At 64 callers on two cores this halved the
+ * read p99 (docs/benchmarks.md); +5 did as much there but cost chat
+ * turns/s, where the writer also competes with nginx and the rest of the
+ * host.  Lowering one's own priority needs no privilege; failing to is
+ * harmless.
  */
 static void
 mcp_writer_yield_to_loop(void)
