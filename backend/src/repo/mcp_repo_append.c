@@ -271,12 +271,12 @@ mcp_append_insert(mcp_conn_t *c, mcp_repo_msg_t *m, int64_t prev)
 
 
 static int
-mcp_append_touch(mcp_conn_t *c, const char *conv, int64_t now, int64_t id)
+mcp_append_touch(mcp_conn_t *c, int64_t conv_rowid, int64_t now, int64_t id)
 {
     sqlite3_stmt  *st = c->st[MCP_ST_CONV_TOUCH];
     int            rc;
 
-    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, conv_rowid);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, id);
     rc = sqlite3_step(st);
@@ -290,13 +290,13 @@ int
 mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
 {
     mcp_repo_msg_t  *m = &r->msg;
-    int64_t          now = (int64_t) mcp_repo_now_ms(), head, id;
+    int64_t          now = (int64_t) mcp_repo_now_ms(), head, id, conv;
     int              rc, dup = 0;
 
     if (m->created_at == 0) {
         m->created_at = now;
     }
-    rc = mcp_chain_head(c, m->conversation_id, &head);
+    rc = mcp_chain_head(c, m->conversation_id, &head, &conv);
     if (rc == SQLITE_DONE) {
         mcp_req_fail(r, MCP_REPO_ENOTFOUND, 0, "conversation \"%s\" not found",
                      m->conversation_id);
@@ -319,7 +319,7 @@ mcp_op_append(mcp_conn_t *c, mcp_repo_req_t *r)
             return mcp_repo_status_of(rc) == MCP_REPO_EINVAL ? SQLITE_OK : rc;
         }
         id = sqlite3_last_insert_rowid(c->db);
-        rc = mcp_append_touch(c, m->conversation_id, now, id);
+        rc = mcp_append_touch(c, conv, now, id);
         if (rc != SQLITE_OK) {
             mcp_req_fail_db(r, c->db, rc, "appending a message");
             return rc;

@@ -21,10 +21,15 @@
 #include "repo/mcp_repo_int.h"
 
 
-/* SQLITE_ROW with *last (0: no message yet), SQLITE_DONE: no such
-   conversation, or the error */
+/*
+ * SQLITE_ROW with *last (0: no message yet) and, if asked, the
+ * conversation row's own rowid (the append rewrites that row by it, one
+ * descent instead of two through the text key); SQLITE_DONE: no such
+ * conversation; or the error.
+ */
 int
-mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last)
+mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
+    int64_t *conv_rowid)
 {
     sqlite3_stmt  *st = c->st[MCP_ST_CONV_HEAD];
     int            rc;
@@ -34,6 +39,9 @@ mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *last = sqlite3_column_int64(st, 0);
+        if (conv_rowid) {
+            *conv_rowid = sqlite3_column_int64(st, 1);
+        }
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -61,7 +69,7 @@ mcp_chain_open(mcp_chain_t *ch, mcp_conn_t *c, const char *conv, int full)
     int64_t  last;
     int      rc;
 
-    rc = mcp_chain_head(c, conv, &last);
+    rc = mcp_chain_head(c, conv, &last, NULL);
     mcp_chain_at(ch, c, conv, rc == SQLITE_ROW ? last : 0, full);
     return rc;
 }

@@ -144,10 +144,10 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
         "SELECT principal, title, created_at, updated_at"
         " FROM conversations WHERE id = ?1",
     [MCP_ST_CONV_HEAD] =
-        "SELECT last_id FROM conversations WHERE id = ?1",
+        "SELECT last_id, rowid FROM conversations WHERE id = ?1",
     [MCP_ST_CONV_TOUCH] =
         "UPDATE conversations SET updated_at = ?2, last_id = ?3,"
-        " message_count = message_count + 1 WHERE id = ?1",
+        " message_count = message_count + 1 WHERE rowid = ?1",
     [MCP_ST_CONV_CHAIN] =
         "UPDATE conversations SET last_id = ?2,"
         " message_count = max(message_count - ?3, 0) WHERE id = ?1",

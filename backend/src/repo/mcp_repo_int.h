@@ -311,7 +311,8 @@ typedef int (*mcp_chain_row_pt)(mcp_chain_t *ch, void *ctx);
 /* MCP_ST_MSG_LINK row: 1 to delete it */
 typedef int (*mcp_chain_rule_pt)(sqlite3_stmt *link, void *ctx);
 
-int  mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last);
+int  mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
+    int64_t *conv_rowid);
 void mcp_chain_at(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
     int64_t id, int full);
 int  mcp_chain_open(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
