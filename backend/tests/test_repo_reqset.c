@@ -4,6 +4,7 @@
  * conversation, a history page whose cursor message is gone.
  */
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 
@@ -281,7 +282,64 @@ test_prune_stops_at_its_budget(void)
 }
 
 
+static int64_t
+t_stat(const char *key)
+{
+    json_t   *st = mcp_repo_stats(env.repo);
+    int64_t   v;
+
+    v = json_integer_value(json_object_get(json_object_get(st,
+                                           "request_sets"), key));
+    json_decref(st);
+    return v;
+}
+
+
+/*
+ * The sets are read once per conversation and kept: checkpoints, WAL
+ * restarts and the readers do not count as another writer; a commit by
+ * another connection does, and drops them all.
+ */
+static void
+test_sets_kept_until_another_writer(void)
+{
+    char  conv[16], rid[16];
+    int   i;
+
+    t_env_init(&env);
+    env.rc.wal_checkpoint_pages = 8;        /* many checkpoints */
+    CHECK(t_env_open(&env) != NULL);
+    for (i = 0; i < 4; i++) {
+        snprintf(conv, sizeof(conv), "c%d", i);
+        CHECK(t_open_conv(&env, &res, "p", conv) == 0);
+    }
+    for (i = 0; i < 400; i++) {
+        snprintf(conv, sizeof(conv), "c%d", i % 4);
+        snprintf(rid, sizeof(rid), "r%d", i);
+        CHECK(t_append(&env, &res, conv, MCP_MSG_USER, "question", 8, rid,
+                       2, 0) == 0);
+        CHECK_EQ_INT(res.duplicate, 0);
+        if (i % 50 == 0) {
+            CHECK(t_history(&env, &res, conv, 1000, 10) == 0);
+        }
+    }
+    CHECK_EQ_INT(t_stat("loads"), 4);
+    CHECK_EQ_INT(t_stat("foreign"), 0);
+    CHECK_EQ_INT(t_stat("keys"), 400);
+
+    t_sql("UPDATE conversations SET title = 'renamed' WHERE id = 'c0'");
+    CHECK(t_append(&env, &res, "c1", MCP_MSG_USER, "again", 5, "r1", 2, 0)
+          == 0);
+    CHECK_EQ_INT(res.duplicate, 1);
+    CHECK_EQ_INT(t_stat("foreign"), 1);
+    CHECK_EQ_INT(t_stat("loads"), 5);       /* c1's, read again */
+    t_res_clear(&res);
+    t_env_done(&env);
+}
+
+
 UNIT_MAIN("repo_reqset",
+    UNIT_TEST(test_sets_kept_until_another_writer),
     UNIT_TEST(test_prune_stops_at_its_budget),
     UNIT_TEST(test_reqset_keys),
     UNIT_TEST(test_reqset_sees_other_writers),

@@ -19,9 +19,10 @@
 
 typedef struct {
     mcp_repo_result_t  *res;
-    mcp_msg_type_e      type;       /* the row looked for, with part */
-    int64_t             part;
+    mcp_msg_type_e      type;       /* the row looked for, with part; */
+    int64_t             part;       /* type 0: every row (a lookup) */
     int64_t             found;      /* its id */
+    int                 armed;      /* found: the walk may stop early */
     int                 state;
 } mcp_req_rows_t;
 
@@ -40,6 +41,7 @@ mcp_req_rows_collect(mcp_chain_t *ch, void *ctx)
     m = &q->res->msgs[q->res->n_msgs - 1];
     if (m->type == q->type && m->part == q->part) {
         q->found = m->id;
+        q->armed = 1;
     }
     if (m->type == MCP_MSG_USER) {
         /* walking down, the last seen is the request's first part */
@@ -50,17 +52,21 @@ mcp_req_rows_collect(mcp_chain_t *ch, void *ctx)
 
 
 /*
- * The stored rows of a request, oldest first, and its state into
- * res; *found: the id of its (type, part) row, 0 if there is none.
+ * The stored rows of a request, oldest first, and its state into res;
+ * *found: the id of its (type, part) row, 0 if there is none.  With a
+ * type, the walk stops early only once that row is found (a duplicate
+ * confirmed: its answer follows its question); type 0 (a lookup) reads
+ * the whole chain.
  */
 int
 mcp_request_rows(mcp_conn_t *c, mcp_repo_result_t *res, const char *conv,
     const char *rid, mcp_msg_type_e type, int64_t part, int64_t *found)
 {
-    mcp_req_rows_t  q = { res, type, part, 0, MCP_REQ_NONE };
+    mcp_req_rows_t  q = { res, type, part, 0, 0, MCP_REQ_NONE };
     int             rc;
 
-    rc = mcp_chain_request(c, conv, rid, 1, mcp_req_rows_collect, &q);
+    rc = mcp_chain_request(c, conv, rid, 1, &q.armed, mcp_req_rows_collect,
+                           &q);
     mcp_msgs_reverse(res);
     res->request_state = q.state;
     if (found) {
@@ -91,7 +97,7 @@ mcp_req_finish_row(mcp_chain_t *ch, void *ctx)
 static int
 mcp_request_finish(mcp_conn_t *c, const char *conv, const char *rid)
 {
-    return mcp_chain_request(c, conv, rid, 0, mcp_req_finish_row, c);
+    return mcp_chain_request(c, conv, rid, 0, NULL, mcp_req_finish_row, c);
 }
 
 

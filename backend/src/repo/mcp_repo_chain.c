@@ -131,13 +131,17 @@ mcp_col_is(sqlite3_stmt *st, int col, const char *s)
 
 
 /*
- * The rows of request rid, newest first, to fn.  A request's rows follow
- * its user message, so the walk stops at the first other row below it;
- * without a user message it reads the whole chain.
+ * The rows of request rid, newest first, to fn.  The walk reads to the
+ * end of the chain, or, once *armed (NULL: from the start), stops at the
+ * first row of another request below one of rid's user messages: a
+ * request's rows follow its question.  Callers that must see every row
+ * (a lookup; a duplicate not yet confirmed) arm it late or never: after
+ * retention took a question whose answer it kept, a question asked again
+ * leaves the older rows below another request's.
  */
 int
 mcp_chain_request(mcp_conn_t *c, const char *conv, const char *rid, int full,
-    mcp_chain_row_pt fn, void *ctx)
+    const int *armed, mcp_chain_row_pt fn, void *ctx)
 {
     mcp_chain_t  ch;
     int          rc, type, seen_user = 0;
@@ -150,7 +154,7 @@ mcp_chain_request(mcp_conn_t *c, const char *conv, const char *rid, int full,
     }
     while ((rc = mcp_chain_next(&ch)) == SQLITE_ROW) {
         if (!mcp_col_is(ch.st, rid_col, rid)) {
-            if (seen_user) {
+            if (seen_user && (armed == NULL || *armed)) {
                 break;
             }
             continue;

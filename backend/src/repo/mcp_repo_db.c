@@ -177,6 +177,7 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
     [MCP_ST_CONV_DELETE] =
         "DELETE FROM conversations WHERE id = ?1 AND principal = ?2",
     [MCP_ST_HEALTH] = "SELECT count(*) FROM sqlite_schema",
+    [MCP_ST_DATA_VERSION] = "PRAGMA data_version",
     [MCP_ST_PAGE_LIST] = mcp_sql_list_page,
 };
 

@@ -148,7 +148,7 @@ mcp_op_export(mcp_conn_t *c, mcp_repo_req_t *r)
     /* the chain is newest first: walk the rows backwards */
     rc = mcp_chain_open(&ch, c, conv, 1);
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        rc = mcp_chain_collect(&ch, &r->res, 0, -1, NULL);
+        rc = mcp_chain_collect(&ch, &r->res, 0, INT64_MAX, NULL);
     }
     if (rc != SQLITE_DONE) {
         json_decref(doc);

@@ -69,7 +69,7 @@ enum {
     MCP_ST_MSG_RELINK,
     MCP_ST_REQ_FINISH, MCP_ST_REQ_OPEN,
     MCP_ST_CONV_LIST, MCP_ST_CONV_DELETE,
-    MCP_ST_HEALTH,
+    MCP_ST_HEALTH, MCP_ST_DATA_VERSION,
     MCP_ST_PAGE_LIST,                   /* SQL in mcp_repo_page.c */
     MCP_ST_COUNT
 };
@@ -203,6 +203,9 @@ struct mcp_reqsets_s {
     uint64_t        confirms;   /* hashes found, walked to the row */
     uint64_t        stale;      /* of those, no such row any more */
     uint64_t        resets;     /* all dropped past the bound */
+    uint64_t        foreign;    /* all dropped: another connection wrote */
+    sqlite3        *dv_db;      /* the writer connection watched, and */
+    int64_t         dv;         /* its PRAGMA data_version then */
 };
 
 uint64_t mcp_reqset_key(const char *rid, int type, int64_t part);
@@ -210,6 +213,7 @@ mcp_reqset_t *mcp_reqsets_find(mcp_reqsets_t *s, const char *conv);
 mcp_reqset_t *mcp_reqsets_new(mcp_reqsets_t *s, const char *conv);
 void mcp_reqsets_forget(mcp_reqsets_t *s, const char *conv);
 void mcp_reqsets_trim(mcp_reqsets_t *s);
+int  mcp_reqsets_watch(mcp_reqsets_t *s, mcp_conn_t *c);
 void mcp_reqsets_free(mcp_reqsets_t *s);
 json_t *mcp_reqsets_stats(mcp_reqsets_t *s);
 int  mcp_reqset_has(const mcp_reqset_t *set, uint64_t key);
@@ -320,7 +324,7 @@ int  mcp_chain_open(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
 int  mcp_chain_next(mcp_chain_t *ch);
 void mcp_chain_close(mcp_chain_t *ch);
 int  mcp_chain_request(mcp_conn_t *c, const char *conv, const char *rid,
-    int full, mcp_chain_row_pt fn, void *ctx);
+    int full, const int *armed, mcp_chain_row_pt fn, void *ctx);
 int  mcp_chain_prune(mcp_conn_t *c, const char *conv, mcp_chain_rule_pt rule,
     void *ctx, int64_t max, int64_t *deleted, int *more);
 

@@ -182,8 +182,8 @@ mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max)
 
 /*
  * The walk's messages into res, newest first: at most limit (0: all),
- * and while their tokens fit budget (< 0: any); *tokens their sum.
- * SQLITE_DONE or the error.
+ * and while their tokens fit budget (INT64_MAX: any; below 0: none);
+ * *tokens their sum.  SQLITE_DONE or the error.
  */
 int
 mcp_chain_collect(mcp_chain_t *ch, mcp_repo_result_t *res, int64_t limit,
@@ -197,7 +197,7 @@ mcp_chain_collect(mcp_chain_t *ch, mcp_repo_result_t *res, int64_t limit,
     {
         /* newest first, stop at the first that does not fit */
         tc = sqlite3_column_int64(ch->st, 9);
-        if (budget >= 0 && sum + tc > budget) {
+        if (sum + tc > budget) {
             rc = SQLITE_DONE;
             break;
         }

@@ -98,7 +98,7 @@ mcp_op_page_history(mcp_conn_t *c, mcp_repo_req_t *r)
 
     rc = mcp_page_start(&ch, c, conv, r->msg.id);
     if (rc == SQLITE_OK) {
-        rc = mcp_chain_collect(&ch, &r->res, r->limit, -1, NULL);
+        rc = mcp_chain_collect(&ch, &r->res, r->limit, INT64_MAX, NULL);
     }
     if (rc != SQLITE_DONE) {
         mcp_req_fail_db(r, c->db, rc, "reading a history page");

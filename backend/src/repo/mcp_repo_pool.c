@@ -203,6 +203,9 @@ mcp_writer_txn(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
     int          rc;
 
     rc = mcp_step_stmt(c->st[MCP_ST_BEGIN]);
+    if (rc == SQLITE_OK) {
+        rc = mcp_reqsets_watch(&w->pool->repo->reqsets, c);
+    }
     for (i = 0; rc == SQLITE_OK && i < n; i++) {
         rc = mcp_op_write(c, batch[i]);
     }

@@ -196,15 +196,51 @@ mcp_reqsets_trim(mcp_reqsets_t *s)
 }
 
 
+/*
+ * At the start of each group, inside its write transaction: did any
+ * other connection commit since the last group (another process on the
+ * file; our readers and checkpointer never change content)?  Then no set
+ * can be trusted (rows deleted there can come back here under the same
+ * row ids), and all are dropped to be read again.  PRAGMA data_version
+ * counts only other connections' commits, and only per connection, so a
+ * new writer connection starts over too.
+ */
+int
+mcp_reqsets_watch(mcp_reqsets_t *s, mcp_conn_t *c)
+{
+    sqlite3_stmt  *st = c->st[MCP_ST_DATA_VERSION];
+    int64_t        v;
+    int            rc;
+
+    rc = sqlite3_step(st);
+    v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) {
+        return rc;
+    }
+    if (s->dv_db != c->db || s->dv != v) {
+        if (s->lru) {
+            mcp_reqsets_free(s);
+            __atomic_add_fetch(&s->foreign, 1, __ATOMIC_RELAXED);
+        }
+        s->dv_db = c->db;
+        s->dv = v;
+    }
+    return SQLITE_OK;
+}
+
+
 /* For repository_stats, on the loop thread: the counters are atomic. */
 json_t *
 mcp_reqsets_stats(mcp_reqsets_t *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I}",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
         "keys", (json_int_t) __atomic_load_n(&s->keys, __ATOMIC_RELAXED),
         "loads", (json_int_t) __atomic_load_n(&s->loads, __ATOMIC_RELAXED),
         "confirms",
         (json_int_t) __atomic_load_n(&s->confirms, __ATOMIC_RELAXED),
         "stale", (json_int_t) __atomic_load_n(&s->stale, __ATOMIC_RELAXED),
-        "resets", (json_int_t) __atomic_load_n(&s->resets, __ATOMIC_RELAXED));
+        "resets", (json_int_t) __atomic_load_n(&s->resets, __ATOMIC_RELAXED),
+        "foreign",
+        (json_int_t) __atomic_load_n(&s->foreign, __ATOMIC_RELAXED));
 }
