@@ -219,7 +219,70 @@ test_page_below_a_deleted_cursor(void)
 }
 
 
+/* rule: delete the messages whose content is "old" */
+static int
+t_rule_old(sqlite3_stmt *link, void *ctx)
+{
+    int64_t  *seen = ctx;
+
+    (*seen)++;
+    return sqlite3_column_int64(link, MCP_LINK_TOKENS) == 0;
+}
+
+
+/*
+ * A prune that stops at its row budget right after linking a kept message
+ * past deleted ones still counts what it deleted and fixes the
+ * conversation's count (it once returned early there).
+ */
+static void
+test_prune_stops_at_its_budget(void)
+{
+    static const int  tokens[] = { 1, 0, 0, 1, 0, 0, 1 };  /* oldest first */
+    mcp_conn_t        c;
+    int64_t           deleted = 0, seen = 0;
+    char              msg[256];
+    int               i, more = 0;
+
+    t_env_init(&env);
+    CHECK(t_env_open(&env) != NULL);
+    CHECK(t_open_conv(&env, &res, "p", "c") == 0);
+    for (i = 0; i < 7; i++) {
+        CHECK(t_append(&env, &res, "c", MCP_MSG_USER, "m", 1, NULL,
+                       tokens[i], 0) == 0);
+    }
+    t_env_close_repo(&env);
+    /* ids 1..7; newest first: 7 keep, 6 5 go, 4 keep, 3 2 go, 1 keep */
+
+    CHECK(mcp_conn_open(&c, &env.rc, 0, msg, sizeof(msg)) == SQLITE_OK);
+    CHECK(sqlite3_exec(c.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == 0);
+    CHECK(mcp_chain_prune(&c, "c", t_rule_old, &seen, 3, &deleted, &more)
+          == SQLITE_OK);
+    CHECK(sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL) == 0);
+    CHECK_EQ_INT(deleted, 3);           /* 6, 5, 3: the budget */
+    CHECK_EQ_INT(more, 1);
+    mcp_conn_close(&c);
+
+    CHECK(t_env_open(&env) != NULL);
+    CHECK(t_history(&env, &res, "c", 1000, 0) == 0);
+    CHECK_EQ_INT(res.n_msgs, 4);        /* 1, 2, 4, 7 linked */
+    CHECK_EQ_INT(res.n_msgs == 4 ? res.msgs[0].id : 0, 1);
+    CHECK_EQ_INT(res.n_msgs == 4 ? res.msgs[1].id : 0, 2);
+    CHECK_EQ_INT(res.n_msgs == 4 ? res.msgs[2].id : 0, 4);
+    CHECK_EQ_INT(res.n_msgs == 4 ? res.msgs[3].id : 0, 7);
+    t_res_clear(&res);
+    if (mcp_repo_list(env.repo, "p", 10, t_cb, &res) == 0) {
+        CHECK(t_wait(&env.loop, &res.done) == 0);
+    }
+    CHECK_EQ_INT(res.n_convs, 1);
+    CHECK_EQ_INT(res.conv_msgs[0], 4);  /* the count follows */
+    t_res_clear(&res);
+    t_env_done(&env);
+}
+
+
 UNIT_MAIN("repo_reqset",
+    UNIT_TEST(test_prune_stops_at_its_budget),
     UNIT_TEST(test_reqset_keys),
     UNIT_TEST(test_reqset_sees_other_writers),
     UNIT_TEST(test_walk_stays_in_its_conversation),

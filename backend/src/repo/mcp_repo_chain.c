@@ -256,8 +256,8 @@ mcp_chain_prune(mcp_conn_t *c, const char *conv, mcp_chain_rule_pt rule,
         kept = id;
     }
     mcp_chain_close(&ch);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return rc;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_OK) {
+        return rc;              /* (OK: stopped at max after a relink) */
     }
 
     if (stale) {

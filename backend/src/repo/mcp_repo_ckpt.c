@@ -332,6 +332,7 @@ mcp_ckpt_start(mcp_ckpt_t *k, const mcp_repo_conf_t *rc, int background,
         return -1;
     }
     k->started = 1;
+    pthread_setname_np(k->tid, "repo-ckpt");
     return 0;
 }
 

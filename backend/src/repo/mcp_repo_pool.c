@@ -582,6 +582,7 @@ mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
     int writer, int nworkers, int max_batch, char *err, size_t errlen)
 {
     mcp_worker_t  *w;
+    char           tname[16];
     int            i, rc;
 
     p->name = name;
@@ -627,6 +628,10 @@ mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
             return -1;
         }
         w->started = 1;
+        /* named for top -H and perf: "repo-writer", "repo-reader" */
+        snprintf(tname, sizeof(tname), "repo-%.*s", (int) strlen(name) - 1,
+                 name);
+        pthread_setname_np(w->tid, tname);
     }
     return 0;
 }

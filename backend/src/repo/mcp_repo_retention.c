@@ -136,18 +136,25 @@ mcp_retain_fail(sqlite3 *db, int rc, const char *what, char *err,
 
 
 /*
- * Conversations with something to delete, after the cursor: for
- * time_based those holding a message older than the cutoff, for
- * message_count those counting more, for token_limit all.
+ * Conversations with something to delete: for message_count those
+ * counting more, after the cursor, for token_limit all of them; for
+ * time_based those of the oldest messages past the cutoff that are not
+ * in flight (a range of the created_at index about as long as one step's
+ * rows, never a scan of all that is old, so a large backlog costs each
+ * step the same; the requests in flight are a few entries of a partial
+ * index).
  */
 static const char  mcp_sql_next_convs[] =
     "SELECT id FROM conversations WHERE id > ?1 AND message_count > ?3"
     " ORDER BY id LIMIT ?2";
 
-static const char  mcp_sql_next_old_convs[] =
-    "SELECT DISTINCT conversation_id FROM messages"
-    " WHERE created_at < ?3 AND conversation_id > ?1"
-    " ORDER BY conversation_id LIMIT ?2";
+static const char  mcp_sql_old_convs[] =
+    "SELECT DISTINCT conversation_id FROM (SELECT m.conversation_id"
+    " FROM messages m WHERE m.created_at < ?1 AND (m.request_id IS NULL"
+    "  OR NOT EXISTS (SELECT 1 FROM messages u WHERE u.request_state = 1"
+    "  AND u.conversation_id = m.conversation_id"
+    "  AND u.request_id = m.request_id))"
+    " ORDER BY m.created_at LIMIT ?2)";
 
 
 static int
@@ -155,37 +162,35 @@ mcp_retain_list(mcp_conn_t *c, mcp_retain_t *k, const char *cursor,
     sqlite3_stmt **list)
 {
     const mcp_persist_conf_t  *pc = k->pc;
-    int64_t                    floor;
     int                        rc;
 
-    rc = sqlite3_prepare_v2(c->db, pc->retention_policy
-                            == MCP_RETAIN_TIME_BASED ? mcp_sql_next_old_convs
-                            : mcp_sql_next_convs, -1, list, NULL);
-    if (rc != SQLITE_OK) {
+    if (pc->retention_policy == MCP_RETAIN_TIME_BASED) {
+        rc = sqlite3_prepare_v2(c->db, mcp_sql_old_convs, -1, list, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(*list, 1, k->cutoff);
+            sqlite3_bind_int(*list, 2, MCP_RETAIN_ROWS_PER_STEP);
+        }
         return rc;
     }
-    switch (pc->retention_policy) {
-    case MCP_RETAIN_TIME_BASED:
-        floor = k->cutoff;
-        break;
-    case MCP_RETAIN_MESSAGE_COUNT:
-        floor = pc->max_messages_per_conversation;
-        break;
-    default:
-        floor = 1;                      /* one message is always kept */
-        break;
+    rc = sqlite3_prepare_v2(c->db, mcp_sql_next_convs, -1, list, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(*list, 1, cursor ? cursor : "", -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_int(*list, 2, MCP_RETAIN_CONVS_PER_STEP);
+        /* token_limit: one message is always kept */
+        sqlite3_bind_int64(*list, 3, pc->retention_policy
+                           == MCP_RETAIN_MESSAGE_COUNT
+                           ? pc->max_messages_per_conversation : 1);
     }
-    sqlite3_bind_text(*list, 1, cursor ? cursor : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(*list, 2, MCP_RETAIN_CONVS_PER_STEP);
-    sqlite3_bind_int64(*list, 3, floor);
-    return SQLITE_OK;
+    return rc;
 }
 
 
 /*
- * Up to MCP_RETAIN_CONVS_PER_STEP conversations after the cursor, and
- * MCP_RETAIN_ROWS_PER_STEP messages: a conversation cut short is visited
- * again by the next step.
+ * Up to MCP_RETAIN_CONVS_PER_STEP conversations after the cursor (time
+ * based: those of the oldest rows), and MCP_RETAIN_ROWS_PER_STEP
+ * messages: a conversation cut short is visited again by the next step.
+ * Time based is done when a step finds nothing more to delete.
  */
 static int
 mcp_retain_step(mcp_conn_t *c, mcp_reqsets_t *sets,
@@ -197,6 +202,7 @@ mcp_retain_step(mcp_conn_t *c, mcp_reqsets_t *sets,
     const char    *conv;
     int64_t        budget = MCP_RETAIN_ROWS_PER_STEP, gone;
     int            rc, n = 0, more = 0;
+    int            by_time = pc->retention_policy == MCP_RETAIN_TIME_BASED;
 
     memset(&k, 0, sizeof(k));
     k.pc = pc;
@@ -224,7 +230,7 @@ mcp_retain_step(mcp_conn_t *c, mcp_reqsets_t *sets,
         }
         *deleted += gone;
         budget -= gone;
-        if (!more) {
+        if (!more && !by_time) {
             /* done with it: the next step starts after it */
             free(*cursor);
             *cursor = strdup(conv);
@@ -235,7 +241,11 @@ mcp_retain_step(mcp_conn_t *c, mcp_reqsets_t *sets,
     if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_OK) {
         return rc;
     }
-    *done = rc == SQLITE_DONE && n < MCP_RETAIN_CONVS_PER_STEP;
+    if (by_time) {
+        *done = budget == MCP_RETAIN_ROWS_PER_STEP;    /* deleted nothing */
+    } else {
+        *done = rc == SQLITE_DONE && n < MCP_RETAIN_CONVS_PER_STEP;
+    }
     return SQLITE_OK;
 }
 
