@@ -1,9 +1,10 @@
 /*
  * Black-box tests of the repository API, third part (see
  * test_repo_chain.c; the model and its checks are test_repo_chain.h):
- * more conversations than the writer keeps request sets for, and two
- * repositories open on one file, as two mcpd processes would be, each
- * appending to and deleting conversations the other writes.
+ * more conversations than the writer keeps request sets for, the
+ * single-connection mode, and two repositories open on one file, as two
+ * mcpd processes would be, each appending to and deleting conversations
+ * the other writes.
  */
 
 #include "test_repo_chain.h"
@@ -130,6 +131,51 @@ test_more_conversations_than_sets(void)
         c_check_history(&env, &rs[0], &cs[k], C_BIG, 0);
         c_check_pages(&env, &rs[0], &cs[k], 1);
     }
+    t_done();
+}
+
+
+/*
+ * The single-connection mode (enable_pooling: false, the baseline): one
+ * worker does every read and write, one append a transaction.  The same
+ * answers: interleaved conversations, repeats old and new, a delete and
+ * the id used again, a restart.
+ */
+static void
+test_unpooled_mode(void)
+{
+    c_msg_t  m;
+
+    t_env_init(&env);
+    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
+    env.rc.pool.enable_pooling = 0;
+    CHECK(t_env_open(&env) != NULL);
+    c_open_all(&env, &rs[0], cs, 3, "single-");
+    c_rounds(&env, rs, cs, 3, 100);
+    c_check_all(&env, &rs[0], cs, 3);
+    c_check_duplicate(&env, &rs[0], &cs[0], "req-0", MCP_MSG_TOOL_RESULT, 1,
+                      MCP_REQ_DONE);
+    c_check_duplicate(&env, &rs[0], &cs[2], "req-9", MCP_MSG_USER, 0,
+                      MCP_REQ_DONE);
+
+    t_res_clear(&rs[0]);
+    CHECK(mcp_repo_delete(env.repo, "p", cs[1].id, t_cb, &rs[0]) == 0);
+    CHECK(t_wait(&env.loop, &rs[0].done) == 0);
+    CHECK_EQ_INT(rs[0].count, cs[1].n);
+    CHECK(t_open_conv(&env, &rs[0], "p", "single-1") == 0);
+    CHECK_EQ_INT(rs[0].created, 1);
+    c_conv_init(&cs[1], "p", "single-1");
+    c_gen(&cs[1], 0, &m);                   /* req-0 again: new here */
+    c_push(&env, &rs[0], &cs[1], &m);
+    c_rounds(&env, rs, cs, 3, 10);
+    c_check_all(&env, &rs[0], cs, 3);
+
+    t_env_close_repo(&env);
+    CHECK(t_env_open(&env) != NULL);
+    c_restart(cs, 3);
+    c_check_all(&env, &rs[0], cs, 3);
+    c_check_duplicate(&env, &rs[0], &cs[1], "req-0", MCP_MSG_USER, 0,
+                      c_req_state(&cs[1], "req-0"));
     t_done();
 }
 
@@ -372,6 +418,7 @@ test_deleted_elsewhere_fresh_ids(void)
 
 
 UNIT_MAIN("repo_chain3",
+    UNIT_TEST(test_unpooled_mode),
     UNIT_TEST(test_more_conversations_than_sets),
     UNIT_TEST(test_two_repositories_take_turns),
     UNIT_TEST(test_two_repositories_at_once),
