@@ -307,18 +307,27 @@ c_rounds(t_env_t *e, t_res_t *rs, c_conv_t *cs, size_t n, int rounds)
 
 
 /* The state a lookup reports for rid in c as the model has it: no user
-   row, none; a final row, done; open at a restart, abandoned; else open. */
+   row, none; a final row after it (or request_end, marked on it), done;
+   open at a restart, abandoned; else open.  A final row before the user
+   row (a question asked again after retention took it) does not count. */
 static int
 c_req_state(const c_conv_t *c, const char *rid)
 {
-    size_t  i;
-    int     user = 0, final = 0, abandoned = 0;
+    const c_msg_t  *m;
+    size_t          i;
+    int             user = 0, final = 0, abandoned = 0;
 
     for (i = 0; i < c->n; i++) {
-        if (strcmp(c->m[i].rid, rid) == 0) {
-            user |= c->m[i].type == MCP_MSG_USER;
-            final |= c->m[i].final;
-            abandoned |= c->m[i].abandoned;
+        m = &c->m[i];
+        if (strcmp(m->rid, rid) != 0) {
+            continue;
+        }
+        if (m->type == MCP_MSG_USER) {
+            user = 1;
+            final = m->final;
+            abandoned = m->abandoned;
+        } else {
+            final |= m->final;
         }
     }
     return !user ? MCP_REQ_NONE : final ? MCP_REQ_DONE
