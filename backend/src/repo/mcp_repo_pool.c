@@ -31,6 +31,7 @@
 
 #define MCP_BUSY_ATTEMPTS  3
 #define MCP_WRITER_NICE    2
+#define MCP_WRITER_SPIN_US 100
 
 
 static void
@@ -421,6 +422,31 @@ mcp_pool_delivered(mcp_pool_t *p)
 }
 
 
+/*
+ * Under p->mu, writer: while the loop is delivering the last group (the
+ * callers' next writes are on their way: it takes the loop a fraction of
+ * a group's time), yield the core instead of sleeping, for at most
+ * MCP_WRITER_SPIN_US.  Sleeping there cost two thread wakeups per group
+ * (the loop's async, then this condition variable), idle time the writer
+ * measured at a quarter of its own at 64 callers; yielding hands the core
+ * to the loop and the readers meanwhile.  An idle writer (nothing being
+ * delivered) sleeps at once.
+ */
+static void
+mcp_writer_spin(mcp_pool_t *p)
+{
+    uint64_t  until = mcp_repo_now_ns() + MCP_WRITER_SPIN_US * 1000;
+
+    while (p->delivering && !mcp_pool_has_work(p) && !p->stop
+           && mcp_repo_now_ns() < until)
+    {
+        pthread_mutex_unlock(&p->mu);
+        sched_yield();
+        pthread_mutex_lock(&p->mu);
+    }
+}
+
+
 /* Under p->mu: sleep until work, a health check due, or stop. */
 static void
 mcp_pool_wait(mcp_worker_t *w)
@@ -430,6 +456,9 @@ mcp_pool_wait(mcp_worker_t *w)
     struct timespec   ts;
     int               rc;
 
+    if (p->writer) {
+        mcp_writer_spin(p);
+    }
     while (!mcp_pool_has_work(p) && !p->stop) {
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += interval / 1000;
