@@ -176,22 +176,6 @@ mcp_repo_sweep_interval(const mcp_repo_conf_t *rc)
 }
 
 
-/*
- * Before SQLite initializes (the first open): no memory statistics.  They
- * take one process-wide mutex on every allocation of every connection,
- * and the writer and the readers allocate on every row; nothing here
- * reads them.  Too late (SQLite already in use by the process) is
- * harmless: the call is refused and the default stays.
- */
-static pthread_once_t  mcp_sqlite_once = PTHREAD_ONCE_INIT;
-
-static void
-mcp_sqlite_configure(void)
-{
-    (void) sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
-
-
 mcp_repo_t *
 mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
     const mcp_persist_conf_t *pc, mcp_err_t *err)
@@ -200,7 +184,7 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
     char         msg[512];
     int          readers, writers, batch;
 
-    pthread_once(&mcp_sqlite_once, mcp_sqlite_configure);
+    mcp_db_configure();
     if (rc->path == NULL || rc->path[0] == '\0') {
         mcp_repo_err(err, NULL, "repository: path is empty");
         return NULL;

@@ -218,6 +218,29 @@ mcp_repo_status_of(int code)
 }
 
 
+/*
+ * Before SQLite initializes (the first open): no memory statistics.  They
+ * take one process-wide mutex on every allocation of every connection,
+ * and the writer and the readers allocate on every row; nothing here
+ * reads them.  Too late (SQLite already in use by the process) is
+ * harmless: the call is refused and the default stays.
+ */
+static pthread_once_t  mcp_db_once = PTHREAD_ONCE_INIT;
+
+static void
+mcp_db_configure_once(void)
+{
+    (void) sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+
+void
+mcp_db_configure(void)
+{
+    pthread_once(&mcp_db_once, mcp_db_configure_once);
+}
+
+
 static int
 mcp_db_exec(sqlite3 *db, const char *sql, const char *what, char *err,
     size_t errlen)

@@ -279,6 +279,7 @@ int  mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r);
 int  mcp_repo_reject(mcp_repo_t *repo, mcp_repo_req_t *r, const char *why);
 
 /* mcp_repo_db.c: connections, schema */
+void mcp_db_configure(void);        /* once, before SQLite initializes */
 int  mcp_conn_open(mcp_conn_t *c, const mcp_repo_conf_t *rc, int reader,
     char *err, size_t errlen);
 void mcp_conn_close(mcp_conn_t *c);
