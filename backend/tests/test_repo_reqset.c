@@ -77,6 +77,40 @@ test_reqset_keys(void)
 }
 
 
+/*
+ * Past the bound on keys, the least recently written conversations' sets
+ * go until it fits; the newest stays (1,048,576 keys in all).
+ */
+static void
+test_reqsets_bound_evicts_oldest(void)
+{
+    mcp_reqsets_t   sets;
+    mcp_reqset_t   *a, *b;
+    uint64_t        k;
+
+    memset(&sets, 0, sizeof(sets));
+    a = mcp_reqsets_new(&sets, "a");
+    CHECK(a != NULL);
+    for (k = 1; a && k <= 600000; k++) {
+        CHECK(mcp_reqset_add(a, k * 0x9e3779b97f4a7c15ull) == 0);
+    }
+    b = mcp_reqsets_new(&sets, "b");
+    CHECK(b != NULL);
+    for (k = 1; b && k <= 600000; k++) {
+        CHECK(mcp_reqset_add(b, k * 0xff51afd7ed558ccdull) == 0);
+    }
+    CHECK_EQ_INT(sets.keys, 1200000);
+    mcp_reqsets_trim(&sets);
+    CHECK_EQ_INT(sets.keys, 600000);
+    CHECK_EQ_INT(sets.evicted, 1);
+    CHECK(mcp_reqsets_find(&sets, "a") == NULL);
+    CHECK(mcp_reqsets_find(&sets, "b") == b);
+    mcp_reqsets_trim(&sets);                /* fits: nothing more goes */
+    CHECK_EQ_INT(sets.evicted, 1);
+    mcp_reqsets_free(&sets);
+}
+
+
 /* another process appends (keeping the chain): mcpd's set catches up */
 static void
 test_reqset_sees_other_writers(void)
@@ -339,6 +373,7 @@ test_sets_kept_until_another_writer(void)
 
 
 UNIT_MAIN("repo_reqset",
+    UNIT_TEST(test_reqsets_bound_evicts_oldest),
     UNIT_TEST(test_sets_kept_until_another_writer),
     UNIT_TEST(test_prune_stops_at_its_budget),
     UNIT_TEST(test_reqset_keys),

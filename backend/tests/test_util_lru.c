@@ -134,7 +134,38 @@ test_hash_stable(void)
     CHECK(mcp_lru_hash("foobar", 6) == 0x85944171f73967e8ULL);
 }
 
+/* evicting on demand takes the least recently used, frees it, counts */
+static void
+test_evict_oldest(void)
+{
+    mcp_lru_t        *l = mcp_lru_create(8, count_free);
+    mcp_lru_stats_t   st;
+
+    freed = 0;
+    PUT(l, "a", 1);
+    PUT(l, "b", 2);
+    PUT(l, "c", 3);
+    CHECK(GET(l, "a") != NULL);             /* a is now the most recent */
+    CHECK_EQ_INT(mcp_lru_evict_oldest(l), 1);
+    CHECK(GET(l, "b") == NULL);
+    CHECK(GET(l, "a") != NULL && GET(l, "c") != NULL);  /* c newest */
+    CHECK_EQ_INT(freed, 1);
+    CHECK_EQ_INT(mcp_lru_evict_oldest(l), 1);     /* a, then c */
+    CHECK(GET(l, "a") == NULL);
+    CHECK(GET(l, "c") != NULL);
+    CHECK_EQ_INT(mcp_lru_evict_oldest(l), 1);
+    CHECK_EQ_INT(mcp_lru_evict_oldest(l), 0);     /* empty */
+    mcp_lru_stats(l, &st);
+    CHECK_EQ_INT(st.size, 0);
+    CHECK_EQ_INT(st.evictions, 3);
+    PUT(l, "d", 4);                         /* still usable */
+    CHECK(GET(l, "d") && *GET(l, "d") == 4);
+    mcp_lru_destroy(l);
+    CHECK_EQ_INT(freed, 4);
+}
+
 UNIT_MAIN("util_lru",
+    UNIT_TEST(test_evict_oldest),
     UNIT_TEST(test_basic_get_put),
     UNIT_TEST(test_evicts_least_recent),
     UNIT_TEST(test_replace_frees_old),

@@ -202,7 +202,7 @@ struct mcp_reqsets_s {
     uint64_t        loads;      /* sets read from a chain */
     uint64_t        confirms;   /* hashes found, walked to the row */
     uint64_t        stale;      /* of those, no such row any more */
-    uint64_t        resets;     /* all dropped past the bound */
+    uint64_t        evicted;    /* sets dropped past the key bound */
     uint64_t        foreign;    /* all dropped: another connection wrote */
     sqlite3        *dv_db;      /* the writer connection watched, and */
     int64_t         dv;         /* its PRAGMA data_version then */

@@ -15,8 +15,8 @@
  * that finds the conversation's newest elsewhere (another process wrote
  * to the file) first reads what it missed.  Only the writer holding the
  * turn touches the sets.  They are bounded by conversations (LRU) and by
- * keys in all: past MCP_REQSET_MAX_KEYS every set is dropped and reloads
- * on its next append.
+ * keys in all: past MCP_REQSET_MAX_KEYS the least recently written sets
+ * are dropped until it fits, and reload on their next append.
  */
 
 #include <stdlib.h>
@@ -185,13 +185,19 @@ mcp_reqset_add(mcp_reqset_t *set, uint64_t key)
 }
 
 
-/* After an append: past the bound every set goes (they reload). */
+/*
+ * After an append (the caller holds no set): past the bound the least
+ * recently written conversations' sets go, one by one, until it fits;
+ * they are read again on their next append.  The one just written is
+ * the most recent, so it goes last.
+ */
 void
 mcp_reqsets_trim(mcp_reqsets_t *s)
 {
-    if (s->keys > MCP_REQSET_MAX_KEYS) {
-        mcp_reqsets_free(s);
-        __atomic_add_fetch(&s->resets, 1, __ATOMIC_RELAXED);
+    while (__atomic_load_n(&s->keys, __ATOMIC_RELAXED) > MCP_REQSET_MAX_KEYS
+           && s->lru && mcp_lru_evict_oldest(s->lru))
+    {
+        __atomic_add_fetch(&s->evicted, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -240,7 +246,8 @@ mcp_reqsets_stats(mcp_reqsets_t *s)
         "confirms",
         (json_int_t) __atomic_load_n(&s->confirms, __ATOMIC_RELAXED),
         "stale", (json_int_t) __atomic_load_n(&s->stale, __ATOMIC_RELAXED),
-        "resets", (json_int_t) __atomic_load_n(&s->resets, __ATOMIC_RELAXED),
+        "evicted",
+        (json_int_t) __atomic_load_n(&s->evicted, __ATOMIC_RELAXED),
         "foreign",
         (json_int_t) __atomic_load_n(&s->foreign, __ATOMIC_RELAXED));
 }

@@ -202,6 +202,18 @@ mcp_lru_put(mcp_lru_t *lru, const void *key, size_t key_len, void *value)
 
 
 int
+mcp_lru_evict_oldest(mcp_lru_t *lru)
+{
+    if (lru->tail == NULL) {
+        return 0;
+    }
+    mcp_lru_drop(lru, lru->tail);
+    lru->stats.evictions++;
+    return 1;
+}
+
+
+int
 mcp_lru_remove(mcp_lru_t *lru, const void *key, size_t key_len)
 {
     uint64_t         h = mcp_lru_hash(key, key_len);

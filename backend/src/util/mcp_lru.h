@@ -39,6 +39,9 @@ void *mcp_lru_get(mcp_lru_t *lru, const void *key, size_t key_len);
 int mcp_lru_put(mcp_lru_t *lru, const void *key, size_t key_len,
     void *value);
 
+/* 1 when the least recently used entry was evicted, 0 when empty. */
+int mcp_lru_evict_oldest(mcp_lru_t *lru);
+
 /* 1 when an entry was removed (and its value freed), 0 when absent. */
 int mcp_lru_remove(mcp_lru_t *lru, const void *key, size_t key_len);
 
