@@ -376,6 +376,7 @@ bench_raw(const char *db, int sync_full, int rows_only, long rows_per_commit,
     commits++;
     seconds = (double) (uv_hrtime() - t0) / 1e9;
     mcp_conn_close(&c);
+    mcp_reqsets_free(&fake.reqsets);        /* the appends' request sets */
     snprintf(extra, extralen, "read_p50_ms=0 read_p99_ms=0 reads=0 "
              "busy_errors=0 errors=0 rows_per_commit=%.1f"
              " wal_frames_per_row=%.2f", (double) n / (double) commits,

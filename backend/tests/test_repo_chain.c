@@ -34,12 +34,7 @@ t_open_unlimited(void)
 static void
 t_done(void)
 {
-    size_t  i;
-
-    for (i = 0; i < 16; i++) {
-        t_res_clear(&rs[i]);
-    }
-    t_env_done(&env);
+    c_env_done(&env, rs, 16);
 }
 
 

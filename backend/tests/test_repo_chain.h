@@ -758,6 +758,19 @@ c_check_duplicate(t_env_t *e, t_res_t *r, const c_conv_t *c,
     c_check_rows(exp, c_request_rows(c, rid, exp), r->msgs, r->n_msgs, what);
 }
 
+/* the end of a test: every result record cleared, the repository closed
+   and its directory removed */
+static void
+c_env_done(t_env_t *e, t_res_t *rs, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        t_res_clear(&rs[i]);
+    }
+    t_env_done(e);
+}
+
 #pragma GCC diagnostic pop
 
 #endif /* TEST_REPO_CHAIN_H */

@@ -19,13 +19,8 @@ static c_conv_t  cs[8];
 static void
 t_done(void)
 {
-    size_t  i;
-
-    for (i = 0; i < 16; i++) {
-        t_res_clear(&rs[i]);
-    }
     t_env_close_repo(&other);
-    t_env_done(&env);
+    c_env_done(&env, rs, 16);
 }
 
 
