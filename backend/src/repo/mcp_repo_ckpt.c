@@ -235,6 +235,7 @@ mcp_ckpt_main(void *arg)
     uint64_t     copied, frames;
     int          all;
 
+    mcp_repo_yield_to_loop();
     pthread_mutex_lock(&k->mu);
     for ( ;; ) {
         while (!k->wanted && !k->stop) {

@@ -365,6 +365,8 @@ const char *mcp_walbuf_vfs(void);      /* NULL: not registered */
 int  mcp_walbuf_stats(sqlite3 *db, mcp_walbuf_stats_t *st);
 
 /* mcp_repo_pool.c */
+#define MCP_REPO_NICE  2
+void mcp_repo_yield_to_loop(void);     /* each repository thread, first */
 int  mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
     int writer, int nworkers, int max_batch, char *err, size_t errlen);
 void mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r);

@@ -30,7 +30,6 @@
 #include "repo/mcp_repo_int.h"
 
 #define MCP_BUSY_ATTEMPTS  3
-#define MCP_WRITER_NICE    2
 #define MCP_WRITER_SPIN_US 100
 
 
@@ -530,20 +529,21 @@ mcp_writer_take_turn(mcp_worker_t *w)
 
 
 /*
- * Writers run at a slightly lower priority (nice +2, this thread only):
- * when the cores are busy, the loop thread (which hands each group's
- * completions back and gathers the next) and the readers go first.  The
- * writer waits for the loop anyway, so the loop waiting for the writer's
- * core only stretched both.  At 64 callers on two cores this halved the
- * read p99 (docs/benchmarks.md); +5 did as much there but cost chat
- * turns/s, where the writer also competes with nginx and the rest of the
- * host.  Lowering one's own priority needs no privilege; failing to is
- * harmless.
+ * Every thread of the repository (writers, readers, the checkpointer)
+ * runs at a slightly lower priority (nice +2, its own thread only): when
+ * the cores are busy, the event loop goes first.  Each group's writes come
+ * from the loop (it hands back the last group's completions and gathers
+ * the next), so the loop waiting for a core only stretched everything
+ * behind it.  At 64 callers on two cores: the writer at +2 halved the read
+ * p99; the readers at +2 too, +9 % appends (median of five, read p99
+ * still ~2 ms); +5 cost chat turns/s, where these threads also compete
+ * with nginx and the rest of the host (docs/benchmarks.md).  Lowering
+ * one's own priority needs no privilege; failing to is harmless.
  */
-static void
-mcp_writer_yield_to_loop(void)
+void
+mcp_repo_yield_to_loop(void)
 {
-    (void) setpriority(PRIO_PROCESS, (id_t) gettid(), MCP_WRITER_NICE);
+    (void) setpriority(PRIO_PROCESS, (id_t) gettid(), MCP_REPO_NICE);
 }
 
 
@@ -560,13 +560,13 @@ mcp_worker_main(void *arg)
     if (batch == NULL) {
         return NULL;
     }
+    mcp_repo_yield_to_loop();
     /*
      * A writer keeps the turn while it is healthy: its page cache stays
      * hot, and the standbys blocked on the turn take over only if its
      * connection breaks and cannot be reopened (see the file comment).
      */
     if (p->writer) {
-        mcp_writer_yield_to_loop();
         mcp_writer_take_turn(w);
     }
     for ( ;; ) {
