@@ -196,7 +196,6 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
     }
     repo->loop = loop;
     repo->conf = *rc;
-    repo->sync_full = rc->synchronous == MCP_REPO_SYNC_FULL;
     repo->conf.path = strdup(rc->path);
     repo->persist = *pc;
     repo->opened_ms = mcp_repo_now_ms();

@@ -81,15 +81,12 @@ mcp_req_finish_row(mcp_chain_t *ch, void *ctx)
 {
     mcp_conn_t    *c = ctx;
     sqlite3_stmt  *st = c->st[MCP_ST_REQ_FINISH];
-    int            rc;
 
     if (sqlite3_column_int(ch->st, MCP_LINK_TYPE) != MCP_MSG_USER) {
         return SQLITE_OK;
     }
     sqlite3_bind_int64(st, 1, ch->id);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return mcp_step_done(st);
 }
 
 
@@ -264,11 +261,7 @@ mcp_append_insert(mcp_conn_t *c, mcp_repo_msg_t *m, int64_t prev)
     } else {
         sqlite3_bind_null(st, 13);
     }
-    if (prev > 0) {
-        sqlite3_bind_int64(st, 14, prev);
-    } else {
-        sqlite3_bind_null(st, 14);
-    }
+    mcp_bind_id(st, 14, prev);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -280,15 +273,11 @@ static int
 mcp_append_touch(mcp_conn_t *c, int64_t conv_rowid, int64_t now, int64_t id)
 {
     sqlite3_stmt  *st = c->st[MCP_ST_CONV_TOUCH];
-    int            rc;
 
     sqlite3_bind_int64(st, 1, conv_rowid);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, id);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return mcp_step_done(st);
 }
 
 

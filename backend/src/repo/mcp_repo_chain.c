@@ -172,21 +172,24 @@ mcp_chain_request(mcp_conn_t *c, const char *conv, const char *rid, int full,
 
 
 static int
-mcp_chain_exec2(mcp_conn_t *c, int which, int64_t a, int64_t b)
+mcp_chain_delete(mcp_conn_t *c, int64_t id)
 {
-    sqlite3_stmt  *st = c->st[which];
-    int            rc;
+    sqlite3_stmt  *st = c->st[MCP_ST_MSG_DELETE];
 
-    sqlite3_bind_int64(st, 1, a);
-    if (b > 0) {
-        sqlite3_bind_int64(st, 2, b);
-    } else {
-        sqlite3_bind_null(st, 2);
-    }
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    sqlite3_bind_int64(st, 1, id);
+    return mcp_step_done(st);
+}
+
+
+/* message id's link becomes prev (0: it is the oldest) */
+static int
+mcp_chain_relink(mcp_conn_t *c, int64_t id, int64_t prev)
+{
+    sqlite3_stmt  *st = c->st[MCP_ST_MSG_RELINK];
+
+    sqlite3_bind_int64(st, 1, id);
+    mcp_bind_id(st, 2, prev);
+    return mcp_step_done(st);
 }
 
 
@@ -196,19 +199,11 @@ mcp_chain_fix_conv(mcp_conn_t *c, const char *conv, int64_t last,
     int64_t gone)
 {
     sqlite3_stmt  *st = c->st[MCP_ST_CONV_CHAIN];
-    int            rc;
 
     sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    if (last > 0) {
-        sqlite3_bind_int64(st, 2, last);
-    } else {
-        sqlite3_bind_null(st, 2);
-    }
+    mcp_bind_id(st, 2, last);
     sqlite3_bind_int64(st, 3, gone);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return mcp_step_done(st);
 }
 
 
@@ -224,8 +219,8 @@ mcp_chain_prune(mcp_conn_t *c, const char *conv, mcp_chain_rule_pt rule,
 {
     mcp_chain_t  ch;
     int64_t      kept = 0;      /* the newest kept above the walk */
-    int64_t      head = 0, gone = 0, stale = 0, id;
-    int          rc;
+    int64_t      head = 0, gone = 0, id;
+    int          rc, stale = 0;
 
     *more = 0;
     rc = mcp_chain_open(&ch, c, conv, 0);
@@ -238,7 +233,7 @@ mcp_chain_prune(mcp_conn_t *c, const char *conv, mcp_chain_rule_pt rule,
         id = ch.id;
         if (gone < max && rule(ch.st, ctx)) {
             sqlite3_reset(ch.st);
-            rc = mcp_chain_exec2(c, MCP_ST_MSG_DELETE, id, 0);
+            rc = mcp_chain_delete(c, id);
             if (rc != SQLITE_OK) {
                 break;
             }
@@ -252,7 +247,7 @@ mcp_chain_prune(mcp_conn_t *c, const char *conv, mcp_chain_rule_pt rule,
         if (stale) {
             /* the kept message above pointed into what went */
             sqlite3_reset(ch.st);
-            rc = kept ? mcp_chain_exec2(c, MCP_ST_MSG_RELINK, kept, id)
+            rc = kept ? mcp_chain_relink(c, kept, id)
                       : SQLITE_OK;
             if (rc != SQLITE_OK) {
                 break;
@@ -274,7 +269,7 @@ mcp_chain_prune(mcp_conn_t *c, const char *conv, mcp_chain_rule_pt rule,
 
     if (stale) {
         /* what went reached the end of the chain */
-        rc = kept ? mcp_chain_exec2(c, MCP_ST_MSG_RELINK, kept, 0)
+        rc = kept ? mcp_chain_relink(c, kept, 0)
                   : SQLITE_OK;
         if (rc != SQLITE_OK) {
             return rc;

@@ -224,7 +224,6 @@ struct mcp_repo_s {
     const mcp_log_t    *log;        /* NULL: quiet (tests, tools) */
     mcp_repo_conf_t     conf;       /* path strdup'ed */
     mcp_persist_conf_t  persist;
-    int                 sync_full;
 
     mcp_pool_t          readers;    /* unused (0 workers) without pooling */
     mcp_pool_t          writers;
@@ -268,7 +267,7 @@ struct mcp_repo_s {
 uint64_t mcp_repo_now_ns(void);
 uint64_t mcp_repo_now_ms(void);
 
-/* the columns mcp_collect_rows() reads, in its order */
+/* the columns mcp_msg_push_row() reads, in its order */
 #define MCP_MSG_COLS  "id, conversation_id, type, content, tool_calls," \
     " tool_call_id, name, model, usage, token_count, request_id, part," \
     " created_at"
@@ -296,9 +295,10 @@ void mcp_req_fail(mcp_repo_req_t *r, int status, int code, const char *fmt,
 void mcp_req_fail_db(mcp_repo_req_t *r, sqlite3 *db, int rc,
     const char *what);
 void mcp_req_free(mcp_repo_req_t *r);
-int  mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max);
 int  mcp_msg_push_row(sqlite3_stmt *st, mcp_repo_result_t *res);
 void mcp_bind_str(sqlite3_stmt *st, int i, const char *s);
+void mcp_bind_id(sqlite3_stmt *st, int i, int64_t id);
+int  mcp_step_done(sqlite3_stmt *st);
 void mcp_msgs_reverse(mcp_repo_result_t *res);
 /* conversation rows (id, principal, title, created_at, updated_at, count) */
 int  mcp_collect_convs(sqlite3_stmt *st, mcp_repo_result_t *res);

@@ -82,6 +82,30 @@ mcp_req_free(mcp_repo_req_t *r)
 
 /* ------------------------------------------------------------ binding */
 
+/* a row id, or NULL for none (0) */
+void
+mcp_bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+    if (id > 0) {
+        sqlite3_bind_int64(st, i, id);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+
+/* A statement that returns no row, run and made ready for the next use. */
+int
+mcp_step_done(sqlite3_stmt *st)
+{
+    int  rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+
 void
 mcp_bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -160,23 +184,6 @@ mcp_msg_push_row(sqlite3_stmt *st, mcp_repo_result_t *res)
     }
     mcp_msg_from_row(st, &res->msgs[res->n_msgs++]);
     return SQLITE_OK;
-}
-
-
-/* Append the rows of st to res->msgs.  SQLITE_DONE or the error. */
-int
-mcp_collect_rows(sqlite3_stmt *st, mcp_repo_result_t *res, size_t max)
-{
-    int  rc = SQLITE_DONE;
-
-    while ((max == 0 || res->n_msgs < max)
-           && (rc = sqlite3_step(st)) == SQLITE_ROW)
-    {
-        if (mcp_msg_push_row(st, res) != SQLITE_OK) {
-            return SQLITE_NOMEM;
-        }
-    }
-    return (max && res->n_msgs >= max) ? SQLITE_DONE : rc;
 }
 
 
@@ -348,10 +355,7 @@ mcp_op_delete(mcp_conn_t *c, mcp_repo_req_t *r)
         st = c->st[MCP_ST_CONV_DELETE];
         sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, r->principal, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        rc = mcp_step_done(st);
     }
     if (rc != SQLITE_OK) {
         mcp_req_fail_db(r, c->db, rc, "deleting a conversation");

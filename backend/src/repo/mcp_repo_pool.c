@@ -184,16 +184,6 @@ mcp_reader_run(mcp_worker_t *w, mcp_repo_req_t *r)
 
 /* ------------------------------------------------------------ writers */
 
-static int
-mcp_step_stmt(sqlite3_stmt *st)
-{
-    int  rc = sqlite3_step(st);
-
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-
 /* One transaction over the batch; 0 or the error that undid all of it. */
 static int
 mcp_writer_txn(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
@@ -202,7 +192,7 @@ mcp_writer_txn(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
     size_t       i;
     int          rc;
 
-    rc = mcp_step_stmt(c->st[MCP_ST_BEGIN]);
+    rc = mcp_step_done(c->st[MCP_ST_BEGIN]);
     if (rc == SQLITE_OK) {
         rc = mcp_reqsets_watch(&w->pool->repo->reqsets, c);
     }
@@ -210,10 +200,10 @@ mcp_writer_txn(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
         rc = mcp_op_write(c, batch[i]);
     }
     if (rc == SQLITE_OK) {
-        rc = mcp_step_stmt(c->st[MCP_ST_COMMIT]);
+        rc = mcp_step_done(c->st[MCP_ST_COMMIT]);
     }
     if (rc != SQLITE_OK && !sqlite3_get_autocommit(c->db)) {
-        mcp_step_stmt(c->st[MCP_ST_ROLLBACK]);
+        mcp_step_done(c->st[MCP_ST_ROLLBACK]);
     }
     if (rc != SQLITE_OK) {
         /* undone: the request sets may know keys the file has not */
@@ -296,18 +286,18 @@ mcp_writer_retention(mcp_worker_t *w, mcp_repo_req_t *r, int *requeue)
         return;
     }
     err[0] = '\0';
-    rc = mcp_step_stmt(c->st[MCP_ST_BEGIN]);
+    rc = mcp_step_done(c->st[MCP_ST_BEGIN]);
     if (rc == SQLITE_OK) {
         rc = mcp_retention_step(c, &w->pool->repo->reqsets,
                                 &w->pool->repo->persist, &r->cursor,
                                 &r->res.count, &done, err, sizeof(err));
     }
     if (rc == SQLITE_OK) {
-        rc = mcp_step_stmt(c->st[MCP_ST_COMMIT]);
+        rc = mcp_step_done(c->st[MCP_ST_COMMIT]);
     }
     if (rc != SQLITE_OK) {
         if (!sqlite3_get_autocommit(c->db)) {
-            mcp_step_stmt(c->st[MCP_ST_ROLLBACK]);
+            mcp_step_done(c->st[MCP_ST_ROLLBACK]);
         }
         mcp_req_fail(r, mcp_repo_status_of(rc), rc, "repository \"%s\": %s",
                      w->pool->repo->conf.path,
