@@ -189,6 +189,18 @@ t_open_other(void)
 }
 
 
+/* Two repositories on a new file (no retention), two conversations. */
+static void
+t_open_two(const char *prefix)
+{
+    t_env_init(&env);
+    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
+    CHECK(t_env_open(&env) != NULL);
+    t_open_other();
+    c_open_all(&env, &rs[0], cs, 2, prefix);
+}
+
+
 static void
 t_close_other(void)
 {
@@ -208,11 +220,7 @@ test_two_repositories_take_turns(void)
     c_msg_t  m;
     size_t   k;
 
-    t_env_init(&env);
-    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
-    CHECK(t_env_open(&env) != NULL);
-    t_open_other();
-    c_open_all(&env, &rs[0], cs, 2, "turns-");
+    t_open_two("turns-");
 
     for (k = 0; k < 60; k++) {
         c_gen(&cs[k % 2], cs[k % 2].next, &m);
@@ -304,11 +312,7 @@ test_two_repositories_at_once(void)
     char      rid[24];
     int       i;
 
-    t_env_init(&env);
-    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
-    CHECK(t_env_open(&env) != NULL);
-    t_open_other();
-    c_open_all(&env, &rs[0], cs, 2, "both-");
+    t_open_two("both-");
     turns_left = T_CALLERS;
     turns_failed = 0;
     for (i = 0; i < T_CALLERS; i++) {
@@ -358,11 +362,7 @@ t_deleted_elsewhere(size_t ahead, size_t rows)
     c_msg_t    m;
     size_t     k;
 
-    t_env_init(&env);
-    env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
-    CHECK(t_env_open(&env) != NULL);
-    t_open_other();
-    c_open_all(&env, &rs[0], cs, 2, "again-");
+    t_open_two("again-");
     for (k = 0; k < 10 + 3 + ahead; k++) {
         c = k < 10 ? &cs[k % 2] : k < 13 ? shared : keep;
         c_gen(c, c->next, &m);
