@@ -10,7 +10,7 @@
 #   raw       one connection, no threads: the repository's own append for the
 #             same rows (the same 64 conversations), one big transaction
 #   pool/raw  the BENCH line's appends_per_s and raw_limit_per_s are the
-#             medians of three runs each (pool-64-N, raw-N), alternating
+#             medians of five runs each (pool-64-N, raw-N), alternating
 #   raw-64    the same, a commit every 64 rows (group commit without the
 #             hand-off; checkpoints inline), for reference
 #   raw-rows  the same rows without request ids (no idempotency entry), for
@@ -52,10 +52,13 @@ for sync in normal full; do
         run "pool-$sync-$c" --mode pool --callers "$c" --readers 4 --sync "$sync"
     done
 done
-# the two figures of the pool/raw ratio, three times each, alternating: one
-# big transaction's speed swings with the kernel writing its 100+ MB of WAL
-# back (seen 87k-139k/s on a quiet machine), so each side is the median
-for i in 1 2 3; do
+# the two figures of the pool/raw ratio, five times each, alternating: the
+# same 3 s of CPU inserts 250k-385k rows in one big transaction from one run
+# to the next here, on ext4 and tmpfs alike, while the pool holds steady
+# (docs/benchmarks.md, session 12), so each side is the median, and each
+# pair's own ratio is printed too
+PAIRS=5
+for i in $(seq $PAIRS); do
     run "pool-64-$i" --mode pool --callers 64 --readers 4 --sync normal
     run "raw-$i" --mode raw
 done
@@ -67,20 +70,31 @@ for k in "${!R[@]}"; do
     busy=$((busy + $(field "$k" busy_errors)))
 done
 
-median3() {  # key prefix, field: the median of the three runs
-    printf '%s\n' "$(field "$1-1" "$2")" "$(field "$1-2" "$2")" \
-        "$(field "$1-3" "$2")" | sort -g | sed -n 2p
+median() {  # key prefix, field: the median of the PAIRS runs
+    local i
+    for i in $(seq $PAIRS); do field "$1-$i" "$2"; done | sort -g \
+        | sed -n "$(( (PAIRS + 1) / 2 ))p"
 }
 
-pool=$(median3 pool-64 appends_per_s)
+pair_ratios() {  # each pair's pool/raw, in run order
+    local i
+    for i in $(seq $PAIRS); do
+        awk -v a="$(field "pool-64-$i" appends_per_s)" \
+            -v b="$(field "raw-$i" appends_per_s)" \
+            'BEGIN { printf "%.2f ", b ? a / b : 0 }'
+    done
+}
+
+pool=$(median pool-64 appends_per_s)
 base=$(field base-normal-64 appends_per_s)
-raw=$(median3 raw appends_per_s)
+raw=$(median raw appends_per_s)
 fpool=$(field pool-full-64 appends_per_s)
 fbase=$(field base-full-64 appends_per_s)
 ratio=$(awk -v a="$pool" -v b="$base" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
 fratio=$(awk -v a="$fpool" -v b="$fbase" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
 of_raw=$(awk -v a="$pool" -v b="$raw" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-echo "# pool/raw at 64 callers: $of_raw; load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# pool/raw at 64 callers: $of_raw (medians); each pair: $(pair_ratios)"
+echo "# load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "BENCH store appends_per_s=$pool baseline_per_s=$base ratio=$ratio" \
      "raw_limit_per_s=$raw full_ratio=$fratio busy_errors=$busy" \
-     "read_p99_ms=$(median3 pool-64 read_p99_ms)"
+     "read_p99_ms=$(median pool-64 read_p99_ms)"
