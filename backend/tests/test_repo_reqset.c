@@ -111,6 +111,56 @@ test_reqsets_bound_evicts_oldest(void)
 }
 
 
+/*
+ * A large deployment talks in 20,000 conversations at once (its cached
+ * contexts, docs/operations.md): each keeps its set, so an append never
+ * reads its conversation's whole chain again.  Past 32,768 the least
+ * recently written goes.
+ */
+static void
+test_reqsets_hold_a_large_deployment(void)
+{
+    mcp_reqsets_t   sets;
+    mcp_reqset_t   *set;
+    char            conv[32];
+    int             i, lost = 0;
+
+    memset(&sets, 0, sizeof(sets));
+    for (i = 0; i < 20000; i++) {
+        snprintf(conv, sizeof(conv), "conv-%d", i);
+        set = mcp_reqsets_new(&sets, conv);
+        CHECK(set != NULL);
+        if (set == NULL) {
+            break;
+        }
+        CHECK(mcp_reqset_add(set, mcp_reqset_key(conv, 1, 0)) == 0);
+        CHECK(mcp_reqset_add(set, mcp_reqset_key(conv, 2, 0)) == 0);
+        CHECK(mcp_reqset_add(set, mcp_reqset_key(conv, 2, 1)) == 0);
+        mcp_reqsets_trim(&sets);
+    }
+    for (i = 0; i < 20000; i++) {
+        snprintf(conv, sizeof(conv), "conv-%d", i);
+        set = mcp_reqsets_find(&sets, conv);
+        lost += set == NULL || !mcp_reqset_has(set, mcp_reqset_key(conv, 2,
+                                                                   1));
+    }
+    CHECK_EQ_INT(lost, 0);
+    CHECK_EQ_INT(sets.keys, 60000);
+    CHECK_EQ_INT(sets.evicted, 0);
+
+    /* read in order above, conv-0 then again: conv-1 is the oldest */
+    CHECK(mcp_reqsets_find(&sets, "conv-0") != NULL);
+    for (i = 20000; i < 32769; i++) {
+        snprintf(conv, sizeof(conv), "conv-%d", i);
+        CHECK(mcp_reqsets_new(&sets, conv) != NULL);
+    }
+    CHECK(mcp_reqsets_find(&sets, "conv-0") != NULL);
+    CHECK(mcp_reqsets_find(&sets, "conv-1") == NULL);
+    CHECK(mcp_reqsets_find(&sets, "conv-32768") != NULL);
+    mcp_reqsets_free(&sets);
+}
+
+
 /* another process appends (keeping the chain): mcpd's set catches up */
 static void
 test_reqset_sees_other_writers(void)
@@ -374,6 +424,7 @@ test_sets_kept_until_another_writer(void)
 
 UNIT_MAIN("repo_reqset",
     UNIT_TEST(test_reqsets_bound_evicts_oldest),
+    UNIT_TEST(test_reqsets_hold_a_large_deployment),
     UNIT_TEST(test_sets_kept_until_another_writer),
     UNIT_TEST(test_prune_stops_at_its_budget),
     UNIT_TEST(test_reqset_keys),

@@ -24,8 +24,17 @@
 
 #include "repo/mcp_repo_int.h"
 
-#define MCP_REQSET_CONVS     4096
-#define MCP_REQSET_MAX_KEYS  (1u << 20)
+/*
+ * Conversations: more than a large deployment keeps talking at once (its
+ * 20,000 cached contexts, docs/operations.md): past this bound every
+ * append of a conversation whose set went reads its whole chain again,
+ * on the writer.  A set of a few keys (16 slots) takes about 290 bytes
+ * with its LRU node (measured): 9 MiB at this bound; the bound on keys
+ * holds the slots to 16-32 MiB (a set is a quarter to half full).
+ */
+#define MCP_REQSET_CONVS       32768
+#define MCP_REQSET_MAX_KEYS    (1u << 20)
+#define MCP_REQSET_FIRST_SLOTS 16
 
 
 uint64_t
@@ -150,7 +159,7 @@ mcp_reqset_place(uint64_t *slots, size_t cap, uint64_t key)
 static int
 mcp_reqset_grow(mcp_reqset_t *set)
 {
-    size_t     cap = set->cap ? set->cap * 2 : 64, i;
+    size_t     cap = set->cap ? set->cap * 2 : MCP_REQSET_FIRST_SLOTS, i;
     uint64_t  *slots = calloc(cap, sizeof(*slots));
 
     if (slots == NULL) {
