@@ -157,6 +157,8 @@ test_reqsets_hold_a_large_deployment(void)
     CHECK(mcp_reqsets_find(&sets, "conv-0") != NULL);
     CHECK(mcp_reqsets_find(&sets, "conv-1") == NULL);
     CHECK(mcp_reqsets_find(&sets, "conv-32768") != NULL);
+    CHECK_EQ_INT(sets.evicted, 1);          /* counted, for the status */
+    CHECK_EQ_INT(sets.keys, 60000 - 3);
     mcp_reqsets_free(&sets);
 }
 

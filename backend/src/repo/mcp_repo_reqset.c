@@ -86,7 +86,8 @@ mcp_reqsets_find(mcp_reqsets_t *s, const char *conv)
 mcp_reqset_t *
 mcp_reqsets_new(mcp_reqsets_t *s, const char *conv)
 {
-    mcp_reqset_t  *set;
+    mcp_reqset_t     *set;
+    mcp_lru_stats_t   before, after;
 
     if (!mcp_reqsets_ready(s)) {
         return NULL;
@@ -96,10 +97,15 @@ mcp_reqsets_new(mcp_reqsets_t *s, const char *conv)
         return NULL;
     }
     set->sets = s;
+    mcp_lru_stats(s->lru, &before);
     if (mcp_lru_put(s->lru, conv, strlen(conv), set) != 0) {
         free(set);
         return NULL;
     }
+    /* past the bound on conversations the least recent set made room */
+    mcp_lru_stats(s->lru, &after);
+    __atomic_add_fetch(&s->evicted, after.evictions - before.evictions,
+                       __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->loads, 1, __ATOMIC_RELAXED);
     return set;
 }
