@@ -57,6 +57,7 @@ static u_char *ngx_mcp_status_prom_verdict(u_char *p, u_char *mcpd,
 static u_char *ngx_mcp_status_json(u_char *p, ngx_mcp_sh_t *sh);
 static u_char *ngx_mcp_status_prometheus(u_char *p, ngx_mcp_sh_t *sh);
 static uint64_t ngx_mcp_rtt_quantile(ngx_mcp_sh_t *sh, double q);
+static ngx_uint_t ngx_mcp_status_others_linked(ngx_mcp_sh_t *sh);
 static void ngx_mcp_status_timeout(ngx_event_t *ev);
 static void ngx_mcp_status_cleanup(void *data);
 static void ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json,
@@ -70,6 +71,9 @@ static void ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json,
 #define NGX_MCP_LINK_LOST    "the link to mcpd went down while asking " \
                              "for status"
 #define NGX_MCP_BAD_REPLY    "mcpd's status reply is not a JSON object"
+#define NGX_MCP_WORKER_LINK  "another nginx worker has no link to mcpd: " \
+                             "its WebSocket clients are answered " \
+                             "backend_unavailable (see backend.workers)"
 
 
 
@@ -192,10 +196,42 @@ ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json, size_t len,
         ngx_del_timer(&sctx->timer);
     }
 
+    /* this worker's link answered: every other worker's counts too */
+    if (backend_reason == NULL
+        && !ngx_mcp_status_others_linked(ngx_mcp_main_conf()->sh))
+    {
+        backend_reason = NGX_MCP_WORKER_LINK;
+    }
+
     c = r->connection;
     rc = ngx_mcp_status_send(r, json, len, sctx->prometheus, backend_reason);
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Is every other worker's link to mcpd up?  A worker without one answers
+ * its clients backend_unavailable, whichever worker was asked for status.
+ * A worker that exits clears its slot, and a killed one's slot is taken
+ * over by the worker the master starts in its place (ngx_mcp_module.c).
+ */
+static ngx_uint_t
+ngx_mcp_status_others_linked(ngx_mcp_sh_t *sh)
+{
+    ngx_uint_t            i;
+    ngx_mcp_worker_sh_t  *w;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        w = &sh->workers[i];
+        if (w->pid != 0 && (ngx_int_t) i != ngx_process_slot
+            && w->link_state != NGX_MCP_LINK_UP)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -207,6 +207,31 @@ def test_mcpd_killed_is_a_backend_reason(stack):
     assert_ok(stack)
 
 
+def test_another_workers_missing_link_is_a_backend_reason(make_stack):
+    """mcpd takes one link (daemon.max_links: 1) of nginx's two workers:
+    the worker left without one answers its clients backend_unavailable,
+    so the verdict is degraded whichever worker answers /health.  The
+    linked worker names the other in the backend reason."""
+    s = make_stack(mcpd_yaml={"daemon": {"max_links": 1}})
+    s.start_mcpd()
+    # ready once /health answers: waiting for both links would never end
+    s._nginx_ready = lambda: bool(s.health())
+    s.start_nginx()
+    other = "another nginx worker has no link to mcpd"
+
+    def from_the_linked_worker():
+        h = s.health()
+        assert h["status"] == "degraded", h       # from either worker
+        return "mcpd" in h and h
+    h = wait_until(from_the_linked_worker, 15, interval=0.05,
+                   what="/health answered by the worker with the link")
+    assert_only(s, h, "backend")
+    assert len(h["reasons"]) == 1 and other in h["reasons"][0]["reason"]
+    links = sorted(w["link"] for w in h["backend"]["workers"])
+    assert links[-1] == "up" and links[0] != "up", links
+    assert "max_links reached" in s.mcpd.log()
+
+
 def test_mcp_server_that_cannot_start(make_stack, tmp_path):
     servers = tmp_path / "servers.json"
     servers.write_text(json.dumps({"mcpServers": {"broken": {
