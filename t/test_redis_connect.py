@@ -130,3 +130,32 @@ def test_redis_refusing_the_fleet_keys_falls_back_without_hanging(
     assert st_redis["fallbacks"] >= 1, st_redis
     # asked again only after a backoff, never in a loop
     assert st_redis["commands"] < 100, st_redis
+
+
+def test_mended_acl_is_used_from_the_next_connection(guarded_redis,
+                                                     make_stack, llm_mock,
+                                                     monkeypatch):
+    """Refusals back off (reconnect_min doubling up to reconnect_max);
+    once the ACL is mended, the next connection is asked at once instead
+    of at the end of a backoff that has grown to seconds."""
+    st = as_acl_user(guarded_redis, "other:*", make_stack, llm_mock,
+                     monkeypatch, reconnect_min="50ms", reconnect_max="20s")
+    for k in range(7):                      # 50 ms doubled six times: 3.2 s
+        time.sleep(0.06 * 2 ** (k - 1) if k else 0)
+        assert chat(st, timeout=5)["status"] == "complete"
+    r = redis_of(st)
+    assert r["state"] == "degraded" and "NOPERM" in r["reason"], r
+    assert r["rate_limits"]["mock"]["shared_admits"] == 0, r
+
+    assert guarded_redis.command("ACL", "SETUSER", "edge", "resetkeys",
+                                 "~t:*") == b"OK"
+    connects = r["connects"]
+    guarded_redis.command("CLIENT", "KILL", "USER", "edge")
+    wait_until(lambda: redis_of(st)["connects"] > connects, 5,
+               what="a new connection")
+    # at once: the backoff had 3 s to go (reconnecting takes ~50 ms)
+    r = redis_of(st)
+    assert r["state"] == "up", r
+    assert chat(st, timeout=5)["status"] == "complete"
+    r = redis_of(st)
+    assert r["rate_limits"]["mock"]["shared_admits"] == 1, r

@@ -203,6 +203,7 @@ redis_handshake_reply(mcp_redis_t *r, redisReply *reply, const char *err,
     r->connects++;
     r->backoff_ms = r->conf->reconnect_min_ms;
     r->last_error[0] = '\0';
+    r->refused_until_ms = 0;        /* a new connection is asked afresh */
     mcp_log_info(r->log, "redis", "up: %s (instance %s)", r->conf->address,
                  r->instance);
     for (i = 0; i < r->nup_hooks; i++) {

@@ -324,10 +324,18 @@ hb_on_up(mcp_redis_t *r, void *data)
     size_t              i;
 
     hb_beat(lim);
-    /* queues waiting on a full local bucket may now use the shared one */
-    for (i = 0; lim->llm != NULL && i < lim->nprovs; i++) {
+    /*
+     * Queues waiting on a full local bucket may now use the shared one.
+     * A refusal's backoff ends too: the new connection (after a failover,
+     * or with the ACL mended) is asked at once, not reconnect_max later.
+     */
+    for (i = 0; i < lim->nprovs; i++) {
         lim->provs[i].retry_at = 0;
-        mcp_llm_kick(lim->llm, lim->provs[i].name);
+        lim->provs[i].local_until = 0;
+        lim->provs[i].refused_ms = 0;
+        if (lim->llm != NULL) {
+            mcp_llm_kick(lim->llm, lim->provs[i].name);
+        }
     }
 }
 
