@@ -382,17 +382,19 @@ class Stack:
             raise RuntimeError("mcpd already running")
         self.mcpd.start(timeout)
 
-    def start_nginx(self, timeout=15.0):
+    def start_nginx(self, timeout=15.0, all_links=True):
+        """all_links=False: ready once /health answers, for a test where a
+        worker is meant to stay without its link to mcpd."""
         self.write_nginx_conf()
         self.ngx_logf = open(os.path.join(self.ngx_dir, "stderr.log"), "ab")
         self.nginx = subprocess.Popen(
             self.nginx_cmd(), stdin=subprocess.DEVNULL, stdout=self.ngx_logf,
             stderr=self.ngx_logf, start_new_session=True)
-        wait_until(self._nginx_ready, timeout,
+        wait_until(lambda: self._nginx_ready(all_links), timeout,
                    what="nginx on port %d (error log: %s)"
                    % (self.port, self.error_log_path))
 
-    def _nginx_ready(self):
+    def _nginx_ready(self, all_links=True):
         """Ready = /health answers and, while mcpd runs, every worker's
         link to it is up (so a first message is never backend_unavailable
         because a worker had not connected yet)."""
@@ -404,7 +406,7 @@ class Stack:
             if r.status != 200:
                 return False
             h = json.loads(r.read())
-        if not self.mcpd.alive():
+        if not self.mcpd.alive() or not all_links:
             return True
         workers = h.get("backend", {}).get("workers", [])
         return (len(workers) >= self.workers
