@@ -33,6 +33,16 @@ t_sql(const char *sql)
 }
 
 
+/* a fresh repository with conversation conv of principal "p" */
+static void
+t_start(const char *conv)
+{
+    t_env_init(&env);
+    CHECK(t_env_open(&env) != NULL);
+    CHECK(t_open_conv(&env, &res, "p", conv) == 0);
+}
+
+
 static void
 test_reqset_keys(void)
 {
@@ -169,9 +179,7 @@ test_reqset_sees_other_writers(void)
 {
     int64_t  theirs;
 
-    t_env_init(&env);
-    CHECK(t_env_open(&env) != NULL);
-    CHECK(t_open_conv(&env, &res, "p", "c") == 0);
+    t_start("c");
     CHECK(t_append(&env, &res, "c", MCP_MSG_USER, "mine", 4, "r1", 1, 0)
           == 0);
     CHECK_EQ_INT(res.duplicate, 0);
@@ -226,9 +234,7 @@ test_walk_stays_in_its_conversation(void)
 {
     int  i;
 
-    t_env_init(&env);
-    CHECK(t_env_open(&env) != NULL);
-    CHECK(t_open_conv(&env, &res, "p", "a") == 0);
+    t_start("a");
     CHECK(t_open_conv(&env, &res, "p", "b") == 0);
     for (i = 0; i < 3; i++) {
         CHECK(t_append(&env, &res, "a", MCP_MSG_USER, "A", 1, NULL, 1, 0)
@@ -278,9 +284,7 @@ test_page_below_a_deleted_cursor(void)
 {
     int  i;
 
-    t_env_init(&env);
-    CHECK(t_env_open(&env) != NULL);
-    CHECK(t_open_conv(&env, &res, "p", "c") == 0);
+    t_start("c");
     for (i = 0; i < 10; i++) {
         CHECK(t_append(&env, &res, "c", MCP_MSG_USER, "m", 1, NULL, 1, 0)
               == 0);
@@ -331,9 +335,7 @@ test_prune_stops_at_its_budget(void)
     char              msg[256];
     int               i, more = 0;
 
-    t_env_init(&env);
-    CHECK(t_env_open(&env) != NULL);
-    CHECK(t_open_conv(&env, &res, "p", "c") == 0);
+    t_start("c");
     for (i = 0; i < 7; i++) {
         CHECK(t_append(&env, &res, "c", MCP_MSG_USER, "m", 1, NULL,
                        tokens[i], 0) == 0);
