@@ -13,18 +13,6 @@
 static t_env_t  env;
 
 static void
-t_sleep_loop(uv_loop_t *loop, uint64_t ms)
-{
-    uint64_t  end = uv_hrtime() + ms * 1000000;
-
-    while (uv_hrtime() < end) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(2000);
-    }
-}
-
-
-static void
 test_reader_timeout(void)
 {
     t_res_t  hold, r;

@@ -245,4 +245,17 @@ t_history(t_env_t *e, t_res_t *t, const char *conv, int64_t budget,
     return t_wait(&e->loop, &t->done);
 }
 
+/* Run the loop for ms, without waiting for anything in particular
+   (inline: not every test that includes this needs it) */
+static inline void
+t_sleep_loop(uv_loop_t *loop, uint64_t ms)
+{
+    uint64_t  end = uv_hrtime() + ms * 1000000;
+
+    while (uv_hrtime() < end) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(2000);
+    }
+}
+
 #endif /* TEST_REPO_UTIL_H */

@@ -348,6 +348,10 @@ mcp_repo_deliver(mcp_repo_t *repo)
     repo->delivering++;
     for ( /* void */ ; r; r = next) {
         next = r->next;
+        if (r->op == MCP_OP_WARM || r->op == MCP_OP_WARMED) {
+            mcp_warm_returned(repo, r);     /* no caller: internal */
+            continue;
+        }
         if (r->op == MCP_OP_RETENTION) {
             mcp_repo_retention_done(repo, r);
         }
@@ -747,7 +751,8 @@ mcp_repo_close(mcp_repo_t *repo)
     mcp_pool_stop(&repo->readers);
     mcp_pool_stop(&repo->writers);
     mcp_ckpt_stop(&repo->ckpt);
-    mcp_reqsets_free(&repo->reqsets);  /* the writers are gone */
+    mcp_warm_fail_all(repo);            /* the writers are gone */
+    mcp_reqsets_free(&repo->reqsets);
     mcp_repo_deliver(repo);     /* the last completions, ECLOSED included */
     uv_close((uv_handle_t *) &repo->async, mcp_repo_handle_closed);
     uv_close((uv_handle_t *) &repo->sweep, mcp_repo_handle_closed);

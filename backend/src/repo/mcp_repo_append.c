@@ -9,6 +9,7 @@
  * the table except the conversation's own row: see mcp_repo_chain.c.
  */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,15 +101,22 @@ mcp_request_finish(mcp_conn_t *c, const char *conv, const char *rid)
 
 /* ------------------------------------------------------------ request sets */
 
-static int
-mcp_reqset_read(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
-    int64_t head, int64_t down_to)
+/*
+ * Add to set the keys of conv's chain from message from down to (not
+ * including) down_to, at most limit messages; *next: where a further
+ * walk goes on (0: the chain is read).
+ */
+int
+mcp_reqset_walk(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
+    int64_t from, int64_t down_to, size_t limit, int64_t *next)
 {
     mcp_chain_t  ch;
     const char  *rid;
+    size_t       n = 0;
     int          rc;
 
-    mcp_chain_at(&ch, c, conv, head, 0);
+    *next = 0;
+    mcp_chain_at(&ch, c, conv, from, 0);
     while ((rc = mcp_chain_next(&ch)) == SQLITE_ROW && ch.id > down_to) {
         rid = (const char *) sqlite3_column_text(ch.st, MCP_LINK_REQUEST);
         if (rid != NULL
@@ -119,13 +127,29 @@ mcp_reqset_read(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
             rc = SQLITE_NOMEM;
             break;
         }
+        if (++n == limit) {
+            *next = ch.next;
+            rc = SQLITE_DONE;
+            break;
+        }
     }
     mcp_chain_close(&ch);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return rc;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+
+static int
+mcp_reqset_read(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
+    int64_t head, int64_t down_to)
+{
+    int64_t  next;
+    int      rc;
+
+    rc = mcp_reqset_walk(set, c, conv, head, down_to, SIZE_MAX, &next);
+    if (rc == SQLITE_OK) {
+        set->synced = head;
     }
-    set->synced = head;
-    return SQLITE_OK;
+    return rc;
 }
 
 

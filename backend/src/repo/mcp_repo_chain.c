@@ -49,6 +49,25 @@ mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
 }
 
 
+/* SQLITE_ROW with the conversation's message_count, as mcp_chain_head() */
+int
+mcp_chain_count(mcp_conn_t *c, const char *conv, int64_t *count)
+{
+    sqlite3_stmt  *st = c->st[MCP_ST_CONV_HEAD];
+    int            rc;
+
+    *count = 0;
+    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *count = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+
 /* A walk from message id (0: an empty walk); full: every column. */
 void
 mcp_chain_at(mcp_chain_t *ch, mcp_conn_t *c, const char *conv, int64_t id,

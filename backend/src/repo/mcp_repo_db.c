@@ -137,6 +137,7 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
     [MCP_ST_BEGIN] = "BEGIN IMMEDIATE",
     [MCP_ST_COMMIT] = "COMMIT",
     [MCP_ST_ROLLBACK] = "ROLLBACK",
+    [MCP_ST_BEGIN_READ] = "BEGIN DEFERRED",
     [MCP_ST_CONV_INSERT] =
         "INSERT INTO conversations(id, principal, title, created_at,"
         " updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(id) DO NOTHING",
@@ -144,7 +145,8 @@ static const char *const  mcp_stmt_sql[MCP_ST_COUNT] = {
         "SELECT principal, title, created_at, updated_at"
         " FROM conversations WHERE id = ?1",
     [MCP_ST_CONV_HEAD] =
-        "SELECT last_id, rowid FROM conversations WHERE id = ?1",
+        "SELECT last_id, rowid, message_count FROM conversations"
+        " WHERE id = ?1",
     [MCP_ST_CONV_TOUCH] =
         "UPDATE conversations SET updated_at = ?2, last_id = ?3,"
         " message_count = message_count + 1 WHERE rowid = ?1",

@@ -12,6 +12,7 @@
 #include "repo/mcp_repo.h"
 #include "util/mcp_hist.h"
 #include "util/mcp_lru.h"
+#include "util/mcp_strmap.h"
 
 typedef enum {
     /* writes: the writer side, batched into group commits */
@@ -20,6 +21,7 @@ typedef enum {
     MCP_OP_REQ_END,
     MCP_OP_DELETE,
     MCP_OP_RETENTION,
+    MCP_OP_WARMED,          /* a reader's request set: mcp_repo_warm.c */
     MCP_OP_HOLD_WRITE,
     /* reads: the reader pool */
     MCP_OP_HISTORY,
@@ -28,7 +30,8 @@ typedef enum {
     MCP_OP_EXPORT,
     MCP_OP_HOLD_READ,
     MCP_OP_PAGE_HISTORY,    /* mcp_repo_page.c */
-    MCP_OP_PAGE_LIST
+    MCP_OP_PAGE_LIST,
+    MCP_OP_WARM             /* walk a chain for the writer (internal) */
 } mcp_op_e;
 
 #define MCP_OP_IS_WRITE(op)  ((op) <= MCP_OP_HOLD_WRITE)
@@ -36,6 +39,7 @@ typedef enum {
 #define MCP_OP_BATCHES(op)   ((op) <= MCP_OP_REQ_END)
 
 typedef struct mcp_repo_req_s  mcp_repo_req_t;
+typedef struct mcp_reqset_s    mcp_reqset_t;
 
 struct mcp_repo_req_s {
     mcp_repo_req_t     *next;
@@ -58,11 +62,12 @@ struct mcp_repo_req_s {
     mcp_repo_result_t   res;
     char                errbuf[256];
     char               *res_conv_id;
+    mcp_reqset_t       *warm;       /* MCP_OP_WARM: the set a reader read */
 };
 
 /* prepared statements of one connection; see mcp_repo_db.c */
 enum {
-    MCP_ST_BEGIN, MCP_ST_COMMIT, MCP_ST_ROLLBACK,
+    MCP_ST_BEGIN, MCP_ST_COMMIT, MCP_ST_ROLLBACK, MCP_ST_BEGIN_READ,
     MCP_ST_CONV_INSERT, MCP_ST_CONV_GET, MCP_ST_CONV_HEAD, MCP_ST_CONV_TOUCH,
     MCP_ST_CONV_CHAIN,
     MCP_ST_MSG_INSERT, MCP_ST_MSG_GET, MCP_ST_MSG_LINK, MCP_ST_MSG_DELETE,
@@ -188,12 +193,12 @@ json_t *mcp_ckpt_stats(mcp_ckpt_t *k);
 /* the writer's request sets: mcp_repo_reqset.c */
 typedef struct mcp_reqsets_s  mcp_reqsets_t;
 
-typedef struct {
+struct mcp_reqset_s {
     mcp_reqsets_t  *sets;
     int64_t         synced;     /* the newest message of the chain read */
     size_t          n, cap;     /* keys, slots (a power of two) */
     uint64_t       *slots;      /* key hashes; 0: empty */
-} mcp_reqset_t;
+};
 
 /* the counters are atomic: repository_stats reads them on the loop */
 struct mcp_reqsets_s {
@@ -204,6 +209,9 @@ struct mcp_reqsets_s {
     uint64_t        stale;      /* of those, no such row any more */
     uint64_t        evicted;    /* sets dropped past the key bound */
     uint64_t        foreign;    /* all dropped: another connection wrote */
+    uint64_t        warmed;     /* sets read on a reader (mcp_repo_warm.c) */
+    size_t          parked;     /* writes waiting for such a set */
+    mcp_strmap_t   *warming;    /* conversation id -> its parked writes */
     sqlite3        *dv_db;      /* the writer connection watched, and */
     int64_t         dv;         /* its PRAGMA data_version then */
 };
@@ -211,6 +219,19 @@ struct mcp_reqsets_s {
 uint64_t mcp_reqset_key(const char *rid, int type, int64_t part);
 mcp_reqset_t *mcp_reqsets_find(mcp_reqsets_t *s, const char *conv);
 mcp_reqset_t *mcp_reqsets_new(mcp_reqsets_t *s, const char *conv);
+mcp_reqset_t *mcp_reqset_alloc(mcp_reqsets_t *s);
+void mcp_reqset_drop(mcp_reqset_t *set);
+void mcp_reqsets_adopt(mcp_reqsets_t *s, const char *conv, mcp_reqset_t *set);
+int  mcp_reqset_walk(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
+    int64_t from, int64_t down_to, size_t limit, int64_t *next);
+
+/* mcp_repo_warm.c: request sets read on a reader for the writer */
+size_t mcp_warm_divert(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n);
+void mcp_op_warm(mcp_conn_t *c, mcp_repo_req_t *r);
+void mcp_warm_back(mcp_repo_t *repo, mcp_repo_req_t *r);
+void mcp_warm_returned(mcp_repo_t *repo, mcp_repo_req_t *r);
+size_t mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r);
+void mcp_warm_fail_all(mcp_repo_t *repo);
 void mcp_reqsets_forget(mcp_reqsets_t *s, const char *conv);
 void mcp_reqsets_trim(mcp_reqsets_t *s);
 int  mcp_reqsets_watch(mcp_reqsets_t *s, mcp_conn_t *c);
@@ -318,6 +339,7 @@ typedef int (*mcp_chain_rule_pt)(sqlite3_stmt *link, void *ctx);
 
 int  mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
     int64_t *conv_rowid);
+int  mcp_chain_count(mcp_conn_t *c, const char *conv, int64_t *count);
 void mcp_chain_at(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
     int64_t id, int full);
 int  mcp_chain_open(mcp_chain_t *ch, mcp_conn_t *c, const char *conv,
@@ -376,6 +398,8 @@ void mcp_pool_stop(mcp_pool_t *p);
 void mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms);
 json_t *mcp_pool_stats(mcp_pool_t *p);
 void mcp_pool_delivered(mcp_pool_t *p);
+void mcp_pool_write_group(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n);
+void mcp_pool_send(mcp_pool_t *p, mcp_repo_req_t **batch, size_t n);
 void mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r);
 void mcp_repo_complete_many(mcp_repo_t *repo, mcp_repo_req_t **rs,
     size_t n);

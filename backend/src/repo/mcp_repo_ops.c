@@ -76,6 +76,7 @@ mcp_req_free(mcp_repo_req_t *r)
     free(r->res.convs);
     free(r->res.json);
     free(r->res_conv_id);
+    mcp_reqset_drop(r->warm);
     free(r);
 }
 
@@ -498,6 +499,9 @@ mcp_op_read(mcp_conn_t *c, mcp_repo_req_t *r)
     case MCP_OP_PAGE_HISTORY:
     case MCP_OP_PAGE_LIST:
         mcp_op_page(c, r);
+        break;
+    case MCP_OP_WARM:
+        mcp_op_warm(c, r);
         break;
     default:
         mcp_req_fail(r, MCP_REPO_EINVAL, 0, "not a read operation");

@@ -218,8 +218,8 @@ mcp_writer_txn(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
 }
 
 
-static void
-mcp_writer_group(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
+void
+mcp_pool_write_group(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
 {
     mcp_pool_t      *p = w->pool;
     mcp_repo_req_t   tmp;
@@ -469,19 +469,60 @@ mcp_pool_wait(mcp_worker_t *w)
 }
 
 
-static void
-mcp_worker_dispatch(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n,
-    int *requeue)
+/*
+ * Hand n finished requests to the loop.  A writer first marks them on
+ * their way (see mcp_pool_has_work()), before the loop can deliver them
+ * and clear the mark.
+ */
+void
+mcp_pool_send(mcp_pool_t *p, mcp_repo_req_t **batch, size_t n)
 {
-    *requeue = 0;
-    if (!MCP_OP_IS_WRITE(batch[0]->op)) {
-        mcp_reader_run(w, batch[0]);        /* also: the unpooled mode */
-    } else if (batch[0]->op == MCP_OP_RETENTION) {
-        mcp_writer_retention(w, batch[0], requeue);
-    } else if (batch[0]->op == MCP_OP_HOLD_WRITE) {
+    if (p->writer && p->max_batch > 1) {
+        pthread_mutex_lock(&p->mu);
+        p->delivering = 1;
+        pthread_mutex_unlock(&p->mu);
+    }
+    mcp_repo_complete_many(p->repo, batch, n);
+}
+
+
+/* Run what was taken and pass it on: to the loop, or back to a queue. */
+static void
+mcp_worker_dispatch(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n)
+{
+    mcp_pool_t  *p = w->pool;
+    int          requeue = 0;
+
+    switch (batch[0]->op) {
+    case MCP_OP_RETENTION:
+        mcp_writer_retention(w, batch[0], &requeue);
+        break;
+    case MCP_OP_HOLD_WRITE:
         mcp_op_write(&w->conn, batch[0]);
+        break;
+    case MCP_OP_WARM:
+        mcp_reader_run(w, batch[0]);
+        mcp_warm_back(p->repo, batch[0]);   /* to the writer that asked */
+        return;
+    case MCP_OP_WARMED:
+        mcp_warm_done(w, batch[0]);         /* sends what it runs */
+        return;
+    default:
+        if (!MCP_OP_IS_WRITE(batch[0]->op)) {
+            mcp_reader_run(w, batch[0]);    /* also: the unpooled mode */
+        } else {
+            /* writes of a conversation whose set a reader reads wait */
+            n = mcp_warm_divert(w, batch, n);
+            if (n == 0) {
+                return;
+            }
+            mcp_pool_write_group(w, batch, n);
+        }
+    }
+    if (requeue) {
+        mcp_pool_push(p, batch[0]);         /* the next retention step */
     } else {
-        mcp_writer_group(w, batch, n);
+        mcp_pool_send(p, batch, n);
     }
 }
 
@@ -544,7 +585,6 @@ mcp_worker_main(void *arg)
     mcp_pool_t       *p = w->pool;
     mcp_repo_req_t  **batch;
     size_t            n;
-    int               requeue;
 
     batch = malloc(sizeof(*batch) * (size_t) p->max_batch);
     if (batch == NULL) {
@@ -570,20 +610,11 @@ mcp_worker_main(void *arg)
         p->in_use++;
         pthread_mutex_unlock(&p->mu);
 
-        mcp_worker_dispatch(w, batch, n, &requeue);
+        mcp_worker_dispatch(w, batch, n);
 
         pthread_mutex_lock(&p->mu);
         p->in_use--;
-        if (p->writer && p->max_batch > 1 && !requeue) {
-            p->delivering = 1;              /* see mcp_pool_has_work() */
-        }
         pthread_mutex_unlock(&p->mu);
-
-        if (requeue) {
-            mcp_pool_push(p, batch[0]);     /* the next retention step */
-        } else {
-            mcp_repo_complete_many(p->repo, batch, n);
-        }
 
         if (p->writer && w->broken && p->nworkers > 1) {
             pthread_mutex_unlock(&p->turn);     /* a standby's turn */

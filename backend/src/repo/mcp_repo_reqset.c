@@ -82,32 +82,79 @@ mcp_reqsets_find(mcp_reqsets_t *s, const char *conv)
 }
 
 
-/* An empty set for conv (replacing any), or NULL without memory. */
+/* A set of no conversation yet (a reader fills it), or NULL. */
 mcp_reqset_t *
-mcp_reqsets_new(mcp_reqsets_t *s, const char *conv)
+mcp_reqset_alloc(mcp_reqsets_t *s)
 {
-    mcp_reqset_t     *set;
-    mcp_lru_stats_t   before, after;
+    mcp_reqset_t  *set = calloc(1, sizeof(*set));
+
+    if (set) {
+        set->sets = s;
+    }
+    return set;
+}
+
+
+void
+mcp_reqset_drop(mcp_reqset_t *set)
+{
+    if (set) {
+        mcp_reqset_free(set);
+    }
+}
+
+
+/* set becomes conv's (replacing any); 0, or -1 (then set is freed). */
+static int
+mcp_reqsets_put(mcp_reqsets_t *s, const char *conv, mcp_reqset_t *set)
+{
+    mcp_lru_stats_t  before, after;
 
     if (!mcp_reqsets_ready(s)) {
-        return NULL;
+        mcp_reqset_free(set);
+        return -1;
     }
-    set = calloc(1, sizeof(*set));
-    if (set == NULL) {
-        return NULL;
-    }
-    set->sets = s;
     mcp_lru_stats(s->lru, &before);
     if (mcp_lru_put(s->lru, conv, strlen(conv), set) != 0) {
-        free(set);
-        return NULL;
+        mcp_reqset_free(set);
+        return -1;
     }
     /* past the bound on conversations the least recent set made room */
     mcp_lru_stats(s->lru, &after);
     __atomic_add_fetch(&s->evicted, after.evictions - before.evictions,
                        __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->loads, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+
+/* An empty set for conv (replacing any), or NULL without memory. */
+mcp_reqset_t *
+mcp_reqsets_new(mcp_reqsets_t *s, const char *conv)
+{
+    mcp_reqset_t  *set = mcp_reqset_alloc(s);
+
+    if (set == NULL || mcp_reqsets_put(s, conv, set) != 0) {
+        return NULL;
+    }
     return set;
+}
+
+
+/*
+ * A set a reader read for conv (mcp_repo_warm.c), unless the writer made
+ * one meanwhile: the writer's own is the newer then.  Without memory the
+ * set is dropped and read again on the next append.
+ */
+void
+mcp_reqsets_adopt(mcp_reqsets_t *s, const char *conv, mcp_reqset_t *set)
+{
+    if (mcp_reqsets_find(s, conv) != NULL) {
+        mcp_reqset_free(set);
+        return;
+    }
+    (void) mcp_reqsets_put(s, conv, set);
+    mcp_reqsets_trim(s);
 }
 
 
@@ -255,7 +302,7 @@ mcp_reqsets_watch(mcp_reqsets_t *s, mcp_conn_t *c)
 json_t *
 mcp_reqsets_stats(mcp_reqsets_t *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "keys", (json_int_t) __atomic_load_n(&s->keys, __ATOMIC_RELAXED),
         "loads", (json_int_t) __atomic_load_n(&s->loads, __ATOMIC_RELAXED),
         "confirms",
@@ -264,5 +311,8 @@ mcp_reqsets_stats(mcp_reqsets_t *s)
         "evicted",
         (json_int_t) __atomic_load_n(&s->evicted, __ATOMIC_RELAXED),
         "foreign",
-        (json_int_t) __atomic_load_n(&s->foreign, __ATOMIC_RELAXED));
+        (json_int_t) __atomic_load_n(&s->foreign, __ATOMIC_RELAXED),
+        "warmed", (json_int_t) __atomic_load_n(&s->warmed, __ATOMIC_RELAXED),
+        "parked",
+        (json_int_t) __atomic_load_n(&s->parked, __ATOMIC_RELAXED));
 }
