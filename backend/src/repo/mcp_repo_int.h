@@ -63,6 +63,7 @@ struct mcp_repo_req_s {
     char                errbuf[256];
     char               *res_conv_id;
     mcp_reqset_t       *warm;       /* MCP_OP_WARM: the set a reader read */
+    uint64_t            warm_foreign;   /* reqsets.foreign when asked */
 };
 
 /* prepared statements of one connection; see mcp_repo_db.c */
@@ -230,7 +231,7 @@ size_t mcp_warm_divert(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n);
 void mcp_op_warm(mcp_conn_t *c, mcp_repo_req_t *r);
 void mcp_warm_back(mcp_repo_t *repo, mcp_repo_req_t *r);
 void mcp_warm_returned(mcp_repo_t *repo, mcp_repo_req_t *r);
-size_t mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r);
+void mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r);
 void mcp_warm_fail_all(mcp_repo_t *repo);
 void mcp_reqsets_forget(mcp_reqsets_t *s, const char *conv);
 void mcp_reqsets_trim(mcp_reqsets_t *s);

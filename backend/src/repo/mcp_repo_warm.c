@@ -125,6 +125,7 @@ mcp_warm_start(mcp_worker_t *w, mcp_repo_req_t *r)
         return -1;      /* the put freed wm if it failed there */
     }
     ask->repo = repo;
+    ask->warm_foreign = s->foreign;         /* see mcp_warm_done() */
     mcp_warm_park(s, wm, r);
     mcp_pool_push(&repo->readers, ask);
     return 0;
@@ -246,15 +247,21 @@ mcp_warm_returned(mcp_repo_t *repo, mcp_repo_req_t *r)
  * it as from any group.  Without a set (the reader failed), the first
  * parked append reads the chain here, as before warming existed.
  */
-size_t
+void
 mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
 {
     mcp_pool_t       *p = w->pool;
     mcp_reqsets_t    *s = &p->repo->reqsets;
     mcp_warm_t       *wm = mcp_warm_find(s, r->msg.conversation_id);
     mcp_repo_req_t   *q, *group[MCP_WARM_GROUP];
-    size_t            n, sent = 0;
+    size_t            n;
 
+    if (r->warm != NULL && r->warm_foreign != s->foreign) {
+        /* another process wrote since: its deletes may reuse row ids the
+           reader saw, as for every other set (mcp_reqsets_watch()) */
+        mcp_reqset_drop(r->warm);
+        r->warm = NULL;
+    }
     if (r->warm != NULL) {
         __atomic_add_fetch(&s->warmed, 1, __ATOMIC_RELAXED);
         mcp_reqsets_adopt(s, r->msg.conversation_id, r->warm);
@@ -262,7 +269,7 @@ mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
     }
     if (wm == NULL) {
         mcp_req_free(r);
-        return 0;
+        return;
     }
     q = wm->head;
     __atomic_sub_fetch(&s->parked, wm->n, __ATOMIC_RELAXED);
@@ -279,9 +286,7 @@ mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
         }
         mcp_pool_write_group(w, group, n);
         mcp_pool_send(p, group, n);
-        sent += n;
     }
-    return sent;
 }
 
 
