@@ -370,19 +370,6 @@ test_prune_stops_at_its_budget(void)
 }
 
 
-static int64_t
-t_stat(const char *key)
-{
-    json_t   *st = mcp_repo_stats(env.repo);
-    int64_t   v;
-
-    v = json_integer_value(json_object_get(json_object_get(st,
-                                           "request_sets"), key));
-    json_decref(st);
-    return v;
-}
-
-
 /*
  * The sets are read once per conversation and kept: checkpoints, WAL
  * restarts and the readers do not count as another writer; a commit by
@@ -411,16 +398,16 @@ test_sets_kept_until_another_writer(void)
             CHECK(t_history(&env, &res, conv, 1000, 10) == 0);
         }
     }
-    CHECK_EQ_INT(t_stat("loads"), 4);
-    CHECK_EQ_INT(t_stat("foreign"), 0);
-    CHECK_EQ_INT(t_stat("keys"), 400);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "loads"), 4);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "foreign"), 0);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "keys"), 400);
 
     t_sql("UPDATE conversations SET title = 'renamed' WHERE id = 'c0'");
     CHECK(t_append(&env, &res, "c1", MCP_MSG_USER, "again", 5, "r1", 2, 0)
           == 0);
     CHECK_EQ_INT(res.duplicate, 1);
-    CHECK_EQ_INT(t_stat("foreign"), 1);
-    CHECK_EQ_INT(t_stat("loads"), 5);       /* c1's, read again */
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "foreign"), 1);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "loads"), 5);       /* c1's, read again */
     t_res_clear(&res);
     t_env_done(&env);
 }

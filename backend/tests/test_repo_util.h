@@ -258,4 +258,17 @@ t_sleep_loop(uv_loop_t *loop, uint64_t ms)
     }
 }
 
+/* A counter of repository_stats' request_sets (inline: as above) */
+static inline int64_t
+t_reqsets_stat(mcp_repo_t *repo, const char *key)
+{
+    json_t   *st = mcp_repo_stats(repo);
+    int64_t   v;
+
+    v = json_integer_value(json_object_get(json_object_get(st,
+                                           "request_sets"), key));
+    json_decref(st);
+    return v;
+}
+
 #endif /* TEST_REPO_UTIL_H */

@@ -54,19 +54,6 @@ t_send(t_step_t *s, const char *conv, mcp_msg_type_e type, const char *text,
 }
 
 
-static int64_t
-t_sets(const char *key)
-{
-    json_t   *st = mcp_repo_stats(env.repo);
-    int64_t   v;
-
-    v = json_integer_value(json_object_get(json_object_get(st,
-                                           "request_sets"), key));
-    json_decref(st);
-    return v;
-}
-
-
 /*
  * "long" with T_LONG answered requests old-0.., "short" with one message;
  * then a restart, and the only reader held for hold_ms (into *hold).
@@ -126,7 +113,7 @@ test_others_write_while_a_chain_warms(void)
     CHECK_EQ_INT(other.r.status, MCP_REPO_OK);
     CHECK_EQ_INT(q.r.done, 0);          /* parked behind the held reader */
     CHECK_EQ_INT(a.r.done, 0);
-    CHECK_EQ_INT(t_sets("parked"), 2);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "parked"), 2);
     CHECK_EQ_INT(hold.done, 0);
 
     CHECK(t_wait(&env.loop, &q.r.done) == 0);
@@ -135,8 +122,8 @@ test_others_write_while_a_chain_warms(void)
     CHECK_EQ_INT(a.r.status, MCP_REPO_OK);
     CHECK(other.seq < q.seq && q.seq < a.seq);
     CHECK_EQ_INT(q.r.duplicate, 0);
-    CHECK_EQ_INT(t_sets("warmed"), 1);
-    CHECK_EQ_INT(t_sets("parked"), 0);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "warmed"), 1);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "parked"), 0);
 
     /* stored in the order sent, the answer newest */
     CHECK(t_history(&env, &r, "long", 1000, 3) == 0);
@@ -156,7 +143,7 @@ test_others_write_while_a_chain_warms(void)
                    0) == 0);
     CHECK_EQ_INT(r.duplicate, 1);
     CHECK_EQ_INT(r.id, q.r.id);
-    CHECK_EQ_INT(t_sets("warmed"), 1);  /* read once */
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "warmed"), 1);  /* read once */
     CHECK(t_wait(&env.loop, &hold.done) == 0);
     t_res_clear(&q.r);
     t_res_clear(&a.r);
@@ -178,7 +165,7 @@ test_short_chain_reads_in_place(void)
     CHECK(t_wait(&env.loop, &s.r.done) == 0);
     CHECK_EQ_INT(s.r.duplicate, 1);
     CHECK_EQ_INT(hold.done, 0);         /* no reader was needed */
-    CHECK_EQ_INT(t_sets("warmed"), 0);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "warmed"), 0);
     CHECK(t_wait(&env.loop, &hold.done) == 0);
     t_res_clear(&s.r);
     t_env_done(&env);
@@ -202,8 +189,8 @@ test_swept_walk_reads_on_the_writer(void)
     CHECK_EQ_INT(q.r.status, MCP_REPO_OK);
     CHECK_EQ_INT(q.r.duplicate, 1);
     CHECK_EQ_INT(hold.done, 0);         /* answered before the reader */
-    CHECK_EQ_INT(t_sets("warmed"), 0);
-    CHECK_EQ_INT(t_sets("parked"), 0);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "warmed"), 0);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "parked"), 0);
     CHECK(t_wait(&env.loop, &hold.done) == 0);
     CHECK(t_append(&env, &r, "long", MCP_MSG_USER, "q", 1, "old-9", 1, 1)
           == 0);
@@ -254,7 +241,7 @@ test_close_answers_parked_writes(void)
     CHECK(t_send(&q, "long", MCP_MSG_USER, "question", "new-1", 0) == 0);
     CHECK(t_send(&a, "long", MCP_MSG_ASSISTANT, "answer", "new-1", 1) == 0);
     t_sleep_loop(&env.loop, 100);
-    CHECK_EQ_INT(t_sets("parked"), 2);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "parked"), 2);
     t_env_close_repo(&env);
     CHECK_EQ_INT(q.r.done, 1);
     CHECK_EQ_INT(q.r.status, MCP_REPO_ECLOSED);
