@@ -401,6 +401,12 @@ json_t *mcp_pool_stats(mcp_pool_t *p);
 void mcp_pool_delivered(mcp_pool_t *p);
 void mcp_pool_write_group(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n);
 void mcp_pool_send(mcp_pool_t *p, mcp_repo_req_t **batch, size_t n);
+
+/* mcp_repo_worker.c: a worker's connection health */
+void mcp_worker_health(mcp_worker_t *w);
+int  mcp_worker_ready(mcp_worker_t *w, mcp_repo_req_t *r);
+void mcp_worker_check_code(mcp_worker_t *w, int code);
+
 void mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r);
 void mcp_repo_complete_many(mcp_repo_t *repo, mcp_repo_req_t **rs,
     size_t n);
