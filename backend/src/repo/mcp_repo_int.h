@@ -295,9 +295,14 @@ uint64_t mcp_repo_now_ms(void);
     " created_at"
 
 /* mcp_repo.c: building and queueing a request */
+void mcp_repo_err(mcp_err_t *err, const void *unused, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 mcp_repo_req_t *mcp_req_new(mcp_op_e op, mcp_repo_cb_pt cb, void *data);
 int  mcp_repo_submit(mcp_repo_t *repo, mcp_repo_req_t *r);
 int  mcp_repo_reject(mcp_repo_t *repo, mcp_repo_req_t *r, const char *why);
+
+/* mcp_repo_file.c: the file at start */
+int  mcp_repo_prepare_file(mcp_repo_t *repo, mcp_err_t *err);
 
 /* mcp_repo_db.c: connections, schema */
 void mcp_db_configure(void);        /* once, before SQLite initializes */
