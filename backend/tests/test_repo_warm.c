@@ -5,9 +5,9 @@
  * request ids are still recognised, and a stop, a sweep or a delete while
  * it waits each get the answer they would get without warming.
  *
- * Each test fills a conversation past the warming threshold (128
+ * Each test fills conversations past the warming threshold (128
  * messages), reopens the repository (no set survives a start) and holds
- * the only reader, so that the walk waits as long as the test needs.
+ * the readers, so that a walk waits as long as the test needs.
  */
 
 #include "unit.h"
@@ -55,40 +55,56 @@ t_send(t_step_t *s, const char *conv, mcp_msg_type_e type, const char *text,
 
 
 /*
- * "long" with T_LONG answered requests old-0.., "short" with one message;
- * then a restart, and the only reader held for hold_ms (into *hold).
+ * "long" and "long2" with T_LONG answered requests each, "short" with one
+ * message; then a restart with this many readers, each held for hold_ms
+ * (into hold[]), so that a walk waits as long as the test needs.
  */
 static void
-t_start(t_res_t *hold, int64_t hold_ms, int64_t connection_timeout)
+t_start_readers(t_res_t *hold, int readers, int64_t hold_ms,
+    int64_t connection_timeout)
 {
-    static t_step_t  fill[T_LONG];
+    static t_step_t  fill[2 * T_LONG];
     t_res_t          r;
     char             rid[T_LONG][16];
     int              i;
 
+    memset(&r, 0, sizeof(r));
     t_env_init(&env);
     env.pc.retention_policy = MCP_RETAIN_UNLIMITED;
-    env.rc.pool.max_readers = 1;
+    env.rc.pool.max_readers = readers;
     env.rc.pool.connection_timeout = connection_timeout;
     CHECK(t_env_open(&env) != NULL);
     CHECK(t_open_conv(&env, &r, "p", "long") == 0);
+    CHECK(t_open_conv(&env, &r, "p", "long2") == 0);
     CHECK(t_open_conv(&env, &r, "p", "short") == 0);
     CHECK(t_append(&env, &r, "short", MCP_MSG_USER, "s", 1, "s-0", 1, 1) == 0);
     for (i = 0; i < T_LONG; i++) {
         snprintf(rid[i], sizeof(rid[i]), "old-%d", i);
-        CHECK(t_send(&fill[i], "long", MCP_MSG_USER, "q", rid[i], 1) == 0);
+        CHECK(t_send(&fill[2 * i], "long", MCP_MSG_USER, "q", rid[i], 1)
+              == 0);
+        CHECK(t_send(&fill[2 * i + 1], "long2", MCP_MSG_USER, "q", rid[i], 1)
+              == 0);
     }
-    for (i = 0; i < T_LONG; i++) {
+    for (i = 0; i < 2 * T_LONG; i++) {
         CHECK(t_wait(&env.loop, &fill[i].r.done) == 0);
         CHECK_EQ_INT(fill[i].r.status, MCP_REPO_OK);
     }
     t_env_close_repo(&env);
 
     CHECK(t_env_open(&env) != NULL);
-    memset(hold, 0, sizeof(*hold));
-    CHECK(mcp_repo_debug_hold(env.repo, 0, hold_ms, t_cb, hold) == 0);
-    usleep(20000);                      /* the reader has taken it */
+    for (i = 0; i < readers; i++) {
+        memset(&hold[i], 0, sizeof(hold[i]));
+        CHECK(mcp_repo_debug_hold(env.repo, 0, hold_ms, t_cb, &hold[i]) == 0);
+    }
+    usleep(20000);                      /* the readers have taken them */
     t_res_clear(&r);
+}
+
+
+static void
+t_start(t_res_t *hold, int64_t hold_ms, int64_t connection_timeout)
+{
+    t_start_readers(hold, 1, hold_ms, connection_timeout);
 }
 
 
@@ -124,6 +140,9 @@ test_others_write_while_a_chain_warms(void)
     CHECK_EQ_INT(q.r.duplicate, 0);
     CHECK_EQ_INT(t_reqsets_stat(env.repo, "warmed"), 1);
     CHECK_EQ_INT(t_reqsets_stat(env.repo, "parked"), 0);
+    /* short's read in place, long's adopted: not read again on the writer
+       (the first group after the start must not drop it) */
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "loads"), 2);
 
     /* stored in the order sent, the answer newest */
     CHECK(t_history(&env, &r, "long", 1000, 3) == 0);
@@ -220,8 +239,8 @@ test_delete_waits_its_turn(void)
     t_res_clear(&r);
     CHECK(mcp_repo_list(env.repo, "p", 10, t_cb, &r) == 0);
     CHECK(t_wait(&env.loop, &r.done) == 0);
-    CHECK_EQ_INT(r.n_convs, 1);             /* "short" only */
-    CHECK_EQ_STR(r.convs[0], "short");
+    CHECK_EQ_INT(r.n_convs, 2);             /* "long2" and "short" */
+    CHECK(strcmp(r.convs[0], "long") != 0 && strcmp(r.convs[1], "long") != 0);
     CHECK(t_wait(&env.loop, &hold.done) == 0);
     t_res_clear(&q.r);
     t_res_clear(&d.r);
@@ -255,9 +274,42 @@ test_close_answers_parked_writes(void)
 }
 
 
+/*
+ * After a start many long conversations can come back at once: at most
+ * half the readers walk, so that clients' reads still find one.  With two
+ * readers, the second conversation's walk waits until the first's ends.
+ */
+static void
+test_walks_leave_readers_for_clients(void)
+{
+    t_step_t  q1, q2;
+    t_res_t   hold[2];
+
+    t_start_readers(hold, 2, 300, 5000);
+    CHECK(t_send(&q1, "long", MCP_MSG_USER, "question", "new-1", 1) == 0);
+    CHECK(t_send(&q2, "long2", MCP_MSG_USER, "question", "new-1", 1) == 0);
+    t_sleep_loop(&env.loop, 100);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "parked"), 2);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "walks_waiting"), 1);
+    CHECK(t_wait(&env.loop, &q1.r.done) == 0);
+    CHECK(t_wait(&env.loop, &q2.r.done) == 0);
+    CHECK_EQ_INT(q1.r.status, MCP_REPO_OK);
+    CHECK_EQ_INT(q2.r.status, MCP_REPO_OK);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "walks_waiting"), 0);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "warmed"), 2);
+    CHECK_EQ_INT(t_reqsets_stat(env.repo, "loads"), 2);  /* no re-read */
+    CHECK(t_wait(&env.loop, &hold[0].done) == 0);
+    CHECK(t_wait(&env.loop, &hold[1].done) == 0);
+    t_res_clear(&q1.r);
+    t_res_clear(&q2.r);
+    t_env_done(&env);
+}
+
+
 UNIT_MAIN("repo_warm",
     UNIT_TEST(test_others_write_while_a_chain_warms),
     UNIT_TEST(test_short_chain_reads_in_place),
     UNIT_TEST(test_swept_walk_reads_on_the_writer),
     UNIT_TEST(test_delete_waits_its_turn),
-    UNIT_TEST(test_close_answers_parked_writes))
+    UNIT_TEST(test_close_answers_parked_writes),
+    UNIT_TEST(test_walks_leave_readers_for_clients))

@@ -213,6 +213,10 @@ struct mcp_reqsets_s {
     uint64_t        warmed;     /* sets read on a reader (mcp_repo_warm.c) */
     size_t          parked;     /* writes waiting for such a set */
     mcp_strmap_t   *warming;    /* conversation id -> its parked writes */
+    int             walking;    /* walks handed to the readers */
+    mcp_repo_req_t *asks_head;  /* walks waiting for one of those to end */
+    mcp_repo_req_t *asks_tail;
+    size_t          asks_waiting;   /* how many (atomic: for the stats) */
     sqlite3        *dv_db;      /* the writer connection watched, and */
     int64_t         dv;         /* its PRAGMA data_version then */
 };

@@ -302,7 +302,7 @@ mcp_reqsets_watch(mcp_reqsets_t *s, mcp_conn_t *c)
 json_t *
 mcp_reqsets_stats(mcp_reqsets_t *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "keys", (json_int_t) __atomic_load_n(&s->keys, __ATOMIC_RELAXED),
         "loads", (json_int_t) __atomic_load_n(&s->loads, __ATOMIC_RELAXED),
         "confirms",
@@ -314,5 +314,7 @@ mcp_reqsets_stats(mcp_reqsets_t *s)
         (json_int_t) __atomic_load_n(&s->foreign, __ATOMIC_RELAXED),
         "warmed", (json_int_t) __atomic_load_n(&s->warmed, __ATOMIC_RELAXED),
         "parked",
-        (json_int_t) __atomic_load_n(&s->parked, __ATOMIC_RELAXED));
+        (json_int_t) __atomic_load_n(&s->parked, __ATOMIC_RELAXED),
+        "walks_waiting",
+        (json_int_t) __atomic_load_n(&s->asks_waiting, __ATOMIC_RELAXED));
 }

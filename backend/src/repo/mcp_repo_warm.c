@@ -101,6 +101,53 @@ mcp_warm_wanted(mcp_worker_t *w, mcp_repo_req_t *r)
 }
 
 
+/*
+ * Writer: hand a walk to the readers, unless half of them walk already:
+ * after a start many long conversations can come back at once, and the
+ * clients' own reads must still find a reader.  The others wait here, in
+ * order, for a walk to end.
+ */
+static void
+mcp_warm_ask(mcp_repo_t *repo, mcp_repo_req_t *ask)
+{
+    mcp_reqsets_t  *s = &repo->reqsets;
+    int             most = repo->readers.nworkers / 2;
+
+    if (s->walking >= (most > 0 ? most : 1)) {
+        ask->next = NULL;
+        if (s->asks_tail) {
+            s->asks_tail->next = ask;
+        } else {
+            s->asks_head = ask;
+        }
+        s->asks_tail = ask;
+        __atomic_add_fetch(&s->asks_waiting, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    s->walking++;
+    mcp_pool_push(&repo->readers, ask);
+}
+
+
+/* Writer: a walk ended; the next waiting one goes to the readers. */
+static void
+mcp_warm_ask_next(mcp_repo_t *repo)
+{
+    mcp_reqsets_t   *s = &repo->reqsets;
+    mcp_repo_req_t  *ask = s->asks_head;
+
+    s->walking--;
+    if (ask != NULL) {
+        s->asks_head = ask->next;
+        if (s->asks_head == NULL) {
+            s->asks_tail = NULL;
+        }
+        __atomic_sub_fetch(&s->asks_waiting, 1, __ATOMIC_RELAXED);
+        mcp_warm_ask(repo, ask);
+    }
+}
+
+
 /* A new warming conversation: parks r and asks a reader.  0 or -1. */
 static int
 mcp_warm_start(mcp_worker_t *w, mcp_repo_req_t *r)
@@ -127,7 +174,7 @@ mcp_warm_start(mcp_worker_t *w, mcp_repo_req_t *r)
     ask->repo = repo;
     ask->warm_foreign = s->foreign;         /* see mcp_warm_done() */
     mcp_warm_park(s, wm, r);
-    mcp_pool_push(&repo->readers, ask);
+    mcp_warm_ask(repo, ask);
     return 0;
 }
 
@@ -256,9 +303,18 @@ mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
     mcp_repo_req_t   *q, *group[MCP_WARM_GROUP];
     size_t            n;
 
-    if (r->warm != NULL && r->warm_foreign != s->foreign) {
-        /* another process wrote since: its deletes may reuse row ids the
-           reader saw, as for every other set (mcp_reqsets_watch()) */
+    mcp_warm_ask_next(p->repo);
+    /*
+     * Has another process written to the file since the walk was asked
+     * for?  Then its deletes may have reused row ids the reader saw, and
+     * the set goes, as every set does then (mcp_reqsets_watch(), run here
+     * too: the first group after a start must not take this set for
+     * another connection's).
+     */
+    if (r->warm != NULL
+        && (mcp_reqsets_watch(s, &w->conn) != SQLITE_OK
+            || r->warm_foreign != s->foreign))
+    {
         mcp_reqset_drop(r->warm);
         r->warm = NULL;
     }
@@ -310,12 +366,20 @@ mcp_warm_fail_one(const char *conv, void *value, void *ctx)
 void
 mcp_warm_fail_all(mcp_repo_t *repo)
 {
-    mcp_reqsets_t  *s = &repo->reqsets;
+    mcp_reqsets_t   *s = &repo->reqsets;
+    mcp_repo_req_t  *ask, *next;
 
     if (s->warming != NULL) {
         mcp_strmap_sweep(s->warming, mcp_warm_fail_one, repo);
         mcp_strmap_free(s->warming);
         s->warming = NULL;
     }
+    for (ask = s->asks_head; ask; ask = next) {
+        next = ask->next;
+        mcp_req_free(ask);              /* walks never handed out */
+    }
+    s->asks_head = s->asks_tail = NULL;
+    s->asks_waiting = 0;
+    s->walking = 0;
     s->parked = 0;
 }
