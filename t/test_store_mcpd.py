@@ -36,7 +36,9 @@ def test_repository_opened_before_accepting(tmp_path):
         assert st["schema_version"] == 5
         # nothing appended yet: no conversation's request set is loaded
         assert st["request_sets"] == {"keys": 0, "loads": 0, "confirms": 0,
-                                      "stale": 0, "evicted": 0, "foreign": 0}
+                                      "stale": 0, "evicted": 0, "foreign": 0,
+                                      "warmed": 0, "parked": 0,
+                                      "walks_waiting": 0}
         assert st["synchronous"] == "normal"
         assert st["retention"]["policy"] == "token_limit"
         assert st["retention"]["runs"] >= 1          # at start
