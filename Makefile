@@ -205,7 +205,7 @@ run-cluster: deps
 	$(MAKE) all npm-deps
 	PORT=$(PORT) $(PYTHON) t/lib/run_stack.py --cluster
 
-bench: bench-edge bench-store bench-llm bench-chat
+bench: bench-edge bench-store bench-store-cold bench-llm bench-chat
 
 bench-%: deps
 	$(MAKE) all npm-deps

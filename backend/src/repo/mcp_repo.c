@@ -91,9 +91,13 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
         mcp_repo_err(err, NULL, "%s", msg);
         mcp_pool_stop(&repo->readers);
         mcp_pool_stop(&repo->writers);
+        mcp_pool_free(&repo->readers);
+        mcp_pool_free(&repo->writers);
         mcp_ckpt_stop(&repo->ckpt);
         goto failed;
     }
+    /* walks for the writer: at most half the readers (mcp_repo_warm.c) */
+    repo->reqsets.walkers = readers > 1 ? readers / 2 : readers;
 
     uv_async_init(loop, &repo->async, mcp_repo_async_cb);
     uv_unref((uv_handle_t *) &repo->async);
@@ -619,6 +623,8 @@ mcp_repo_close(mcp_repo_t *repo)
     mcp_repo_fail_stage(repo);
     mcp_pool_stop(&repo->readers);
     mcp_pool_stop(&repo->writers);
+    mcp_pool_free(&repo->readers);      /* both stopped: no more hand-offs */
+    mcp_pool_free(&repo->writers);
     mcp_ckpt_stop(&repo->ckpt);
     mcp_warm_fail_all(repo);            /* the writers are gone */
     mcp_reqsets_free(&repo->reqsets);

@@ -213,6 +213,7 @@ struct mcp_reqsets_s {
     uint64_t        warmed;     /* sets read on a reader (mcp_repo_warm.c) */
     size_t          parked;     /* writes waiting for such a set */
     mcp_strmap_t   *warming;    /* conversation id -> its parked writes */
+    int             walkers;    /* how many may walk at once (0: none) */
     int             walking;    /* walks handed to the readers */
     mcp_repo_req_t *asks_head;  /* walks waiting for one of those to end */
     mcp_repo_req_t *asks_tail;
@@ -405,6 +406,7 @@ void mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r);
 void mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head,
     mcp_repo_req_t *tail, size_t n);
 void mcp_pool_stop(mcp_pool_t *p);
+void mcp_pool_free(mcp_pool_t *p);
 void mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms);
 json_t *mcp_pool_stats(mcp_pool_t *p);
 void mcp_pool_delivered(mcp_pool_t *p);

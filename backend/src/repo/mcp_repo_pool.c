@@ -250,6 +250,20 @@ mcp_pool_pop(mcp_pool_t *p, mcp_repo_req_t **batch, size_t max)
 }
 
 
+/* What a stopped queue will not run: the callers hear it. */
+static void
+mcp_pool_refuse(mcp_pool_t *p, mcp_repo_req_t *r)
+{
+    mcp_repo_req_t  *next;
+
+    for ( /* void */ ; r; r = next) {
+        next = r->next;
+        mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
+        mcp_repo_complete(p->repo, r);
+    }
+}
+
+
 /* Queue a chain of n requests (linked by next) with one lock and wakeup. */
 void
 mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head, mcp_repo_req_t *tail,
@@ -262,6 +276,11 @@ mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head, mcp_repo_req_t *tail,
         r->enq_ns = now;
     }
     pthread_mutex_lock(&p->mu);
+    if (p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        mcp_pool_refuse(p, head);
+        return;
+    }
     if (p->tail) {
         p->tail->next = head;
     } else {
@@ -602,26 +621,26 @@ mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
 }
 
 
+/*
+ * Stop the workers and wait for them.  The queue stays usable, refusing
+ * what comes (the writers and the readers hand each other walks, see
+ * mcp_repo_warm.c, until both have stopped); mcp_pool_free() ends it.
+ */
 void
 mcp_pool_stop(mcp_pool_t *p)
 {
-    mcp_repo_req_t  *r, *next;
+    mcp_repo_req_t  *r;
     int              i;
 
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
-    /* what no worker took yet is not run: the callers hear it */
     r = p->head;
     p->head = p->tail = NULL;
     p->queued = 0;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 
-    for ( /* void */ ; r; r = next) {
-        next = r->next;
-        mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
-        mcp_repo_complete(p->repo, r);
-    }
+    mcp_pool_refuse(p, r);
 
     for (i = 0; i < p->nworkers; i++) {
         if (p->workers[i].started) {
@@ -629,6 +648,12 @@ mcp_pool_stop(mcp_pool_t *p)
         }
         mcp_conn_close(&p->workers[i].conn);
     }
+}
+
+
+void
+mcp_pool_free(mcp_pool_t *p)
+{
     free(p->workers);
     p->workers = NULL;
     p->nworkers = 0;

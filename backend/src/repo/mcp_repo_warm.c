@@ -90,7 +90,7 @@ mcp_warm_wanted(mcp_worker_t *w, mcp_repo_req_t *r)
     int64_t      count;
 
     if (r->op != MCP_OP_APPEND || r->msg.request_id == NULL
-        || repo->readers.nworkers == 0
+        || repo->reqsets.walkers == 0
         || mcp_reqsets_find(&repo->reqsets, r->msg.conversation_id) != NULL)
     {
         return 0;
@@ -111,9 +111,8 @@ static void
 mcp_warm_ask(mcp_repo_t *repo, mcp_repo_req_t *ask)
 {
     mcp_reqsets_t  *s = &repo->reqsets;
-    int             most = repo->readers.nworkers / 2;
 
-    if (s->walking >= (most > 0 ? most : 1)) {
+    if (s->walking >= s->walkers) {
         ask->next = NULL;
         if (s->asks_tail) {
             s->asks_tail->next = ask;
@@ -163,13 +162,17 @@ mcp_warm_start(mcp_worker_t *w, mcp_repo_req_t *r)
     ask = mcp_req_new(MCP_OP_WARM, NULL, NULL);
     wm = calloc(1, sizeof(*wm));
     if (s->warming == NULL || ask == NULL || wm == NULL
-        || (ask->msg.conversation_id = strdup(r->msg.conversation_id)) == NULL
-        || mcp_strmap_put(s->warming, r->msg.conversation_id, wm) != 0)
+        || (ask->msg.conversation_id = strdup(r->msg.conversation_id)) == NULL)
     {
+        free(wm);
         if (ask) {
             mcp_req_free(ask);
         }
-        return -1;      /* the put freed wm if it failed there */
+        return -1;
+    }
+    if (mcp_strmap_put(s->warming, r->msg.conversation_id, wm) != 0) {
+        mcp_req_free(ask);      /* the map freed wm */
+        return -1;
     }
     ask->repo = repo;
     ask->warm_foreign = s->foreign;         /* see mcp_warm_done() */
@@ -250,7 +253,11 @@ mcp_op_warm(mcp_conn_t *c, mcp_repo_req_t *r)
     if (rc != SQLITE_OK) {
         mcp_reqset_drop(r->warm);
         r->warm = NULL;
-        mcp_req_fail_db(r, c->db, rc, "warming a request set");
+        if (rc == SQLITE_DONE) {        /* deleted meanwhile: not an error */
+            mcp_req_fail(r, MCP_REPO_ENOTFOUND, 0, "no such conversation");
+        } else {
+            mcp_req_fail_db(r, c->db, rc, "warming a request set");
+        }
         return;
     }
     r->warm->synced = head;
