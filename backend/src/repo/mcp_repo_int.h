@@ -41,6 +41,11 @@ typedef enum {
 typedef struct mcp_repo_req_s  mcp_repo_req_t;
 typedef struct mcp_reqset_s    mcp_reqset_t;
 
+/* requests in a FIFO, linked by their next */
+typedef struct {
+    mcp_repo_req_t     *head, *tail;
+} mcp_req_fifo_t;
+
 struct mcp_repo_req_s {
     mcp_repo_req_t     *next;
     mcp_repo_t         *repo;
@@ -215,8 +220,7 @@ struct mcp_reqsets_s {
     mcp_strmap_t   *warming;    /* conversation id -> its parked writes */
     int             walkers;    /* how many may walk at once (0: none) */
     int             walking;    /* walks handed to the readers */
-    mcp_repo_req_t *asks_head;  /* walks waiting for one of those to end */
-    mcp_repo_req_t *asks_tail;
+    mcp_req_fifo_t  asks;       /* walks waiting for one of those to end */
     size_t          asks_waiting;   /* how many (atomic: for the stats) */
     sqlite3        *dv_db;      /* the writer connection watched, and */
     int64_t         dv;         /* its PRAGMA data_version then */

@@ -39,9 +39,38 @@
 
 
 typedef struct {
-    mcp_repo_req_t  *head, *tail;   /* parked writes, in arrival order */
+    mcp_req_fifo_t   parked;        /* writes, in arrival order */
     size_t           n;
 } mcp_warm_t;
+
+
+static void
+mcp_fifo_push(mcp_req_fifo_t *f, mcp_repo_req_t *r)
+{
+    r->next = NULL;
+    if (f->tail) {
+        f->tail->next = r;
+    } else {
+        f->head = r;
+    }
+    f->tail = r;
+}
+
+
+static mcp_repo_req_t *
+mcp_fifo_pop(mcp_req_fifo_t *f)
+{
+    mcp_repo_req_t  *r = f->head;
+
+    if (r != NULL) {
+        f->head = r->next;
+        if (f->head == NULL) {
+            f->tail = NULL;
+        }
+        r->next = NULL;
+    }
+    return r;
+}
 
 
 static void
@@ -65,13 +94,7 @@ mcp_warm_find(mcp_reqsets_t *s, const char *conv)
 static void
 mcp_warm_park(mcp_reqsets_t *s, mcp_warm_t *wm, mcp_repo_req_t *r)
 {
-    r->next = NULL;
-    if (wm->tail) {
-        wm->tail->next = r;
-    } else {
-        wm->head = r;
-    }
-    wm->tail = r;
+    mcp_fifo_push(&wm->parked, r);
     wm->n++;
     __atomic_add_fetch(&s->parked, 1, __ATOMIC_RELAXED);
 }
@@ -113,13 +136,7 @@ mcp_warm_ask(mcp_repo_t *repo, mcp_repo_req_t *ask)
     mcp_reqsets_t  *s = &repo->reqsets;
 
     if (s->walking >= s->walkers) {
-        ask->next = NULL;
-        if (s->asks_tail) {
-            s->asks_tail->next = ask;
-        } else {
-            s->asks_head = ask;
-        }
-        s->asks_tail = ask;
+        mcp_fifo_push(&s->asks, ask);
         __atomic_add_fetch(&s->asks_waiting, 1, __ATOMIC_RELAXED);
         return;
     }
@@ -133,14 +150,10 @@ static void
 mcp_warm_ask_next(mcp_repo_t *repo)
 {
     mcp_reqsets_t   *s = &repo->reqsets;
-    mcp_repo_req_t  *ask = s->asks_head;
+    mcp_repo_req_t  *ask = mcp_fifo_pop(&s->asks);
 
     s->walking--;
     if (ask != NULL) {
-        s->asks_head = ask->next;
-        if (s->asks_head == NULL) {
-            s->asks_tail = NULL;
-        }
         __atomic_sub_fetch(&s->asks_waiting, 1, __ATOMIC_RELAXED);
         mcp_warm_ask(repo, ask);
     }
@@ -334,7 +347,7 @@ mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
         mcp_req_free(r);
         return;
     }
-    q = wm->head;
+    q = wm->parked.head;
     __atomic_sub_fetch(&s->parked, wm->n, __ATOMIC_RELAXED);
     mcp_strmap_remove(s->warming, r->msg.conversation_id);
     mcp_req_free(r);
@@ -360,7 +373,7 @@ mcp_warm_fail_one(const char *conv, void *value, void *ctx)
     mcp_repo_req_t  *r, *next;
 
     (void) conv;
-    for (r = wm->head; r; r = next) {
+    for (r = wm->parked.head; r; r = next) {
         next = r->next;
         mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
         mcp_repo_complete(ctx, r);
@@ -374,18 +387,16 @@ void
 mcp_warm_fail_all(mcp_repo_t *repo)
 {
     mcp_reqsets_t   *s = &repo->reqsets;
-    mcp_repo_req_t  *ask, *next;
+    mcp_repo_req_t  *ask;
 
     if (s->warming != NULL) {
         mcp_strmap_sweep(s->warming, mcp_warm_fail_one, repo);
         mcp_strmap_free(s->warming);
         s->warming = NULL;
     }
-    for (ask = s->asks_head; ask; ask = next) {
-        next = ask->next;
+    while ((ask = mcp_fifo_pop(&s->asks)) != NULL) {
         mcp_req_free(ask);              /* walks never handed out */
     }
-    s->asks_head = s->asks_tail = NULL;
     s->asks_waiting = 0;
     s->walking = 0;
     s->parked = 0;
