@@ -216,6 +216,7 @@ cold_inline_walk(const mcp_repo_conf_t *rc)
     mcp_reqset_t  *set;
     char           msg[256];
     int64_t        head, next;
+    size_t         walked;
     uint64_t       t0;
     int            rc_;
 
@@ -229,7 +230,8 @@ cold_inline_walk(const mcp_repo_conf_t *rc)
     t0 = uv_hrtime();
     rc_ = mcp_chain_head(&conn, "c0", &head, NULL);
     if (rc_ != SQLITE_ROW || set == NULL
-        || mcp_reqset_walk(set, &conn, "c0", head, 0, SIZE_MAX, &next)
+        || mcp_reqset_walk(set, &conn, "c0", head, 0, SIZE_MAX, &next,
+                           &walked)
            != SQLITE_OK)
     {
         fprintf(stderr, "store_cold: the walk failed\n");

@@ -12,6 +12,7 @@
 
 #include "unit.h"
 #include "test_repo_util.h"
+#include "repo/mcp_repo_int.h"     /* the walk a reader does, directly */
 
 #define T_LONG  200             /* messages of the long conversation */
 
@@ -306,10 +307,61 @@ test_walks_leave_readers_for_clients(void)
 }
 
 
+/*
+ * A reader walks a long chain in read transactions of 256 messages; a
+ * prune between two of them can delete the message the next one starts
+ * from.  The walk then says it walked nothing (and mcp_op_warm() gives
+ * the chain back to the writer) instead of ending as if the chain did.
+ */
+static void
+test_walk_from_a_vanished_message_says_so(void)
+{
+    mcp_repo_t     fake;
+    mcp_conn_t     c;
+    mcp_reqset_t  *set;
+    t_res_t        hold;
+    char           msg[256], sql[128];
+    int64_t        head, next, gone;
+    size_t         walked;
+
+    t_start(&hold, 1, 5000);
+    CHECK(t_wait(&env.loop, &hold.done) == 0);
+    t_env_close_repo(&env);
+    memset(&fake, 0, sizeof(fake));
+    CHECK(mcp_conn_open(&c, &env.rc, 0, msg, sizeof(msg)) == SQLITE_OK);
+    set = mcp_reqset_alloc(&fake.reqsets);
+    CHECK(mcp_chain_head(&c, "long", &head, NULL) == SQLITE_ROW);
+
+    /* ten messages, then where the next chunk would start */
+    CHECK(mcp_reqset_walk(set, &c, "long", head, 0, 10, &gone, &walked)
+          == SQLITE_OK);
+    CHECK_EQ_INT(walked, 10);
+    CHECK(gone > 0 && gone < head);
+    snprintf(sql, sizeof(sql), "DELETE FROM messages WHERE id = %lld",
+             (long long) gone);
+    CHECK(sqlite3_exec(c.db, sql, NULL, NULL, NULL) == SQLITE_OK);
+
+    CHECK(mcp_reqset_walk(set, &c, "long", gone, 0, 256, &next, &walked)
+          == SQLITE_OK);
+    CHECK_EQ_INT(walked, 0);
+    CHECK_EQ_INT(next, 0);
+    /* from the newest, the walk still ends at the gap: a reader could not
+       tell it from the chain's end without the count */
+    CHECK(mcp_reqset_walk(set, &c, "long", head, 0, 256, &next, &walked)
+          == SQLITE_OK);
+    CHECK_EQ_INT(walked, 10);
+    mcp_reqset_drop(set);
+    mcp_conn_close(&c);
+    t_res_clear(&hold);
+    t_env_done(&env);
+}
+
+
 UNIT_MAIN("repo_warm",
     UNIT_TEST(test_others_write_while_a_chain_warms),
     UNIT_TEST(test_short_chain_reads_in_place),
     UNIT_TEST(test_swept_walk_reads_on_the_writer),
     UNIT_TEST(test_delete_waits_its_turn),
     UNIT_TEST(test_close_answers_parked_writes),
-    UNIT_TEST(test_walks_leave_readers_for_clients))
+    UNIT_TEST(test_walks_leave_readers_for_clients),
+    UNIT_TEST(test_walk_from_a_vanished_message_says_so))

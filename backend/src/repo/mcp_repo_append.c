@@ -103,12 +103,13 @@ mcp_request_finish(mcp_conn_t *c, const char *conv, const char *rid)
 
 /*
  * Add to set the keys of conv's chain from message from down to (not
- * including) down_to, at most limit messages; *next: where a further
- * walk goes on (0: the chain is read).
+ * including) down_to, at most limit messages (*walked: how many were);
+ * *next: where a further walk goes on (0: the chain is read).
  */
 int
 mcp_reqset_walk(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
-    int64_t from, int64_t down_to, size_t limit, int64_t *next)
+    int64_t from, int64_t down_to, size_t limit, int64_t *next,
+    size_t *walked)
 {
     mcp_chain_t  ch;
     const char  *rid;
@@ -116,6 +117,7 @@ mcp_reqset_walk(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
     int          rc;
 
     *next = 0;
+    *walked = 0;
     mcp_chain_at(&ch, c, conv, from, 0);
     while ((rc = mcp_chain_next(&ch)) == SQLITE_ROW && ch.id > down_to) {
         rid = (const char *) sqlite3_column_text(ch.st, MCP_LINK_REQUEST);
@@ -133,6 +135,7 @@ mcp_reqset_walk(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
             break;
         }
     }
+    *walked = n;
     mcp_chain_close(&ch);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -143,9 +146,11 @@ mcp_reqset_read(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
     int64_t head, int64_t down_to)
 {
     int64_t  next;
+    size_t   walked;
     int      rc;
 
-    rc = mcp_reqset_walk(set, c, conv, head, down_to, SIZE_MAX, &next);
+    rc = mcp_reqset_walk(set, c, conv, head, down_to, SIZE_MAX, &next,
+                         &walked);
     if (rc == SQLITE_OK) {
         set->synced = head;
     }

@@ -233,7 +233,8 @@ mcp_reqset_t *mcp_reqset_alloc(mcp_reqsets_t *s);
 void mcp_reqset_drop(mcp_reqset_t *set);
 void mcp_reqsets_adopt(mcp_reqsets_t *s, const char *conv, mcp_reqset_t *set);
 int  mcp_reqset_walk(mcp_reqset_t *set, mcp_conn_t *c, const char *conv,
-    int64_t from, int64_t down_to, size_t limit, int64_t *next);
+    int64_t from, int64_t down_to, size_t limit, int64_t *next,
+    size_t *walked);
 
 /* mcp_repo_warm.c: request sets read on a reader for the writer */
 size_t mcp_warm_divert(mcp_worker_t *w, mcp_repo_req_t **batch, size_t n);

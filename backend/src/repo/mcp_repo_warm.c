@@ -237,7 +237,8 @@ void
 mcp_op_warm(mcp_conn_t *c, mcp_repo_req_t *r)
 {
     const char  *conv = r->msg.conversation_id;
-    int64_t      head = 0, next;
+    int64_t      head = 0, next, from;
+    size_t       walked;
     int          rc;
 
     r->warm = mcp_reqset_alloc(&r->repo->reqsets);
@@ -257,8 +258,15 @@ mcp_op_warm(mcp_conn_t *c, mcp_repo_req_t *r)
             next = head;
         }
         if (rc == SQLITE_OK) {
-            rc = mcp_reqset_walk(r->warm, c, conv, next, 0, MCP_WARM_CHUNK,
-                                 &next);
+            from = next;
+            rc = mcp_reqset_walk(r->warm, c, conv, from, 0, MCP_WARM_CHUNK,
+                                 &next, &walked);
+            if (rc == SQLITE_OK && from > 0 && walked == 0) {
+                /* the message this chunk starts from went between two
+                   transactions (retention, a delete): what it linked to
+                   is unknown here; the writer reads the chain itself */
+                rc = SQLITE_ABORT;
+            }
         }
         (void) mcp_step_done(c->st[MCP_ST_COMMIT]);
     } while (rc == SQLITE_OK && next > 0);
@@ -266,8 +274,9 @@ mcp_op_warm(mcp_conn_t *c, mcp_repo_req_t *r)
     if (rc != SQLITE_OK) {
         mcp_reqset_drop(r->warm);
         r->warm = NULL;
-        if (rc == SQLITE_DONE) {        /* deleted meanwhile: not an error */
-            mcp_req_fail(r, MCP_REPO_ENOTFOUND, 0, "no such conversation");
+        if (rc == SQLITE_DONE || rc == SQLITE_ABORT) {
+            /* deleted or pruned meanwhile: a race, not a reader's error */
+            mcp_req_fail(r, MCP_REPO_ENOTFOUND, 0, "the chain changed");
         } else {
             mcp_req_fail_db(r, c->db, rc, "warming a request set");
         }
