@@ -14,7 +14,8 @@
  * Each set remembers the newest message it has seen (synced); an append
  * that finds the conversation's newest elsewhere (another process wrote
  * to the file) first reads what it missed.  Only the writer holding the
- * turn touches the sets.  They are bounded by conversations (LRU) and by
+ * turn touches the sets; a reader may fill a set of its own, outside
+ * them, for the writer to adopt (mcp_repo_warm.c).  They are bounded by conversations (LRU) and by
  * keys in all: past MCP_REQSET_MAX_KEYS the least recently written sets
  * are dropped until it fits, and reload on their next append.
  */
