@@ -22,14 +22,13 @@
 
 
 /*
- * SQLITE_ROW with *last (0: no message yet) and, if asked, the
- * conversation row's own rowid (the append rewrites that row by it, one
- * descent instead of two through the text key); SQLITE_DONE: no such
- * conversation; or the error.
+ * The conversation's row: its newest message (*last, 0: none yet), and if
+ * asked its own rowid and message_count.  SQLITE_ROW; SQLITE_DONE: no
+ * such conversation; or the error.
  */
-int
-mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
-    int64_t *conv_rowid)
+static int
+mcp_chain_conv_row(mcp_conn_t *c, const char *conv, int64_t *last,
+    int64_t *conv_rowid, int64_t *count)
 {
     sqlite3_stmt  *st = c->st[MCP_ST_CONV_HEAD];
     int            rc;
@@ -42,6 +41,9 @@ mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
         if (conv_rowid) {
             *conv_rowid = sqlite3_column_int64(st, 1);
         }
+        if (count) {
+            *count = sqlite3_column_int64(st, 2);
+        }
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -49,22 +51,28 @@ mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
 }
 
 
+/*
+ * SQLITE_ROW with *last (0: no message yet) and, if asked, the
+ * conversation row's own rowid (the append rewrites that row by it, one
+ * descent instead of two through the text key); SQLITE_DONE: no such
+ * conversation; or the error.
+ */
+int
+mcp_chain_head(mcp_conn_t *c, const char *conv, int64_t *last,
+    int64_t *conv_rowid)
+{
+    return mcp_chain_conv_row(c, conv, last, conv_rowid, NULL);
+}
+
+
 /* SQLITE_ROW with the conversation's message_count, as mcp_chain_head() */
 int
 mcp_chain_count(mcp_conn_t *c, const char *conv, int64_t *count)
 {
-    sqlite3_stmt  *st = c->st[MCP_ST_CONV_HEAD];
-    int            rc;
+    int64_t  last;
 
     *count = 0;
-    sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *count = sqlite3_column_int64(st, 2);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    return mcp_chain_conv_row(c, conv, &last, NULL, count);
 }
 
 
