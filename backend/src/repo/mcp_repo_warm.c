@@ -329,8 +329,9 @@ mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
     mcp_pool_t       *p = w->pool;
     mcp_reqsets_t    *s = &p->repo->reqsets;
     mcp_warm_t       *wm = mcp_warm_find(s, r->msg.conversation_id);
-    mcp_repo_req_t   *q, *group[MCP_WARM_GROUP];
-    size_t            n;
+    mcp_repo_req_t   *group[MCP_WARM_GROUP];
+    mcp_req_fifo_t    parked;
+    size_t            n, max;
 
     mcp_warm_ask_next(p->repo);
     /*
@@ -356,18 +357,18 @@ mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
         mcp_req_free(r);
         return;
     }
-    q = wm->parked.head;
+    parked = wm->parked;
     __atomic_sub_fetch(&s->parked, wm->n, __ATOMIC_RELAXED);
-    mcp_strmap_remove(s->warming, r->msg.conversation_id);
+    mcp_strmap_remove(s->warming, r->msg.conversation_id);     /* frees wm */
     mcp_req_free(r);
 
-    while (q != NULL) {
-        for (n = 0; q != NULL && n < MCP_WARM_GROUP
-                    && n < (size_t) p->max_batch; n++)
+    max = (size_t) p->max_batch < MCP_WARM_GROUP ? (size_t) p->max_batch
+                                                 : MCP_WARM_GROUP;
+    while (parked.head != NULL) {
+        for (n = 0; n < max && (group[n] = mcp_fifo_pop(&parked)) != NULL;
+             n++)
         {
-            group[n] = q;
-            q = q->next;
-            group[n]->next = NULL;
+            /* void */
         }
         mcp_pool_write_group(w, group, n);
         mcp_pool_send(p, group, n);
