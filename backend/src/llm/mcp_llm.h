@@ -50,6 +50,7 @@ typedef struct {
 } mcp_llm_result_t;
 
 typedef struct {
+    /* len bytes of UTF-8, not NUL-terminated */
     void  (*on_text)(mcp_llm_req_t *r, void *data, const char *text,
                      size_t len);
     void  (*on_tool_call)(mcp_llm_req_t *r, void *data,

@@ -3,8 +3,10 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "llm/mcp_llm_chunk.h"
 #include "llm/mcp_llm_stream.h"
 
 static const char *const  mcp_llm_err_names[MCP_LLM_E__COUNT] = {
@@ -69,6 +71,7 @@ mcp_llm_stream_free(mcp_llm_stream_t *s)
 {
     mcp_llm_sse_free(&s->sse);
     mcp_llm_toolcalls_free(&s->tools);
+    free(s->unescaped);
 }
 
 /* The message of an error object, whatever shape the provider used. */
@@ -218,20 +221,23 @@ stream_model(mcp_llm_stream_t *s, const json_t *root)
 }
 
 static void
-stream_text(mcp_llm_stream_t *s, const json_t *content)
+stream_emit_text(mcp_llm_stream_t *s, const char *text, size_t len)
 {
-    size_t  len;
-
-    if (!json_is_string(content)) {
-        return;
-    }
-    len = json_string_length(content);
     if (len == 0) {
         return;
     }
     s->text_bytes += len;
     if (s->cb && s->cb->on_text) {
-        s->cb->on_text(s->ctx, json_string_value(content), len);
+        s->cb->on_text(s->ctx, text, len);
+    }
+}
+
+static void
+stream_text(mcp_llm_stream_t *s, const json_t *content)
+{
+    if (json_is_string(content)) {
+        stream_emit_text(s, json_string_value(content),
+                         json_string_length(content));
     }
 }
 
@@ -271,12 +277,49 @@ stream_object(mcp_llm_stream_t *s, const json_t *root, const char *key)
     return 0;
 }
 
+/*
+ * A plain chunk (mcp_llm_chunk.h), read without a tree: what
+ * stream_object() does for one with no error, tool calls, finish or
+ * usage.  The text is passed on where it lies in the event when it has no
+ * escapes.  -1 only when the decoding buffer cannot be had: the tree then.
+ */
+static int
+stream_plain(mcp_llm_stream_t *s, const mcp_llm_chunk_t *ck)
+{
+    const char  *text = ck->content;
+    size_t       len = ck->content_len;
+    char        *buf;
+
+    if (ck->content_escaped) {
+        if (len > s->unescaped_cap) {
+            buf = realloc(s->unescaped, len);
+            if (buf == NULL) {
+                return -1;
+            }
+            s->unescaped = buf;
+            s->unescaped_cap = len;
+        }
+        len = mcp_llm_chunk_unescape(text, len, s->unescaped);
+        text = s->unescaped;
+    }
+    s->chunks++;
+    if (s->model[0] == '\0' && ck->model != NULL) {
+        snprintf(s->model, sizeof(s->model), "%.*s", (int) ck->model_len,
+                 ck->model);
+    }
+    if (ck->has_content) {
+        stream_emit_text(s, text, len);
+    }
+    return 0;
+}
+
 static int
 stream_on_event(void *ctx, const char *event, const char *data, size_t len)
 {
     mcp_llm_stream_t  *s = ctx;
     json_t            *root;
     json_error_t       jerr;
+    mcp_llm_chunk_t    ck;
     int                rc;
     size_t             i = 0, n = len;
 
@@ -297,6 +340,13 @@ stream_on_event(void *ctx, const char *event, const char *data, size_t len)
     }
     if (n - i == 6 && memcmp(data + i, "[DONE]", 6) == 0) {
         s->done = 1;
+        return 0;
+    }
+
+    if (!s->no_scan && strcmp(event, "error") != 0
+        && mcp_llm_chunk_scan(data + i, n - i, &ck)
+        && stream_plain(s, &ck) == 0)
+    {
         return 0;
     }
 

@@ -21,6 +21,7 @@
 #include "llm/mcp_llm_toolcall.h"
 #include "llm/mcp_llm_types.h"
 
+/* text is not NUL-terminated: it may lie inside the provider's event */
 typedef struct {
     void  (*on_text)(void *ctx, const char *text, size_t len);
     void  (*on_tool_call)(void *ctx, const mcp_llm_tool_call_t *call);
@@ -42,6 +43,10 @@ typedef struct {
     unsigned                    done:1;        /* [DONE] seen */
     unsigned                    finished:1;    /* a finish_reason seen */
     unsigned                    tools_emitted:1;
+    unsigned                    no_scan:1;     /* every event by jansson
+                                                  (tests, bench) */
+    char                       *unescaped;     /* a plain chunk's text */
+    size_t                      unescaped_cap;
 
     mcp_llm_err_e               err;
     char                        errmsg[256];
