@@ -4,7 +4,7 @@
 #   make run        install what is missing, build, start nginx + mcpd (PORT=8080)
 #   make test       install, build, unit tests + fuzz smoke (ASan/UBSan), t/ suite
 #   make fuzz       longer fuzz runs
-#   make bench-edge|bench-store|bench-llm|bench-chat   benchmarks (bench/)
+#   make bench-edge|bench-store|bench-llm|bench-sse|bench-chat   benchmarks (bench/)
 #
 # Sources are found by wildcard: a new file in backend/src/<subsystem>/ or a
 # new backend/tests/test_*.c needs no edit here.
@@ -205,7 +205,7 @@ run-cluster: deps
 	$(MAKE) all npm-deps
 	PORT=$(PORT) $(PYTHON) t/lib/run_stack.py --cluster
 
-bench: bench-edge bench-store bench-store-cold bench-llm bench-chat
+bench: bench-edge bench-store bench-store-cold bench-llm bench-sse bench-chat
 
 bench-%: deps
 	$(MAKE) all npm-deps
