@@ -9,8 +9,8 @@
 #include <stdlib.h>
 
 #include "unit.h"
+#include "test_llm_rec.h"
 #include "llm/mcp_llm_chunk.h"
-#include "llm/mcp_llm_stream.h"
 
 /* events as providers send them: each must be read without a tree */
 static const char *const  plain_events[] = {
@@ -172,51 +172,6 @@ test_reads_as_jansson(void)
 
 /* ------------------------------------------------------------ streams */
 
-typedef struct {
-    char  text[4096];
-    int   usage_calls;
-    int   tool_calls;
-} rec_t;
-
-static void
-on_text(void *ctx, const char *t, size_t len)
-{
-    rec_t  *r = ctx;
-
-    strncat(r->text, t, len);
-}
-
-static void
-on_tool(void *ctx, const mcp_llm_tool_call_t *c)
-{
-    ((rec_t *) ctx)->tool_calls++;
-}
-
-static void
-on_usage(void *ctx, const mcp_llm_usage_t *u)
-{
-    ((rec_t *) ctx)->usage_calls++;
-}
-
-static const mcp_llm_stream_cb_t  cbs = { on_text, on_tool, on_usage };
-
-static void
-run(const char *text, size_t step, int no_scan, rec_t *r, mcp_llm_stream_t *s)
-{
-    size_t  len = strlen(text), off, n;
-
-    memset(r, 0, sizeof(*r));
-    mcp_llm_stream_init(s, &cbs, r);
-    s->no_scan = no_scan;
-    for (off = 0; off < len; off += n) {
-        n = len - off < step ? len - off : step;
-        if (mcp_llm_stream_feed(s, text + off, n) != 0) {
-            break;
-        }
-    }
-    mcp_llm_stream_end(s);
-}
-
 static const char *const  streams[] = {
     "data: {\"model\":\"m1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
     "data: {\"model\":\"m2\",\"choices\":[{\"delta\":{\"content\":\"caf\\u00e9\\n\"}}]}\n\n"
@@ -250,9 +205,10 @@ test_streams_same_either_way(void)
 
     for (i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
         for (step = 1; step <= strlen(streams[i]); step += 5) {
-            run(streams[i], step, 0, &ra, &a);
-            run(streams[i], step, 1, &rb, &b);
+            (void) rec_run(streams[i], step, 0, &ra, &a);
+            (void) rec_run(streams[i], step, 1, &rb, &b);
             CHECK_EQ_STR(ra.text, rb.text);
+            CHECK_EQ_STR(ra.tools, rb.tools);
             CHECK_EQ_INT(ra.tool_calls, rb.tool_calls);
             CHECK_EQ_INT(ra.usage_calls, rb.usage_calls);
             CHECK_EQ_INT(a.err, b.err);
@@ -267,14 +223,14 @@ test_streams_same_either_way(void)
     }
 
     /* and what the first stream says, for the record */
-    run(streams[0], 3, 0, &ra, &a);
+    (void) rec_run(streams[0], 3, 0, &ra, &a);
     CHECK_EQ_INT(a.err, MCP_LLM_OK);
     CHECK_EQ_STR(ra.text, "caf\xc3\xa9\n\xf0\x9f\x98\x80 \xf0\x9f\x98\x80");
     CHECK_EQ_STR(a.model, "m1");
     CHECK_EQ_INT(ra.usage_calls, 1);
     mcp_llm_stream_free(&a);
 
-    run(streams[4], 7, 0, &ra, &a);
+    (void) rec_run(streams[4], 7, 0, &ra, &a);
     CHECK_EQ_STR(ra.text, "last");
     mcp_llm_stream_free(&a);
 }

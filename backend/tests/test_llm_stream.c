@@ -3,61 +3,14 @@
 #include <stdlib.h>
 
 #include "unit.h"
-#include "llm/mcp_llm_stream.h"
+#include "test_llm_rec.h"
 
-typedef struct {
-    char  text[4096];
-    char  tools[4096];
-    int   usage_calls;
-    int   tool_calls;
-} rec_t;
-
-static void
-on_text(void *ctx, const char *t, size_t len)
-{
-    rec_t  *r = ctx;
-
-    strncat(r->text, t, len);
-}
-
-static void
-on_tool(void *ctx, const mcp_llm_tool_call_t *c)
-{
-    rec_t  *r = ctx;
-    size_t  n = strlen(r->tools);
-
-    snprintf(r->tools + n, sizeof(r->tools) - n, "<%s:%s:%s>",
-             mcp_llm_buf_cstr(&c->id), mcp_llm_buf_cstr(&c->name),
-             mcp_llm_buf_cstr(&c->arguments));
-    r->tool_calls++;
-}
-
-static void
-on_usage(void *ctx, const mcp_llm_usage_t *u)
-{
-    rec_t  *r = ctx;
-
-    r->usage_calls++;
-}
-
-static const mcp_llm_stream_cb_t  cbs = { on_text, on_tool, on_usage };
-
-/* Run text through a stream in pieces of `step` bytes; returns the error. */
+/* run(): every event read as the stream chooses (the plain-chunk reader
+   where it applies); test_llm_chunk.c compares both ways */
 static mcp_llm_err_e
 run(const char *text, size_t step, rec_t *r, mcp_llm_stream_t *s)
 {
-    size_t  len = strlen(text), off, n;
-
-    memset(r, 0, sizeof(*r));
-    mcp_llm_stream_init(s, &cbs, r);
-    for (off = 0; off < len; off += n) {
-        n = len - off < step ? len - off : step;
-        if (mcp_llm_stream_feed(s, text + off, n) != 0) {
-            return s->err;
-        }
-    }
-    mcp_llm_stream_end(s);
-    return s->err;
+    return rec_run(text, step, 0, r, s);
 }
 
 static const char  text_stream[] =
@@ -185,7 +138,7 @@ test_body(void)
         "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}";
 
     memset(&r, 0, sizeof(r));
-    mcp_llm_stream_init(&s, &cbs, &r);
+    mcp_llm_stream_init(&s, &rec_cbs, &r);
     CHECK_EQ_INT(mcp_llm_stream_body(&s, b, strlen(b)), 0);
     CHECK_EQ_STR(r.text, "hi");
     CHECK_EQ_STR(r.tools, "<a:f:{}><b:g:[]>");
@@ -193,19 +146,19 @@ test_body(void)
     mcp_llm_stream_free(&s);
 
     memset(&r, 0, sizeof(r));
-    mcp_llm_stream_init(&s, &cbs, &r);
+    mcp_llm_stream_init(&s, &rec_cbs, &r);
     CHECK_EQ_INT(mcp_llm_stream_body(&s, "{\"error\":{\"message\":\"bad key\"}}", 31), -1);
     CHECK_EQ_INT(s.err, MCP_LLM_E_PROVIDER);
     mcp_llm_stream_free(&s);
 
     memset(&r, 0, sizeof(r));
-    mcp_llm_stream_init(&s, &cbs, &r);
+    mcp_llm_stream_init(&s, &rec_cbs, &r);
     CHECK_EQ_INT(mcp_llm_stream_body(&s, "{\"choices\":[]}", 14), -1);
     CHECK_EQ_INT(s.err, MCP_LLM_E_BAD_RESPONSE);
     mcp_llm_stream_free(&s);
 
     memset(&r, 0, sizeof(r));
-    mcp_llm_stream_init(&s, &cbs, &r);
+    mcp_llm_stream_init(&s, &rec_cbs, &r);
     CHECK_EQ_INT(mcp_llm_stream_body(&s, "nope", 4), -1);
     CHECK_EQ_INT(s.err, MCP_LLM_E_BAD_RESPONSE);
     mcp_llm_stream_free(&s);

@@ -224,23 +224,56 @@ chunk_literal(chunk_scan_t *sc, const char *word, size_t n)
 }
 
 
-/* At '{': each member to member(), which reads the value. */
+/*
+ * At '{' or '[': enter it.  1 if it closes at once (it is empty), 0 if
+ * a member or element follows, -1 if it nests too deep.
+ */
 static int
-chunk_object(chunk_scan_t *sc, chunk_member_pt member, void *ctx)
+chunk_enter(chunk_scan_t *sc, int close)
 {
-    chunk_str_t  key;
-
     if (++sc->depth > MCP_LLM_CHUNK_MAX_DEPTH) {
         return -1;
     }
     sc->p++;
     chunk_ws(sc);
-    if (sc->p < sc->end && *sc->p == '}') {
+    if (sc->p < sc->end && *sc->p == close) {
         sc->p++;
         sc->depth--;
-        return 0;
+        return 1;
     }
-    for ( ;; ) {
+    return 0;
+}
+
+
+/* After a member or element: 1 at the closing bracket, 0 after a comma. */
+static int
+chunk_next(chunk_scan_t *sc, int close)
+{
+    chunk_ws(sc);
+    if (sc->p == sc->end) {
+        return -1;
+    }
+    if (*sc->p == close) {
+        sc->p++;
+        sc->depth--;
+        return 1;
+    }
+    if (*sc->p++ != ',') {
+        return -1;
+    }
+    chunk_ws(sc);
+    return 0;
+}
+
+
+/* At '{': each member to member(), which reads the value. */
+static int
+chunk_object(chunk_scan_t *sc, chunk_member_pt member, void *ctx)
+{
+    chunk_str_t  key;
+    int          rc = chunk_enter(sc, '}');
+
+    while (rc == 0) {
         if (sc->p == sc->end || *sc->p != '"' || chunk_string(sc, &key) != 0) {
             return -1;
         }
@@ -252,20 +285,9 @@ chunk_object(chunk_scan_t *sc, chunk_member_pt member, void *ctx)
         if (member(sc, &key, ctx) != 0) {
             return -1;
         }
-        chunk_ws(sc);
-        if (sc->p == sc->end) {
-            return -1;
-        }
-        if (*sc->p == '}') {
-            sc->p++;
-            sc->depth--;
-            return 0;
-        }
-        if (*sc->p++ != ',') {
-            return -1;
-        }
-        chunk_ws(sc);
+        rc = chunk_next(sc, '}');
     }
+    return rc < 0 ? -1 : 0;
 }
 
 
@@ -276,38 +298,16 @@ chunk_array(chunk_scan_t *sc, int (*first)(chunk_scan_t *, void *),
 {
     chunk_type_e  type;
     chunk_str_t   str;
-    int           rc;
+    int           rc = chunk_enter(sc, ']');
 
-    if (++sc->depth > MCP_LLM_CHUNK_MAX_DEPTH) {
-        return -1;
-    }
-    sc->p++;
-    chunk_ws(sc);
-    if (sc->p < sc->end && *sc->p == ']') {
-        sc->p++;
-        sc->depth--;
-        return 0;
-    }
-    for ( ;; ) {
-        rc = first ? first(sc, ctx) : chunk_value(sc, &type, &str);
+    while (rc == 0) {
+        if ((first ? first(sc, ctx) : chunk_value(sc, &type, &str)) != 0) {
+            return -1;
+        }
         first = NULL;
-        if (rc != 0) {
-            return -1;
-        }
-        chunk_ws(sc);
-        if (sc->p == sc->end) {
-            return -1;
-        }
-        if (*sc->p == ']') {
-            sc->p++;
-            sc->depth--;
-            return 0;
-        }
-        if (*sc->p++ != ',') {
-            return -1;
-        }
-        chunk_ws(sc);
+        rc = chunk_next(sc, ']');
     }
+    return rc < 0 ? -1 : 0;
 }
 
 
