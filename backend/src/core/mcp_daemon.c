@@ -33,6 +33,12 @@ mcp_daemon_cleanup(mcp_daemon_t *d)
 {
     size_t  i;
 
+    for (i = d->non_exit; i > 0; i--) {
+        ((mcp_daemon_hook_pt) d->on_exit[i - 1].fn)(d, d->on_exit[i - 1].ctx);
+    }
+    free(d->on_exit);
+    d->on_exit = NULL;
+    d->non_exit = 0;
     for (i = 0; i < d->nstats; i++) {
         free(d->stats[i].key);
     }
@@ -237,6 +243,13 @@ int
 mcp_daemon_on_stop(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx)
 {
     return mcp_daemon_add_hook(&d->on_stop, &d->non_stop, (void *) fn, ctx);
+}
+
+
+int
+mcp_daemon_on_exit(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx)
+{
+    return mcp_daemon_add_hook(&d->on_exit, &d->non_exit, (void *) fn, ctx);
 }
 
 

@@ -139,6 +139,8 @@ struct mcp_daemon_s {
     size_t                    non_open;
     mcp_daemon_drain_t       *on_drain;
     size_t                    non_drain;
+    mcp_daemon_hook_t        *on_exit;
+    size_t                    non_exit;
 
     /* counters for the "mcpd" stats object */
     uint64_t                  nlinks;
@@ -216,6 +218,12 @@ int mcp_daemon_on_drain(mcp_daemon_t *d, mcp_daemon_hook_pt start,
     mcp_daemon_busy_pt busy, void *ctx);
 int mcp_daemon_on_session_close(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx);
+/*
+ * After the loop has ended, from mcp_daemon_cleanup(), in reverse order of
+ * registration: free what the loop's callbacks (a session closing late,
+ * say) could reach until the very end.  Nothing runs on the loop then.
+ */
+int mcp_daemon_on_exit(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
 /* added (redis/: cluster-wide connection count): after a session opened */
 int mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx);

@@ -20,6 +20,7 @@ typedef struct {
     mcp_redis_route_t  route;
     mcp_redis_list_t   list;
     int                closing;     /* parts still closing */
+    unsigned           stopped:1;   /* redis_sub_stop() ran */
 } mcp_redis_sub_t;
 
 static json_t *
@@ -60,9 +61,24 @@ static void
 redis_sub_part_closed(mcp_redis_sub_t *s)
 {
     /* the struct stays: session-close hooks may still run while the
-       daemon drains (they find Redis closed and do nothing); the process
-       ends right after */
+       loop drains (they find Redis closed and do nothing); it is freed
+       once the loop has ended (redis_sub_free) */
     --s->closing;
+}
+
+static void
+redis_sub_free(mcp_daemon_t *d, void *ctx)
+{
+    mcp_redis_sub_t  *s = ctx;
+
+    if (!s->stopped || s->closing > 0) {
+        return;     /* its handles may still be in the loop: leave it */
+    }
+    mcp_redis_route_free(&s->route);
+    mcp_redis_fwd_free(&s->fwd);
+    mcp_redis_conns_free(&s->conns);
+    mcp_redis_free(&s->redis);
+    free(s);
 }
 
 static void
@@ -85,6 +101,7 @@ redis_sub_stop(mcp_daemon_t *d, void *ctx)
 {
     mcp_redis_sub_t  *s = ctx;
 
+    s->stopped = 1;
     s->closing = 3;
     mcp_redis_limit_close(&s->lim, redis_sub_lim_closed);
     mcp_redis_fwd_close(&s->fwd, redis_sub_conn_closed, s);
@@ -119,7 +136,8 @@ mcp_redis_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
         || mcp_redis_list_init(&s->list, d, &s->redis, &s->fwd) != 0
         || mcp_daemon_add_stats(d, "redis", redis_sub_stats, s) != 0
         || mcp_daemon_add_health(d, "redis", redis_sub_health, s) != 0
-        || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0)
+        || mcp_daemon_on_stop(d, redis_sub_stop, s) != 0
+        || mcp_daemon_on_exit(d, redis_sub_free, s) != 0)
     {
         mcp_err_set(err, NULL, "redis: cannot register with the daemon");
         return -1;
