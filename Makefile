@@ -2,7 +2,8 @@
 #
 #   make            build build/ngx_mcp_module.so and build/mcpd
 #   make run        install what is missing, build, start nginx + mcpd (PORT=8080)
-#   make test       install, build, unit tests + fuzz smoke (ASan/UBSan), t/ suite
+#   make test       install, build, unit tests + fuzz smoke (ASan/UBSan), t/ suite,
+#                   then its daemon-heavy part again with mcpd under ASan/UBSan
 #   make fuzz       longer fuzz runs
 #   make bench-edge|bench-store|bench-llm|bench-sse|bench-chat   benchmarks (bench/)
 #
@@ -61,7 +62,8 @@ vpath fuzz_%.c backend/fuzz ngx_mcp_module/fuzz
 
 .SECONDARY:
 
-.PHONY: all deps npm-deps run test unit fuzz-smoke fuzz integration clean \
+.PHONY: all deps npm-deps run test unit fuzz-smoke fuzz integration \
+        integration-asan clean \
         bench bench-% run-cluster
 
 # helper programs: bench/*.c (load generators, drivers) and t/mock/*.c (the
@@ -189,11 +191,32 @@ integration: all npm-deps
 	MCP_MODULE_SO=$(CURDIR)/$(MODULE_SO) MCPD_BIN=$(CURDIR)/$(MCPD) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider t/
 
+# mcpd itself under ASan/UBSan, for the integration tests: a memory error
+# aborts it, a leak is reported when it exits; either leaves a report in
+# $(BUILD)/asan/, which fails the run.  make test runs the daemon-heavy
+# files (ASAN_TESTS); ASAN_TESTS=t/ runs them all (about 4 minutes).
+MCPD_ASAN  := $(BUILD)/mcpd-asan
+ASAN_TESTS ?= t/test_redis*.py t/test_chat*.py t/test_mcpd*.py t/test_store*.py
+
+$(MCPD_ASAN): backend/src/core/main.c $(SAN_OBJ)
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -o $@ $< $(SAN_OBJ) $(LIBS)
+
+integration-asan: all npm-deps $(MCPD_ASAN)
+	rm -rf $(BUILD)/asan && mkdir -p $(BUILD)/asan
+	ASAN_OPTIONS=detect_leaks=1:log_path=$(CURDIR)/$(BUILD)/asan/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(BUILD)/asan/ubsan \
+	MCP_MODULE_SO=$(CURDIR)/$(MODULE_SO) MCPD_BIN=$(CURDIR)/$(MCPD_ASAN) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(ASAN_TESTS); rc=$$?; \
+	if ls $(BUILD)/asan/* > /dev/null 2>&1; then \
+	    echo "mcpd under ASan/UBSan reported:"; cat $(BUILD)/asan/*; exit 1; \
+	fi; exit $$rc
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
+	$(MAKE) integration-asan
 
 # ---------------------------------------------------------------- run
 
