@@ -44,8 +44,8 @@ MOCK = os.path.join(ROOT, "build", "tools", "llm_mock")
 class Mock:
     """llm_mock without its request log (it is not what is measured)."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([MOCK, "--no-log"],
+    def __init__(self, words=0):
+        self.proc = subprocess.Popen([MOCK, "--no-log", "--words", str(words)],
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
         r, _, _ = select.select([self.proc.stdout], [], [], 10)
@@ -207,13 +207,16 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--pace", type=float, default=0.5,
                     help="paced phase rate as a fraction of the maximum")
+    ap.add_argument("--words", type=int, default=0,
+                    help="words in the mock's answer, one chunk each "
+                         "(0: its four)")
     ap.add_argument("--rate", type=float, default=0,
                     help="paced phase rate in turns/s (instead of --pace): "
                     "the same offered load across runs")
     a = ap.parse_args()
 
     res = {}
-    mock = Mock()
+    mock = Mock(a.words)
     try:
         with tempfile.TemporaryDirectory() as d:
             for name, persist in (("persistence on", True),

@@ -4,8 +4,11 @@
  * chunked), real SSE, one libuv loop, fast enough never to be the
  * bottleneck of a benchmark.
  *
- *   llm_mock [--port N] [--no-log]  prints "PORT <n>" once listening;
- *                                   --no-log keeps no request log (bench)
+ *   llm_mock [--port N] [--no-log] [--words N]
+ *                                   prints "PORT <n>" once listening;
+ *                                   --no-log keeps no request log (bench);
+ *                                   --words N: the default text answer is
+ *                                   N words (one chunk each), not four
  *
  * POST /.../chat/completions  answers according to a scenario, taken from
  *   1. the next reply queued with POST /_mock/queue (FIFO), else
@@ -586,6 +589,35 @@ mock_on_conn(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *) &c->tcp, mock_alloc, mock_on_read);
 }
 
+/*
+ * An answer of n words for --words, as a model writes: words of a few
+ * letters, a comma or a full stop now and then, a paragraph break every
+ * 40 words (each word is its own chunk, as a token would be).
+ */
+static const char *
+mock_words_text(int n)
+{
+    static const char *const  words[] = {
+        "Hello", "from", "the", "mock,", "which", "answers", "at", "length",
+        "so", "that", "every", "part", "of", "the", "stream", "is", "read.",
+        "Tokens", "arrive", "one", "by", "one"
+    };
+    size_t  cap = (size_t) (n > 0 ? n : 1) * 16 + 1, len = 0;
+    char   *text = malloc(cap);
+    int     i;
+
+    if (n <= 0 || text == NULL) {
+        free(text);
+        return mock_default_text;
+    }
+    for (i = 0; i < n; i++) {
+        len += (size_t) snprintf(text + len, cap - len, "%s%s",
+                                 i == 0 ? "" : (i % 40 == 0 ? "\n\n" : " "),
+                                 words[i % (sizeof(words) / sizeof(words[0]))]);
+    }
+    return text;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -599,8 +631,11 @@ main(int argc, char **argv)
             port = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--no-log") == 0) {
             no_log = 1;
+        } else if (strcmp(argv[i], "--words") == 0 && i + 1 < argc) {
+            mock_default_text = mock_words_text(atoi(argv[++i]));
         } else {
-            fprintf(stderr, "usage: llm_mock [--port N] [--no-log]\n");
+            fprintf(stderr, "usage: llm_mock [--port N] [--no-log] "
+                    "[--words N]\n");
             return 2;
         }
     }

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the text scenario's answer unless a queued reply says otherwise
+   (llm_mock --words N makes it N words long) */
+static const char  *mock_default_text = "Hello from the mock.";
+
 typedef struct {
     uint64_t  delay_ms;
     char     *data;
@@ -259,7 +263,7 @@ static void
 script_text(script_t *s, json_t *p, const char *model, int stream,
     int usage)
 {
-    const char  *text = param_str(p, "text", "Hello from the mock.");
+    const char  *text = param_str(p, "text", mock_default_text);
     uint64_t     delay = (uint64_t) param_int(p, "delay_ms", 0);
     uint64_t     first = (uint64_t) param_int(p, "first_byte_ms", 0);
     int          words;
