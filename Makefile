@@ -170,13 +170,16 @@ unit: $(UNIT_BIN)
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || failed=1; \
 	done; exit $$failed
 
-# each fuzz target runs from its seed corpus (backend/fuzz/corpus/<name>/)
+# each fuzz target runs from its seed corpus (backend/fuzz/corpus/<name>/),
+# with its dictionary (backend/fuzz/<name>.dict) if it has one
 define run_fuzz
 	@for f in $(FUZZ_BIN); do \
 	    name=$$(basename $$f); corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
 	    seeds=$$(ls -d backend/fuzz/corpus/$$name ngx_mcp_module/fuzz/corpus/$$name 2>/dev/null); \
+	    dict=$$(ls backend/fuzz/$$name.dict ngx_mcp_module/fuzz/$$name.dict 2>/dev/null \
+	            | sed 's/^/-dict=/'); \
 	    echo "== fuzz $$name for $(1)s"; \
-	    $$f -max_total_time=$(1) -print_final_stats=1 -timeout=10 $$corpus $$seeds \
+	    $$f -max_total_time=$(1) -print_final_stats=1 -timeout=10 $$dict $$corpus $$seeds \
 	        2>&1 | tail -n 12 || exit 1; \
 	done
 endef
