@@ -29,6 +29,8 @@ def test_streamed_text_and_request_shape(tmp_path, mock):
     assert r.of("usage")[0]["total_tokens"] == 14
     st = r.stats("mock")
     assert st["completed"] == 1 and st["tokens"] == {"in": 10, "out": 4}
+    # the four words read without a tree; the finish and usage chunks with
+    assert st["chunks"] == {"total": 6, "plain": 4}
 
     req = mock.requests()[0]
     assert req["path"] == "/v1/chat/completions"

@@ -34,6 +34,7 @@ def test_health_shows_llm_client_stats_without_key(make_stack, mock,
     assert set(st["latency_ms"]) >= {"p50", "p99"}
     assert set(st["ttft_ms"]) >= {"p50", "p99"}
     assert st["tokens"] == {"in": 0, "out": 0}
+    assert st["chunks"] == {"total": 0, "plain": 0}
 
     assert KEY not in s.health_text()
     assert KEY not in s.mcpd_log()

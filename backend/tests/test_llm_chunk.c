@@ -222,8 +222,14 @@ test_streams_same_either_way(void)
         }
     }
 
-    /* and what the first stream says, for the record */
+    /* and what the first stream says, for the record: three of its five
+       JSON chunks read without a tree (not the finish, not the usage) */
     (void) rec_run(streams[0], 3, 0, &ra, &a);
+    (void) rec_run(streams[0], 3, 1, &rb, &b);
+    CHECK_EQ_INT(a.chunks, 5);
+    CHECK_EQ_INT(a.plain, 3);
+    CHECK_EQ_INT(b.plain, 0);
+    mcp_llm_stream_free(&b);
     CHECK_EQ_INT(a.err, MCP_LLM_OK);
     CHECK_EQ_STR(ra.text, "caf\xc3\xa9\n\xf0\x9f\x98\x80 \xf0\x9f\x98\x80");
     CHECK_EQ_STR(a.model, "m1");

@@ -79,6 +79,8 @@ struct mcp_llm_provider_s {
     uint64_t                        errors[MCP_LLM_E__COUNT];
     int64_t                         tokens_in;
     int64_t                         tokens_out;
+    uint64_t                        chunks;         /* streamed JSON events */
+    uint64_t                        chunks_plain;   /*   read without a tree */
     mcp_hist_t                      latency_us;
     mcp_hist_t                      ttft_us;
 };

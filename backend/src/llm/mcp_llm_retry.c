@@ -135,6 +135,8 @@ mcp_llm_attempt_done(mcp_llm_req_t *r, mcp_llm_err_e err)
         p->tokens_in += r->st.usage.prompt_tokens;
         p->tokens_out += r->st.usage.completion_tokens;
     }
+    p->chunks += r->st.chunks;
+    p->chunks_plain += r->st.plain;
 
     if (err == MCP_LLM_OK) {
         mcp_llm_breaker_record(&p->breaker, (int64_t) now, 1);

@@ -54,7 +54,7 @@ stats_provider(mcp_llm_provider_t *p)
         " s:{s:I, s:I, s:I, s:I},"
         " s:I, s:I, s:I, s:I, s:o,"
         " s:{s:s, s:I, s:I},"
-        " s:o, s:o, s:{s:I, s:I}}",
+        " s:o, s:o, s:{s:I, s:I}, s:{s:I, s:I}}",
         "base_url", p->conf->base_url,
         "model", p->conf->model,
         "api_key", key_states[p->key_state + 1],
@@ -87,7 +87,10 @@ stats_provider(mcp_llm_provider_t *p)
         "ttft_ms", stats_ms(&p->ttft_us),
         "tokens",
         "in", (json_int_t) p->tokens_in,
-        "out", (json_int_t) p->tokens_out);
+        "out", (json_int_t) p->tokens_out,
+        "chunks",
+        "total", (json_int_t) p->chunks,
+        "plain", (json_int_t) p->chunks_plain);
 }
 
 json_t *

@@ -303,6 +303,7 @@ stream_plain(mcp_llm_stream_t *s, const mcp_llm_chunk_t *ck)
         text = s->unescaped;
     }
     s->chunks++;
+    s->plain++;
     if (s->model[0] == '\0' && ck->model != NULL) {
         snprintf(s->model, sizeof(s->model), "%.*s", (int) ck->model_len,
                  ck->model);

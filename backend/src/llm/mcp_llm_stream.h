@@ -39,6 +39,8 @@ typedef struct {
     char                        finish_reason[32];
     char                        model[128];
     size_t                      chunks;        /* JSON chunks seen */
+    size_t                      plain;         /*   of them read without
+                                                  a tree (mcp_llm_chunk.h) */
     size_t                      text_bytes;
     unsigned                    done:1;        /* [DONE] seen */
     unsigned                    finished:1;    /* a finish_reason seen */
