@@ -258,17 +258,24 @@ t_sleep_loop(uv_loop_t *loop, uint64_t ms)
     }
 }
 
-/* A counter of repository_stats' request_sets (inline: as above) */
+/* A counter of an object of repository_stats (inline: as above) */
 static inline int64_t
-t_reqsets_stat(mcp_repo_t *repo, const char *key)
+t_repo_stat(mcp_repo_t *repo, const char *object, const char *key)
 {
     json_t   *st = mcp_repo_stats(repo);
     int64_t   v;
 
-    v = json_integer_value(json_object_get(json_object_get(st,
-                                           "request_sets"), key));
+    v = json_integer_value(json_object_get(json_object_get(st, object),
+                                           key));
     json_decref(st);
     return v;
+}
+
+/* A counter of repository_stats' request_sets */
+static inline int64_t
+t_reqsets_stat(mcp_repo_t *repo, const char *key)
+{
+    return t_repo_stat(repo, "request_sets", key);
 }
 
 #endif /* TEST_REPO_UTIL_H */

@@ -211,6 +211,7 @@ test_swept_walk_reads_on_the_writer(void)
     CHECK_EQ_INT(hold.done, 0);         /* answered before the reader */
     CHECK_EQ_INT(t_reqsets_stat(env.repo, "warmed"), 0);
     CHECK_EQ_INT(t_reqsets_stat(env.repo, "parked"), 0);
+    CHECK_EQ_INT(t_repo_stat(env.repo, "readers", "timeouts"), 0);
     CHECK(t_wait(&env.loop, &hold.done) == 0);
     CHECK(t_append(&env, &r, "long", MCP_MSG_USER, "q", 1, "old-9", 1, 1)
           == 0);

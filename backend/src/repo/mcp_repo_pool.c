@@ -681,7 +681,11 @@ mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms)
             p->tail = NULL;
         }
         p->queued--;
-        p->timeouts++;
+        /* a walk (or its result) swept is the repository's own: it falls
+           back to the writer (mcp_warm_returned()), and no caller saw it */
+        if (r->op != MCP_OP_WARM && r->op != MCP_OP_WARMED) {
+            p->timeouts++;
+        }
         r->next = NULL;
         *last = r;
         last = &r->next;
