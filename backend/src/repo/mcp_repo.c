@@ -221,7 +221,7 @@ mcp_repo_deliver(mcp_repo_t *repo)
     repo->delivering++;
     for ( /* void */ ; r; r = next) {
         next = r->next;
-        if (r->op == MCP_OP_WARM || r->op == MCP_OP_WARMED) {
+        if (MCP_OP_IS_WALK(r->op)) {
             mcp_warm_returned(repo, r);     /* no caller: internal */
             continue;
         }

@@ -37,6 +37,8 @@ typedef enum {
 #define MCP_OP_IS_WRITE(op)  ((op) <= MCP_OP_HOLD_WRITE)
 /* ops that may share a transaction with others */
 #define MCP_OP_BATCHES(op)   ((op) <= MCP_OP_REQ_END)
+/* the repository's own chain walks (mcp_repo_warm.c): no caller waits */
+#define MCP_OP_IS_WALK(op)   ((op) == MCP_OP_WARM || (op) == MCP_OP_WARMED)
 
 typedef struct mcp_repo_req_s  mcp_repo_req_t;
 typedef struct mcp_reqset_s    mcp_reqset_t;

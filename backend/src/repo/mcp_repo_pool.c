@@ -683,7 +683,7 @@ mcp_pool_sweep(mcp_pool_t *p, uint64_t timeout_ms)
         p->queued--;
         /* a walk (or its result) swept is the repository's own: it falls
            back to the writer (mcp_warm_returned()), and no caller saw it */
-        if (r->op != MCP_OP_WARM && r->op != MCP_OP_WARMED) {
+        if (!MCP_OP_IS_WALK(r->op)) {
             p->timeouts++;
         }
         r->next = NULL;
