@@ -158,6 +158,19 @@ mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r)
 }
 
 
+void
+mcp_repo_refuse(mcp_repo_t *repo, mcp_repo_req_t *chain)
+{
+    mcp_repo_req_t  *r, *next;
+
+    for (r = chain; r; r = next) {
+        next = r->next;
+        mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
+        mcp_repo_complete(repo, r);
+    }
+}
+
+
 static void
 mcp_repo_retention_done(mcp_repo_t *repo, mcp_repo_req_t *r)
 {
@@ -598,15 +611,10 @@ mcp_repo_handle_closed(uv_handle_t *h)
 static void
 mcp_repo_fail_stage(mcp_repo_t *repo)
 {
-    mcp_repo_req_t  *r, *next;
-    int              w;
+    int  w;
 
     for (w = 0; w < 2; w++) {
-        for (r = repo->stage[w].head; r; r = next) {
-            next = r->next;
-            mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
-            mcp_repo_complete(repo, r);
-        }
+        mcp_repo_refuse(repo, repo->stage[w].head);
         repo->stage[w].head = repo->stage[w].tail = NULL;
         repo->stage[w].n = 0;
     }

@@ -426,6 +426,9 @@ int  mcp_worker_ready(mcp_worker_t *w, mcp_repo_req_t *r);
 void mcp_worker_check_code(mcp_worker_t *w, int code);
 
 void mcp_repo_complete(mcp_repo_t *repo, mcp_repo_req_t *r);
+/* A chain (linked by next) that will not be run: each caller hears
+   "shutting down" (MCP_REPO_ECLOSED). */
+void mcp_repo_refuse(mcp_repo_t *repo, mcp_repo_req_t *chain);
 void mcp_repo_complete_many(mcp_repo_t *repo, mcp_repo_req_t **rs,
     size_t n);
 

@@ -250,20 +250,6 @@ mcp_pool_pop(mcp_pool_t *p, mcp_repo_req_t **batch, size_t max)
 }
 
 
-/* What a stopped queue will not run: the callers hear it. */
-static void
-mcp_pool_refuse(mcp_pool_t *p, mcp_repo_req_t *r)
-{
-    mcp_repo_req_t  *next;
-
-    for ( /* void */ ; r; r = next) {
-        next = r->next;
-        mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
-        mcp_repo_complete(p->repo, r);
-    }
-}
-
-
 /* Queue a chain of n requests (linked by next) with one lock and wakeup. */
 void
 mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head, mcp_repo_req_t *tail,
@@ -278,7 +264,7 @@ mcp_pool_push_chain(mcp_pool_t *p, mcp_repo_req_t *head, mcp_repo_req_t *tail,
     pthread_mutex_lock(&p->mu);
     if (p->stop) {
         pthread_mutex_unlock(&p->mu);
-        mcp_pool_refuse(p, head);
+        mcp_repo_refuse(p->repo, head);    /* a stopped queue */
         return;
     }
     if (p->tail) {
@@ -640,7 +626,7 @@ mcp_pool_stop(mcp_pool_t *p)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 
-    mcp_pool_refuse(p, r);
+    mcp_repo_refuse(p->repo, r);    /* what no worker took */
 
     for (i = 0; i < p->nworkers; i++) {
         if (p->workers[i].started) {

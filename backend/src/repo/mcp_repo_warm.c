@@ -379,15 +379,10 @@ mcp_warm_done(mcp_worker_t *w, mcp_repo_req_t *r)
 static int
 mcp_warm_fail_one(const char *conv, void *value, void *ctx)
 {
-    mcp_warm_t      *wm = value;
-    mcp_repo_req_t  *r, *next;
+    mcp_warm_t  *wm = value;
 
     (void) conv;
-    for (r = wm->parked.head; r; r = next) {
-        next = r->next;
-        mcp_req_fail(r, MCP_REPO_ECLOSED, 0, "repository: shutting down");
-        mcp_repo_complete(ctx, r);
-    }
+    mcp_repo_refuse(ctx, wm->parked.head);
     return 1;
 }
 
