@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from chat_client import conv_of, run, text_of  # noqa: E402
-from cluster import needs_redis  # noqa: E402
+from cluster import blocking, needs_redis  # noqa: E402
 from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
@@ -441,3 +441,139 @@ def test_history_from_b_is_paged_for_b_clients_buffer(make_cluster, llm_mock):
     assert len(on_a) > 1, on_a          # capped: not one page of 120 KB
     assert on_b == on_a
     assert fwd(c, B)["forwarded"] >= len(on_b)
+
+
+def home_of(cluster, conv):
+    return cluster.redis.command("GET", "t:home:" + conv)
+
+
+def test_delete_releases_the_home_and_the_id_starts_afresh(make_cluster,
+                                                           llm_mock):
+    """delete_conversation from B reaches the home A, which deletes the
+    conversation and then its home record; the same client-chosen id then
+    starts afresh on B (its home now), with nothing of the old one.  A
+    delete of a conversation that does not exist leaves other homes
+    alone."""
+    c = make_cluster()
+
+    async def go():
+        async with c.client(instance=A) as wa:
+            first = await wa.chat("old", conv="reused", rid="r-1")
+        assert first[-1]["status"] == "complete", first
+        assert home_of(c, "reused") == b"a"
+        async with c.client(instance=B) as wb:
+            gone = await wb.call("delete_conversation",
+                                 {"conversation_id": "reused"})
+            missing = await wb.call("delete_conversation",
+                                    {"conversation_id": "never-was"})
+        return gone, missing
+
+    gone, missing = run(go())
+    assert gone["status"] == "complete", gone
+    assert gone["chunk"]["metadata"]["deleted"] is True
+    assert missing["status"] == "error", missing
+    assert stored(c, A, "reused") == []
+    wait_until(lambda: home_of(c, "reused") is None, 5,
+               what="the home record released")
+    assert c.redis_status(A)["routing"]["homes_released"] == 1
+    assert c.redis_status(B)["routing"]["homes_released"] == 0
+
+    async def again():
+        async with c.client(instance=B) as wb:
+            return await wb.chat("new", conv="reused", rid="r-2")
+
+    second = run(again())
+    assert second[-1]["status"] == "complete", second
+    assert home_of(c, "reused") == b"b"
+    assert [r[1] for r in stored(c, B, "reused")] == ["r-2", "r-2"]
+    assert stored(c, A, "reused") == []
+
+
+def test_delete_while_redis_hangs_releases_the_home_when_it_answers(
+        make_cluster, llm_mock):
+    """Redis stops answering: a delete on the home still works (its store
+    holds the conversation) and the release waits in unreleased_homes;
+    once Redis answers again the record is deleted.  A record that names
+    another instance is never deleted by this one."""
+    c = make_cluster()
+
+    async def chat(i, conv, rid):
+        async with c.client(instance=i) as ws:
+            return await ws.chat("seed", conv=conv, rid=rid)
+
+    async def delete(i, conv):
+        async with c.client(instance=i) as ws:
+            return await ws.call("delete_conversation",
+                                 {"conversation_id": conv})
+
+    assert run(chat(A, "hung-del", "u-1"))[-1]["status"] == "complete"
+    assert home_of(c, "hung-del") == b"a"
+    c.redis.freeze()
+    try:
+        wait_until(lambda: c.redis_status(A)["state"] == "degraded", 10,
+                   what="A degraded")
+        gone = run(delete(A, "hung-del"))
+        assert gone["status"] == "complete", gone
+        assert c.redis_status(A)["routing"]["unreleased_homes"] == 1
+    finally:
+        c.redis.thaw()
+    wait_until(lambda: c.redis_status(A)["state"] == "up"
+               and c.redis_status(A)["routing"]["unreleased_homes"] == 0
+               and home_of(c, "hung-del") is None, 15,
+               what="Redis back, the home released")
+    assert c.redis_status(A)["routing"]["homes_released"] == 1
+
+    # a record naming B (as after a takeover) stays when A deletes its copy
+    assert run(chat(A, "moved", "u-2"))[-1]["status"] == "complete"
+    c.redis.command("SET", "t:home:moved", "b")
+    # A's own socket now forwards to B, whose store lacks it: not found
+    missing = run(delete(A, "moved"))
+    assert missing["status"] == "error", missing
+    assert home_of(c, "moved") == b"b"
+    assert c.redis_status(A)["routing"]["homes_released"] == 1
+
+
+def test_chat_queued_behind_a_delete_records_its_home_again(make_cluster,
+                                                            llm_mock):
+    """A chat from B waits on A behind A's running turn of the same
+    conversation; meanwhile a delete on A removes the conversation and
+    releases its home.  When the queued chat runs it creates the
+    conversation afresh on A, and A records itself as its home again:
+    never a store holding a conversation that no home record names (which
+    would let another instance start a second copy)."""
+    c = make_cluster()
+
+    async def go():
+        async with c.client(instance=A) as wa:
+            first = await wa.chat("seed", conv="behind", rid="q-1")
+            assert first[-1]["status"] == "complete", first
+            llm_mock.queue({"scenario": "trickle",
+                            "text": " ".join(["slow"] * 20),
+                            "delay_ms": 60})
+            await wa.start_chat("running", conv="behind", rid="q-2",
+                                streaming=True)
+            assert (await wa.first("q-2"))["status"] == "processing"
+            served = fwd(c, A)["served"]
+            async with c.client(instance=B) as wb:
+                await wb.start_chat("queued", conv="behind", rid="q-3")
+                await blocking(wait_until,
+                               lambda: fwd(c, A)["served"] > served, 5,
+                               what="the chat from B reached A")
+                gone = await wa.call("delete_conversation",
+                                     {"conversation_id": "behind"})
+                # released while q-2 still runs (20 words, 60 ms apart)
+                await blocking(wait_until,
+                               lambda: home_of(c, "behind") is None, 1,
+                               what="the home released by the delete")
+                running = await wa.until_end("q-2", timeout=15)
+                queued = await wb.until_end("q-3", timeout=15)
+        return gone, running, queued
+
+    gone, running, queued = run(go())
+    assert gone["status"] == "complete", gone
+    assert running[-1]["status"] in ("complete", "error"), running
+    assert queued[-1]["status"] == "complete", queued
+    wait_until(lambda: home_of(c, "behind") == b"a", 5,
+               what="A recorded as the home again")
+    assert [r[1] for r in stored(c, A, "behind")][-2:] == ["q-3", "q-3"]
+    assert stored(c, B, "behind") == []

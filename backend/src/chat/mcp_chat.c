@@ -425,6 +425,7 @@ mcp_chat_opened(const mcp_repo_result_t *res, void *data)
     mcp_chat_req_t  *r = data;
     mcp_chat_t      *c = r->chat;
 
+    mcp_chat_tell_created(c, res, res->conversation_id);
     if (r->finished) {
         mcp_chat_req_unref(r);
         return;

@@ -58,6 +58,17 @@ mcp_chat_forget_context(mcp_chat_req_t *r)
 }
 
 
+/* A conversation open that created it: tell core (redis/ records homes). */
+void
+mcp_chat_tell_created(mcp_chat_t *c, const mcp_repo_result_t *res,
+    const char *conv)
+{
+    if (res->status == MCP_REPO_OK && res->created && c->d && conv) {
+        mcp_daemon_conversation_event(c->d, conv, MCP_CONV_CREATED);
+    }
+}
+
+
 /* ------------------------------------------------------------ buffers */
 
 int

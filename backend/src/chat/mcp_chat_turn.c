@@ -285,6 +285,7 @@ mcp_chat_conv_checked(const mcp_repo_result_t *res, void *data)
     mcp_chat_req_t  *r = data;
 
     mcp_chat_store_wait_end(r);
+    mcp_chat_tell_created(r->chat, res, r->conv);
     if (r->finished) {
         mcp_chat_req_unref(r);
         return;

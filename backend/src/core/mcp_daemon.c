@@ -51,9 +51,12 @@ mcp_daemon_cleanup(mcp_daemon_t *d)
     free(d->on_stop);
     free(d->on_close);
     free(d->on_open);
+    free(d->on_conv);
     free(d->on_drain);
     d->on_open = NULL;
     d->non_open = 0;
+    d->on_conv = NULL;
+    d->non_conv = 0;
     d->on_drain = NULL;
     d->non_drain = 0;
     d->stats = NULL;
@@ -286,6 +289,25 @@ mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx)
 {
     return mcp_daemon_add_hook(&d->on_open, &d->non_open, (void *) fn, ctx);
+}
+
+
+int
+mcp_daemon_on_conversation(mcp_daemon_t *d, mcp_conv_hook_pt fn, void *ctx)
+{
+    return mcp_daemon_add_hook(&d->on_conv, &d->non_conv, (void *) fn, ctx);
+}
+
+
+void
+mcp_daemon_conversation_event(mcp_daemon_t *d, const char *conv,
+    mcp_conv_event_e ev)
+{
+    size_t  i;
+
+    for (i = 0; i < d->non_conv; i++) {
+        ((mcp_conv_hook_pt) d->on_conv[i].fn)(conv, ev, d->on_conv[i].ctx);
+    }
 }
 
 

@@ -64,6 +64,13 @@ typedef void (*mcp_health_pt)(mcp_health_t *h, void *ctx);
 
 typedef void (*mcp_daemon_hook_pt)(mcp_daemon_t *d, void *ctx);
 typedef void (*mcp_session_hook_pt)(mcp_session_t *s, void *ctx);
+/* what happened to a conversation in this instance's store */
+typedef enum {
+    MCP_CONV_CREATED = 1,
+    MCP_CONV_DELETED
+} mcp_conv_event_e;
+typedef void (*mcp_conv_hook_pt)(const char *conversation,
+    mcp_conv_event_e ev, void *ctx);
 /* a drain hook's question: still finishing something?  (nonzero: yes) */
 typedef int (*mcp_daemon_busy_pt)(mcp_daemon_t *d, void *ctx);
 
@@ -137,6 +144,8 @@ struct mcp_daemon_s {
     size_t                    non_close;
     mcp_daemon_hook_t        *on_open;      /* added for redis/ */
     size_t                    non_open;
+    mcp_daemon_hook_t        *on_conv;      /* added for redis/ */
+    size_t                    non_conv;
     mcp_daemon_drain_t       *on_drain;
     size_t                    non_drain;
     mcp_daemon_hook_t        *on_exit;
@@ -227,6 +236,16 @@ int mcp_daemon_on_exit(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
 /* added (redis/: cluster-wide connection count): after a session opened */
 int mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx);
+/*
+ * added (redis/: a conversation's home record follows its store): fn runs
+ * after a chat created a conversation in this instance's store, and after
+ * a delete_conversation removed one; chat/ tells with
+ * mcp_daemon_conversation_event().
+ */
+int mcp_daemon_on_conversation(mcp_daemon_t *d, mcp_conv_hook_pt fn,
+    void *ctx);
+void mcp_daemon_conversation_event(mcp_daemon_t *d, const char *conv,
+    mcp_conv_event_e ev);
 
 /* The registered handler for an action, or NULL. */
 const mcp_daemon_action_t *mcp_daemon_find_action(const mcp_daemon_t *d,

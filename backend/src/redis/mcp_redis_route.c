@@ -5,13 +5,11 @@
 #include <string.h>
 
 #include "redis/mcp_redis_fwd_codec.h"
+#include "redis/mcp_redis_home.h"
 #include "redis/mcp_redis_lease.h"
 #include "redis/mcp_redis_route.h"
 #include "util/mcp_uuid.h"
 
-/* a conversation-less chat's id, whose home is not recorded yet, at most
-   this many while Redis is down; beyond it new conversations wait */
-#define MCP_ROUTE_UNRECORDED_MAX  100000
 /* a takeover holds the conversation's lock this long at most */
 #define MCP_ROUTE_LEASE_MS        5000
 
@@ -276,35 +274,6 @@ route_degraded(mcp_route_op_t *op)
         route_op_free(op);
     }
 }
-
-/* Redis is back: record the homes of conversations started meanwhile. */
-static int
-route_record_one(const char *conv, void *value, void *ctx)
-{
-    mcp_redis_route_t  *rt = ctx;
-    char                key[300];
-    const char         *argv[4];
-
-    if (mcp_fwd_home_key(key, sizeof(key), rt->redis->conf->key_prefix,
-                         conv) != 0)
-    {
-        return 1;
-    }
-    argv[0] = "SET";
-    argv[1] = key;
-    argv[2] = rt->redis->instance;
-    argv[3] = "NX";
-    return mcp_redis_command(rt->redis, NULL, NULL, 4, argv, NULL) == 0;
-}
-
-static void
-route_on_up(mcp_redis_t *r, void *data)
-{
-    mcp_redis_route_t  *rt = data;
-
-    mcp_strmap_sweep(rt->unrecorded, route_record_one, rt);
-}
-
 
 /* ------------------------------------------------------------ takeover */
 
@@ -653,8 +622,8 @@ mcp_redis_route_init(mcp_redis_route_t *rt, mcp_daemon_t *d,
     if (rt->unrecorded == NULL
         || mcp_redis_add_script(redis, &mcp_route_script) != 0
         || mcp_redis_add_script(redis, &mcp_takeover_script) != 0
+        || mcp_redis_home_init(rt) != 0
         || mcp_redis_lease_register(redis) != 0
-        || mcp_redis_on_up(redis, route_on_up, rt) != 0
         || mcp_daemon_wrap_action(d, "chat", route_chat, rt, &rt->chat) != 0
         || mcp_daemon_wrap_action(d, "history", route_history, rt,
                                   &rt->history) != 0
@@ -675,18 +644,24 @@ mcp_redis_route_free(mcp_redis_route_t *rt)
         mcp_strmap_free(rt->unrecorded);
         rt->unrecorded = NULL;
     }
+    if (rt->unreleased != NULL) {
+        mcp_strmap_free(rt->unreleased);
+        rt->unreleased = NULL;
+    }
 }
 
 void
 mcp_redis_route_stats(mcp_redis_route_t *rt, json_t *o)
 {
     json_object_set_new(o, "routing", json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "takeovers", (json_int_t) rt->takeovers,
         "local", (json_int_t) rt->local,
         "forwarded", (json_int_t) rt->forwarded,
         "retries", (json_int_t) rt->retries,
         "unavailable", (json_int_t) rt->unavailable,
         "unchecked", (json_int_t) rt->unchecked,
-        "unrecorded_homes", (json_int_t) mcp_strmap_count(rt->unrecorded)));
+        "unrecorded_homes", (json_int_t) mcp_strmap_count(rt->unrecorded),
+        "homes_released", (json_int_t) rt->homes_released,
+        "unreleased_homes", (json_int_t) mcp_strmap_count(rt->unreleased)));
 }

@@ -20,6 +20,10 @@
  * Redis down: new conversations start here (their homes are recorded when
  * Redis returns); a conversation this instance's store has runs here; any
  * other is `conversation_unavailable` (it may live elsewhere).
+ *
+ * A delete_conversation that removed the conversation from this store
+ * releases its home record (if it still names this instance; with Redis
+ * down, when Redis returns): the id is free to start afresh anywhere.
  */
 
 #ifndef MCP_REDIS_ROUTE_H
@@ -31,6 +35,10 @@
 #include "repo/mcp_repo.h"
 #include "util/mcp_strmap.h"
 
+/* homes waiting for Redis to return (recorded, or released), at most this
+   many of each; beyond it new conversations wait, and releases are lost */
+#define MCP_ROUTE_UNRECORDED_MAX  100000
+
 typedef struct {
     mcp_daemon_t       *d;
     mcp_redis_t        *redis;
@@ -38,6 +46,7 @@ typedef struct {
     mcp_repo_t         *repo;          /* NULL: no store (then no checks) */
     mcp_action_next_t   chat, history, del, cancel;
     mcp_strmap_t       *unrecorded;    /* homes made while Redis was down */
+    mcp_strmap_t       *unreleased;    /* deleted while Redis was down */
     struct mcp_route_op_s *pending;    /* messages not routed yet */
 
     /* status */
@@ -47,6 +56,8 @@ typedef struct {
     uint64_t            unavailable;   /* home gone, or unknown while down */
     uint64_t            unchecked;     /* Redis down: decided locally */
     uint64_t            takeovers;     /* homes moved here (same store) */
+    uint64_t            homes_released; /* records deleted with their
+                                           conversation */
 } mcp_redis_route_t;
 
 int mcp_redis_route_init(mcp_redis_route_t *rt, mcp_daemon_t *d,
