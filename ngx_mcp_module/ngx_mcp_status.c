@@ -215,23 +215,35 @@ ngx_mcp_status_finish(ngx_mcp_status_ctx_t *sctx, u_char *json, size_t len,
  * its clients backend_unavailable, whichever worker was asked for status.
  * A worker that exits clears its slot, and a killed one's slot is taken
  * over by the worker the master starts in its place (ngx_mcp_module.c).
+ * A worker the master has started but that has not taken its slot yet
+ * (right after a start) has no link either: until worker_processes slots
+ * are taken, the answer is no.
  */
 static ngx_uint_t
 ngx_mcp_status_others_linked(ngx_mcp_sh_t *sh)
 {
-    ngx_uint_t            i;
+    ngx_uint_t            i, workers;
+    ngx_core_conf_t      *ccf;
     ngx_mcp_worker_sh_t  *w;
+
+    workers = 1;                                /* this one */
 
     for (i = 0; i < NGX_MAX_PROCESSES; i++) {
         w = &sh->workers[i];
-        if (w->pid != 0 && (ngx_int_t) i != ngx_process_slot
-            && w->link_state != NGX_MCP_LINK_UP)
-        {
+        if (w->pid == 0 || (ngx_int_t) i == ngx_process_slot) {
+            continue;
+        }
+        if (w->link_state != NGX_MCP_LINK_UP) {
             return 0;
         }
+        workers++;
     }
 
-    return 1;
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+
+    return ngx_process != NGX_PROCESS_WORKER
+           || workers >= (ngx_uint_t) ccf->worker_processes;
 }
 
 
