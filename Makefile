@@ -3,7 +3,8 @@
 #   make            build build/ngx_mcp_module.so and build/mcpd
 #   make run        install what is missing, build, start nginx + mcpd (PORT=8080)
 #   make test       install, build, unit tests + fuzz smoke (ASan/UBSan), t/ suite,
-#                   then its daemon-heavy part again with mcpd under ASan/UBSan
+#                   then its daemon-heavy part again with mcpd under ASan/UBSan,
+#                   and its edge part with nginx + the module under ASan/UBSan
 #   make fuzz       longer fuzz runs
 #   make bench-edge|bench-store|bench-llm|bench-sse|bench-chat   benchmarks (bench/)
 #
@@ -63,7 +64,7 @@ vpath fuzz_%.c backend/fuzz ngx_mcp_module/fuzz
 .SECONDARY:
 
 .PHONY: all deps npm-deps run test unit fuzz-smoke fuzz integration \
-        integration-asan clean \
+        integration-asan nginx-asan integration-nginx-asan clean \
         bench bench-% run-cluster
 
 # helper programs: bench/*.c (load generators, drivers) and t/mock/*.c (the
@@ -204,15 +205,48 @@ ASAN_TESTS ?= t/test_redis*.py t/test_chat*.py t/test_mcpd*.py t/test_store*.py
 $(MCPD_ASAN): backend/src/core/main.c $(SAN_OBJ)
 	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -o $@ $< $(SAN_OBJ) $(LIBS)
 
-integration-asan: all npm-deps $(MCPD_ASAN)
-	rm -rf $(BUILD)/asan && mkdir -p $(BUILD)/asan
-	ASAN_OPTIONS=detect_leaks=1:log_path=$(CURDIR)/$(BUILD)/asan/asan \
-	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(BUILD)/asan/ubsan \
-	MCP_MODULE_SO=$(CURDIR)/$(MODULE_SO) MCPD_BIN=$(CURDIR)/$(MCPD_ASAN) \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider $(ASAN_TESTS); rc=$$?; \
-	if ls $(BUILD)/asan/* > /dev/null 2>&1; then \
-	    echo "mcpd under ASan/UBSan reported:"; cat $(BUILD)/asan/*; exit 1; \
+# $(1): what runs sanitized, $(2): its report directory, $(3): the
+# environment that points the harness at it, $(4): the test files.  A
+# report fails the run even when every test passed.
+define run_sanitized
+	rm -rf $(2) && mkdir -p $(2)
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(2)/ubsan \
+	$(3) $(PYTHON) -m pytest -q -p no:cacheprovider $(4); rc=$$?; \
+	if ls $(2)/* > /dev/null 2>&1; then \
+	    echo "$(1) under ASan/UBSan reported:"; cat $(2)/*; exit 1; \
 	fi; exit $$rc
+endef
+
+integration-asan: all npm-deps $(MCPD_ASAN)
+	$(call run_sanitized,mcpd,$(BUILD)/asan,\
+	    ASAN_OPTIONS=detect_leaks=1:log_path=$(CURDIR)/$(BUILD)/asan/asan \
+	    MCP_MODULE_SO=$(CURDIR)/$(MODULE_SO) MCPD_BIN=$(CURDIR)/$(MCPD_ASAN),\
+	    $(ASAN_TESTS))
+
+# nginx itself and the module under ASan/UBSan (ngx_mcp_module/tests/nginx-asan.sh
+# fetches and configures nginx's source once): the tests of what faces the
+# client again, the WebSocket edge first; a report in $(BUILD)/asan-nginx/
+# fails the run.  NGX_ASAN_TESTS=t/ runs them all.  Memory errors are
+# checked, not leaks: nginx leaves its configuration and its connections
+# to the OS at exit, by design.  Nor is it an ODR violation: every dynamic
+# module has its own ngx_modules and ngx_module_names (found with dlsym),
+# and so does the binary.
+NGX_ASAN       := $(BUILD)/nginx-asan
+NGX_ASAN_TESTS ?= t/test_ws*.py t/test_health_verdict.py t/test_mcpd_link.py
+
+$(NGX_ASAN)/src/objs/Makefile: config $(MODULE_LIST) ngx_mcp_module/tests/nginx-asan.sh
+	bash ngx_mcp_module/tests/nginx-asan.sh $(NGX_ASAN) $(CURDIR)
+
+nginx-asan: $(NGX_ASAN)/src/objs/Makefile
+	$(MAKE) -s -C $(NGX_ASAN)/src -f objs/Makefile binary modules
+
+integration-nginx-asan: all npm-deps nginx-asan
+	$(call run_sanitized,nginx,$(BUILD)/asan-nginx,\
+	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:log_path=$(CURDIR)/$(BUILD)/asan-nginx/asan \
+	    NGINX_BIN=$(CURDIR)/$(NGX_ASAN)/src/objs/nginx \
+	    MCP_MODULE_SO=$(CURDIR)/$(NGX_ASAN)/src/objs/ngx_mcp_module.so \
+	    MCPD_BIN=$(CURDIR)/$(MCPD),\
+	    $(NGX_ASAN_TESTS))
 
 test: deps
 	$(MAKE) all
@@ -220,6 +254,7 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 	$(MAKE) integration-asan
+	$(MAKE) integration-nginx-asan
 
 # ---------------------------------------------------------------- run
 
