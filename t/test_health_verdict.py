@@ -221,7 +221,8 @@ def test_another_workers_missing_link_is_a_backend_reason(make_stack):
     def from_the_linked_worker():
         h = s.health()
         seen.append(h["status"])
-        return "mcpd" in h and h
+        # both workers started (the other one's slot taken: it has tried)
+        return ("mcpd" in h and len(h["backend"]["workers"]) == 2) and h
     h = wait_until(from_the_linked_worker, 15, interval=0.05,
                    what="/health answered by the worker with the link")
     assert set(seen) == {"degraded"}, seen      # from either worker
