@@ -200,7 +200,8 @@ integration: all npm-deps
 # $(BUILD)/asan/, which fails the run.  make test runs the daemon-heavy
 # files (ASAN_TESTS); ASAN_TESTS=t/ runs them all (about 4 minutes).
 MCPD_ASAN  := $(BUILD)/mcpd-asan
-ASAN_TESTS ?= t/test_redis*.py t/test_chat*.py t/test_mcpd*.py t/test_store*.py
+ASAN_TESTS ?= t/test_redis*.py t/test_chat*.py t/test_mcpd*.py t/test_store*.py \
+              t/test_ws_chaos.py
 
 $(MCPD_ASAN): backend/src/core/main.c $(SAN_OBJ)
 	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -o $@ $< $(SAN_OBJ) $(LIBS)

@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 
-from stack import Stack, wait_until  # noqa: E402
+from stack import free_port, wait_until  # noqa: E402
 from test_llm_util import tool_bin  # noqa: E402
 from wsclient import (OP_CONT, OP_TEXT, WSClient,  # noqa: E402
                       build_frame)
@@ -49,12 +49,17 @@ def long_answers():
 
 @pytest.fixture
 def chaos_stack(make_stack, long_answers):
+    port = free_port("127.0.0.1")
     s = make_stack(
+        port=port,
+        # a small socket buffer: a client that stops reading fills the
+        # module's send queue, which pauses mcpd (FLOW) or closes 1008
+        nginx_server={"listen": "127.0.0.1:%d sndbuf=8k" % port},
         nginx_location={
             "mcp_max_connections": "5",
             "mcp_connection_queue_size": "3",
             "mcp_connection_queue_timeout": "1s",
-            "mcp_send_buffer_size": "64k",
+            "mcp_send_buffer_size": "512k",
             "mcp_max_message_size": "16k",
             "mcp_ping_interval": "1s",
             "mcp_ping_timeout": "1s",
