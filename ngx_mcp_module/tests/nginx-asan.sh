@@ -8,7 +8,7 @@
 #
 # Fetches the source of the nginx Debian ships (the same upstream release,
 # from Debian's archive through apt-get, hash-checked against the archive's
-# signed index; nothing in /etc/apt is changed), unpacks it once into
+# signed index; nothing in /etc/apt or /var is changed), unpacks it once into
 # BUILD_DIR/nginx-<version> (linked as BUILD_DIR/src), and configures it
 # there with the module.  `make -C BUILD_DIR/src -f objs/Makefile` then
 # builds both.
@@ -20,7 +20,7 @@ set -euo pipefail
 
 BUILD=$1
 MODULE=$2
-mkdir -p "$BUILD/dl" "$BUILD/apt/lists/partial"
+mkdir -p "$BUILD/dl" "$BUILD/apt/lists/partial" "$BUILD/apt/cache/archives/partial"
 BUILD=$(cd "$BUILD" && pwd)
 MODULE=$(cd "$MODULE" && pwd)
 
@@ -30,13 +30,15 @@ upstream=${version%%-*}
 tarball=$BUILD/dl/nginx_$upstream.orig.tar.gz
 
 if [ ! -s "$tarball" ]; then
-    # a private sources list and state: only the source index is fetched
+    # a private sources list, state and cache: only the source index is
+    # fetched, and the system's apt files are not touched
     cat > "$BUILD/apt/sources.list" <<EOF
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
 EOF
     apt=(-o Dir::Etc::SourceList="$BUILD/apt/sources.list"
          -o Dir::Etc::SourceParts=/dev/null
          -o Dir::State::Lists="$BUILD/apt/lists"
+         -o Dir::Cache="$BUILD/apt/cache"
          -o Debug::NoLocking=1 -q)
     apt-get "${apt[@]}" update > "$BUILD/apt/update.log" 2>&1 || {
         cat "$BUILD/apt/update.log"; exit 1; }
