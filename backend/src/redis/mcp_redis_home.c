@@ -17,6 +17,14 @@ static mcp_redis_script_t  mcp_release_script = { .src =
 };
 
 
+/* conv's home key into key[300]; -1: too long (no such record can exist) */
+static int
+home_key(mcp_redis_route_t *rt, const char *conv, char *key)
+{
+    return mcp_fwd_home_key(key, 300, rt->redis->conf->key_prefix, conv);
+}
+
+
 /* 0: SET NX of this instance as conv's home sent (or no such key) */
 static int
 home_set_nx(mcp_redis_route_t *rt, const char *conv)
@@ -24,9 +32,7 @@ home_set_nx(mcp_redis_route_t *rt, const char *conv)
     char         key[300];
     const char  *argv[4];
 
-    if (mcp_fwd_home_key(key, sizeof(key), rt->redis->conf->key_prefix,
-                         conv) != 0)
-    {
+    if (home_key(rt, conv, key) != 0) {
         return 0;
     }
     argv[0] = "SET";
@@ -61,9 +67,7 @@ home_release(mcp_redis_route_t *rt, const char *conv)
     char         key[300];
     const char  *args[2];
 
-    if (mcp_fwd_home_key(key, sizeof(key), rt->redis->conf->key_prefix,
-                         conv) != 0)
-    {
+    if (home_key(rt, conv, key) != 0) {
         return 0;
     }
     args[0] = key;
