@@ -505,13 +505,8 @@ mcp_chat_delete_done(const mcp_repo_result_t *res, void *data)
     if (res->status != MCP_REPO_OK) {
         mcp_chat_op_repo_error(op, res);
     } else {
-        if (op->chat->contexts) {
-            mcp_lru_remove(op->chat->contexts, op->conv, strlen(op->conv));
-        }
-        if (op->chat->d) {
-            mcp_daemon_conversation_event(op->chat->d, op->conv,
-                                          MCP_CONV_DELETED);
-        }
+        mcp_chat_drop_context(op->chat, op->conv);
+        mcp_chat_tell(op->chat, op->conv, MCP_CONV_DELETED);
         mcp_session_reply(op->s, op->rid, "complete", json_pack(
                           "{s:{s:b, s:s, s:I}}", "metadata", "deleted", 1,
                           "conversation_id", op->conv, "messages",

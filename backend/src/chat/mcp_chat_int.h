@@ -264,7 +264,9 @@ void mcp_chat_store_then(mcp_chat_req_t *r, void (*fn)(mcp_chat_req_t *r));
 void mcp_chat_turn_keep_partial(mcp_chat_req_t *r);
 
 /* mcp_chat_store.c */
+void mcp_chat_drop_context(mcp_chat_t *c, const char *conv);
 void mcp_chat_forget_context(mcp_chat_req_t *r);
+void mcp_chat_tell(mcp_chat_t *c, const char *conv, mcp_conv_event_e ev);
 void mcp_chat_tell_created(mcp_chat_t *c, const mcp_repo_result_t *res,
     const char *conv);
 int mcp_chat_buf_add(char **buf, size_t *len, size_t *cap, const char *s,

@@ -50,21 +50,39 @@ mcp_chat_conv_evicted(void *v)
 
 
 void
-mcp_chat_forget_context(mcp_chat_req_t *r)
+mcp_chat_drop_context(mcp_chat_t *c, const char *conv)
 {
-    if (r->conv && r->chat->contexts) {
-        mcp_lru_remove(r->chat->contexts, r->conv, strlen(r->conv));
+    if (conv && c->contexts) {
+        mcp_lru_remove(c->contexts, conv, strlen(conv));
     }
 }
 
 
-/* A conversation open that created it: tell core (redis/ records homes). */
+void
+mcp_chat_forget_context(mcp_chat_req_t *r)
+{
+    mcp_chat_drop_context(r->chat, r->conv);
+}
+
+
+/* A conversation created or deleted in the store: tell core (redis/
+   records and releases homes). */
+void
+mcp_chat_tell(mcp_chat_t *c, const char *conv, mcp_conv_event_e ev)
+{
+    if (c->d && conv) {
+        mcp_daemon_conversation_event(c->d, conv, ev);
+    }
+}
+
+
+/* A conversation open that created it. */
 void
 mcp_chat_tell_created(mcp_chat_t *c, const mcp_repo_result_t *res,
     const char *conv)
 {
-    if (res->status == MCP_REPO_OK && res->created && c->d && conv) {
-        mcp_daemon_conversation_event(c->d, conv, MCP_CONV_CREATED);
+    if (res->status == MCP_REPO_OK && res->created) {
+        mcp_chat_tell(c, conv, MCP_CONV_CREATED);
     }
 }
 
