@@ -10,6 +10,7 @@
 
 #include "mcp/mcp_jsonrpc.h"
 #include "mcp/mcp_transport.h"
+#include "util/mcp_cpu.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -413,7 +414,10 @@ mcp_stdio_start(const mcp_transport_env_t *env, char *err, size_t err_size,
     o.stdio = io;
     o.stdio_count = 3;
 
+    /* the child gets mcpd's CPUs, not the loop's own (writer_affinity) */
+    mcp_cpu_release_loop();
     rc = uv_spawn(env->loop, &s->proc, &o);
+    mcp_cpu_repin_loop();
     if (rc != 0) {
         snprintf(err, err_size, "cannot start '%s'%s%s: %s",
                  env->conf->command, env->conf->cwd ? " in " : "",

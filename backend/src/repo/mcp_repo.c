@@ -45,6 +45,40 @@ mcp_repo_sweep_interval(const mcp_repo_conf_t *rc)
 }
 
 
+/*
+ * writer_affinity: loop: pin the calling thread, the loop, to its CPU
+ * before any repository thread starts; each then places itself with the
+ * loop (writers) or away from it (readers, the checkpointer).  Without
+ * pooling there is no hand-off to save.  Not done is not an error: the
+ * reason is in repository_stats and the log.
+ */
+static void
+mcp_repo_place_loop(mcp_repo_t *repo)
+{
+    repo->loop_cpu = -1;
+    if (repo->conf.pool.writer_affinity != MCP_REPO_AFFINITY_LOOP) {
+        return;
+    }
+    if (!repo->conf.pool.enable_pooling) {
+        snprintf(repo->affinity_note, sizeof(repo->affinity_note),
+                 "enable_pooling is false: no writer thread to place");
+        return;
+    }
+    repo->loop_cpu = mcp_cpu_pin_loop(repo->affinity_note,
+                                      sizeof(repo->affinity_note));
+}
+
+
+static void
+mcp_repo_unplace_loop(mcp_repo_t *repo)
+{
+    if (repo->loop_cpu >= 0) {
+        mcp_cpu_unpin_loop();
+        repo->loop_cpu = -1;
+    }
+}
+
+
 mcp_repo_t *
 mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
     const mcp_persist_conf_t *pc, mcp_err_t *err)
@@ -73,11 +107,13 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
     if (repo->conf.path == NULL || mcp_repo_prepare_file(repo, err) != 0) {
         goto failed;
     }
+    mcp_repo_place_loop(repo);
 
     if (mcp_ckpt_start(&repo->ckpt, &repo->conf, rc->pool.enable_pooling,
                        msg, sizeof(msg)) != 0)
     {
         mcp_repo_err(err, NULL, "%s", msg);
+        mcp_repo_unplace_loop(repo);
         goto failed;
     }
     readers = rc->pool.enable_pooling ? (int) rc->pool.max_readers : 0;
@@ -94,6 +130,7 @@ mcp_repo_open(uv_loop_t *loop, const mcp_repo_conf_t *rc,
         mcp_pool_free(&repo->readers);
         mcp_pool_free(&repo->writers);
         mcp_ckpt_stop(&repo->ckpt);
+        mcp_repo_unplace_loop(repo);
         goto failed;
     }
     /* walks for the writer: at most half the readers (mcp_repo_warm.c) */
@@ -634,12 +671,31 @@ mcp_repo_close(mcp_repo_t *repo)
     mcp_pool_free(&repo->readers);      /* both stopped: no more hand-offs */
     mcp_pool_free(&repo->writers);
     mcp_ckpt_stop(&repo->ckpt);
+    mcp_repo_unplace_loop(repo);        /* no thread left to hand off to */
     mcp_warm_fail_all(repo);            /* the writers are gone */
     mcp_reqsets_free(&repo->reqsets);
     mcp_repo_deliver(repo);     /* the last completions, ECLOSED included */
     uv_close((uv_handle_t *) &repo->async, mcp_repo_handle_closed);
     uv_close((uv_handle_t *) &repo->sweep, mcp_repo_handle_closed);
     uv_close((uv_handle_t *) &repo->retention, mcp_repo_handle_closed);
+}
+
+
+static json_t *
+mcp_repo_affinity_stats(mcp_repo_t *repo)
+{
+    json_t  *o = json_pack("{s:s}", "mode",
+                           repo->conf.pool.writer_affinity
+                           == MCP_REPO_AFFINITY_LOOP ? "loop" : "none");
+
+    if (repo->conf.pool.writer_affinity == MCP_REPO_AFFINITY_LOOP) {
+        json_object_set_new(o, "loop_cpu", json_integer(repo->loop_cpu));
+        if (repo->loop_cpu < 0) {
+            json_object_set_new(o, "not_done",
+                                json_string(repo->affinity_note));
+        }
+    }
+    return o;
 }
 
 
@@ -664,6 +720,7 @@ mcp_repo_stats(mcp_repo_t *repo)
         + json_integer_value(json_object_get(wr, "busy_errors"))));
     json_object_set_new(o, "readers", rd);
     json_object_set_new(o, "writers", wr);
+    json_object_set_new(o, "writer_affinity", mcp_repo_affinity_stats(repo));
     json_object_set_new(o, "checkpoint", mcp_ckpt_stats(&repo->ckpt));
     json_object_set_new(o, "request_sets", mcp_reqsets_stats(&repo->reqsets));
 

@@ -235,7 +235,7 @@ mcp_ckpt_main(void *arg)
     uint64_t     copied, frames;
     int          all;
 
-    mcp_repo_yield_to_loop();
+    mcp_repo_yield_to_loop(MCP_CPU_AWAY_FROM_LOOP);
     pthread_mutex_lock(&k->mu);
     for ( ;; ) {
         while (!k->wanted && !k->stop) {

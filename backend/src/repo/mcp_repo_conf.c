@@ -11,6 +11,8 @@
 
 static const char *const  mcp_sync_values[] = { "normal", "full", NULL };
 
+static const char *const  mcp_affinity_values[] = { "none", "loop", NULL };
+
 static const char *const  mcp_policy_values[] = {
     "token_limit", "message_count", "time_based", "unlimited", NULL
 };
@@ -37,6 +39,10 @@ static const mcp_cfg_field_t  mcp_repo_pool_fields[] = {
     { "max_batch", MCP_CFG_T_INT, POOL(max_batch), "256", 1, 100000,
       NULL, NULL, NULL, NULL,
       "most appends committed in one transaction (group commit)" },
+    { "writer_affinity", MCP_CFG_T_ENUM, POOL(writer_affinity), "none", 0, 0,
+      mcp_affinity_values, NULL, NULL, NULL,
+      "loop: the event loop and the writers share one CPU, the readers and "
+      "the checkpointer get the others (docs/storage.md)" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL }
 };
 

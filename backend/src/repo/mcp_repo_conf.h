@@ -15,6 +15,8 @@
 
 enum { MCP_REPO_SYNC_NORMAL = 0, MCP_REPO_SYNC_FULL = 1 };
 
+enum { MCP_REPO_AFFINITY_NONE = 0, MCP_REPO_AFFINITY_LOOP = 1 };
+
 typedef struct {
     int64_t   max_readers;
     int64_t   max_writers;
@@ -22,6 +24,7 @@ typedef struct {
     int64_t   health_check_interval;  /* ms */
     int       enable_pooling;
     int64_t   max_batch;              /* appends per group commit */
+    int       writer_affinity;        /* MCP_REPO_AFFINITY_* */
 } mcp_repo_pool_conf_t;
 
 /* chat.service.repository */

@@ -112,6 +112,14 @@ mcp_repo_daemon_init(mcp_daemon_t *d, mcp_err_t *err)
                  rc->synchronous == MCP_REPO_SYNC_FULL ? "synchronous=FULL"
                                                        : "synchronous=NORMAL",
                  pc->enabled ? "on" : "off (persistence disabled)");
+    if (repo->loop_cpu >= 0) {
+        mcp_log_info(&d->log, "repo", "writer_affinity loop: the event loop "
+                     "and the writers on CPU %d, the readers and the "
+                     "checkpointer on the others", repo->loop_cpu);
+    } else if (rc->pool.writer_affinity == MCP_REPO_AFFINITY_LOOP) {
+        mcp_log_warn(&d->log, "repo", "writer_affinity loop not applied: %s",
+                     repo->affinity_note);
+    }
     return 0;
 }
 

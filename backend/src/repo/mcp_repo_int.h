@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "repo/mcp_repo.h"
+#include "util/mcp_cpu.h"
 #include "util/mcp_hist.h"
 #include "util/mcp_lru.h"
 #include "util/mcp_strmap.h"
@@ -295,6 +296,11 @@ struct mcp_repo_s {
        corrupt) until a write succeeds again; for /health */
     int                 write_fault;        /* MCP_REPO_*, 0: none */
     char                write_fault_text[256];
+
+    /* writer_affinity: loop: the CPU the loop and the writers share, or
+       -1 with the reason it could not be done (mcp_cpu.h) */
+    int                 loop_cpu;
+    char                affinity_note[128];
 };
 
 /* time */
@@ -406,7 +412,8 @@ int  mcp_walbuf_stats(sqlite3 *db, mcp_walbuf_stats_t *st);
 
 /* mcp_repo_pool.c */
 #define MCP_REPO_NICE  2
-void mcp_repo_yield_to_loop(void);     /* each repository thread, first */
+/* each repository thread, first: its priority, and its CPUs */
+void mcp_repo_yield_to_loop(mcp_cpu_place_e where);
 int  mcp_pool_start(mcp_pool_t *p, mcp_repo_t *repo, const char *name,
     int writer, int nworkers, int max_batch, char *err, size_t errlen);
 void mcp_pool_push(mcp_pool_t *p, mcp_repo_req_t *r);

@@ -484,12 +484,15 @@ mcp_writer_take_turn(mcp_worker_t *w)
  * p99; the readers at +2 too, +9 % appends (median of five, read p99
  * still ~2 ms); +5 cost chat turns/s, where these threads also compete
  * with nginx and the rest of the host (docs/benchmarks.md).  Lowering
- * one's own priority needs no privilege; failing to is harmless.
+ * one's own priority needs no privilege; failing to is harmless.  With
+ * writer_affinity: loop the thread also takes its CPUs: with the loop, or
+ * away from it (mcp_cpu.h).
  */
 void
-mcp_repo_yield_to_loop(void)
+mcp_repo_yield_to_loop(mcp_cpu_place_e where)
 {
     (void) setpriority(PRIO_PROCESS, (id_t) gettid(), MCP_REPO_NICE);
+    mcp_cpu_place_thread(where);
 }
 
 
@@ -505,7 +508,9 @@ mcp_worker_main(void *arg)
     if (batch == NULL) {
         return NULL;
     }
-    mcp_repo_yield_to_loop();
+    /* a writer hands its groups to the loop: with it (writer_affinity) */
+    mcp_repo_yield_to_loop(p->writer ? MCP_CPU_WITH_LOOP
+                                     : MCP_CPU_AWAY_FROM_LOOP);
     /*
      * A writer keeps the turn while it is healthy: its page cache stays
      * hot, and the standbys blocked on the turn take over only if its
