@@ -9,8 +9,14 @@
 #   pool      the default pools: readers + writers with group commit
 #   raw       one connection, no threads: the repository's own append for the
 #             same rows (the same 64 conversations), one big transaction
-#   pool/raw  the BENCH line's appends_per_s and raw_limit_per_s are the
-#             medians of five runs each (pool-64-N, raw-N), alternating
+#   pair      the pool at 64 callers and raw in 250 ms slices that take
+#             turns in one process (24 of each): this host changes speed
+#             every 0.1-1 s, and slices see the same phases where whole runs
+#             one after the other do not.  Three runs with the default
+#             placement (pair-none-N), three with writer_affinity: loop
+#             (pair-loop-N), alternating.  The BENCH line's appends_per_s
+#             and raw_limit_per_s come from the pair-loop run whose pool/raw
+#             is the median; the line before it prints every run's
 #   raw-64    the same, a commit every 64 rows (group commit without the
 #             hand-off; checkpoints inline), for reference
 #   raw-rows  the same rows without request ids (no idempotency entry), for
@@ -52,15 +58,11 @@ for sync in normal full; do
         run "pool-$sync-$c" --mode pool --callers "$c" --readers 4 --sync "$sync"
     done
 done
-# the two figures of the pool/raw ratio, five times each, alternating: the
-# same 3 s of CPU inserts 250k-385k rows in one big transaction from one run
-# to the next here, on ext4 and tmpfs alike, while the pool holds steady
-# (docs/benchmarks.md, session 12), so each side is the median, and each
-# pair's own ratio is printed too
-PAIRS=5
-for i in $(seq $PAIRS); do
-    run "pool-64-$i" --mode pool --callers 64 --readers 4 --sync normal
-    run "raw-$i" --mode raw
+# pool/raw: see "pair" above
+RUNS=3
+for i in $(seq $RUNS); do
+    run "pair-none-$i" --mode pair --callers 64 --readers 4
+    run "pair-loop-$i" --mode pair --callers 64 --readers 4 --writer-affinity loop
 done
 run raw-64 --mode raw --batch 64
 run raw-rows --mode raw-rows
@@ -70,31 +72,30 @@ for k in "${!R[@]}"; do
     busy=$((busy + $(field "$k" busy_errors)))
 done
 
-median() {  # key prefix, field: the median of the PAIRS runs
+ratios() {  # placement: each run's pool/raw
     local i
-    for i in $(seq $PAIRS); do field "$1-$i" "$2"; done | sort -g \
-        | sed -n "$(( (PAIRS + 1) / 2 ))p"
+    for i in $(seq $RUNS); do printf '%s ' "$(field "pair-$1-$i" pool_raw)"; done
 }
 
-pair_ratios() {  # each pair's pool/raw, in run order
+median_run() {  # placement: the key of the run with the median pool/raw
     local i
-    for i in $(seq $PAIRS); do
-        awk -v a="$(field "pool-64-$i" appends_per_s)" \
-            -v b="$(field "raw-$i" appends_per_s)" \
-            'BEGIN { printf "%.2f ", b ? a / b : 0 }'
-    done
+    for i in $(seq $RUNS); do
+        echo "$(field "pair-$1-$i" pool_raw) pair-$1-$i"
+    done | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p" | cut -d' ' -f2
 }
 
-pool=$(median pool-64 appends_per_s)
+mid=$(median_run loop)
+pool=$(field "$mid" appends_per_s)
 base=$(field base-normal-64 appends_per_s)
-raw=$(median raw appends_per_s)
+raw=$(field "$mid" raw_per_s)
 fpool=$(field pool-full-64 appends_per_s)
 fbase=$(field base-full-64 appends_per_s)
 ratio=$(awk -v a="$pool" -v b="$base" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
 fratio=$(awk -v a="$fpool" -v b="$fbase" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
 of_raw=$(awk -v a="$pool" -v b="$raw" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-echo "# pool/raw at 64 callers: $of_raw (medians); each pair: $(pair_ratios)"
+echo "# pool/raw at 64 callers, writer_affinity none: $(ratios none)"
+echo "# pool/raw at 64 callers, writer_affinity loop: $(ratios loop)(BENCH: $mid, $of_raw)"
 echo "# load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "BENCH store appends_per_s=$pool baseline_per_s=$base ratio=$ratio" \
      "raw_limit_per_s=$raw full_ratio=$fratio busy_errors=$busy" \
-     "read_p99_ms=$(median pool-64 read_p99_ms)"
+     "read_p99_ms=$(field "$mid" read_p99_ms)"
