@@ -85,6 +85,9 @@ def nginx_workers(stack):
     return [int(p) for p in out]
 
 
+WRITER_AFFINITY = "none"     # --writer-affinity
+
+
 def start_stack(tmp, mock, conns, persist):
     yaml = {
         "logging": {"level": "warn"},
@@ -99,7 +102,9 @@ def start_stack(tmp, mock, conns, persist):
         "chat": {"service": {
             "provider": "llm",
             "limits": {"concurrent_requests": 100000,
-                       "requests_per_minute": 0}}},
+                       "requests_per_minute": 0},
+            "repository": {"connection_pool": {
+                "writer_affinity": WRITER_AFFINITY}}}},
         "persistence": {"enabled": persist},
     }
     s = Stack(tmp, mcpd_yaml=yaml,
@@ -213,7 +218,12 @@ def main():
     ap.add_argument("--rate", type=float, default=0,
                     help="paced phase rate in turns/s (instead of --pace): "
                     "the same offered load across runs")
+    ap.add_argument("--writer-affinity", default="none",
+                    choices=("none", "loop"),
+                    help="mcpd's repository.connection_pool.writer_affinity")
     a = ap.parse_args()
+    global WRITER_AFFINITY
+    WRITER_AFFINITY = a.writer_affinity
 
     res = {}
     mock = Mock(a.words)
