@@ -1,10 +1,11 @@
 /*
  * store_bench: append throughput and read latency of the repository.
  *
- *   store_bench --db PATH --mode pool|baseline|raw|raw-rows
+ *   store_bench --db PATH --mode pool|baseline|raw|raw-rows|pair
  *               [--callers N] [--readers N] [--seconds S] [--sync normal|full]
  *               [--read-gap-ms MS] [--batch N] [--writers N]
- *               [--checkpoint-pages N]
+ *               [--checkpoint-pages N] [--writer-affinity none|loop]
+ *               [--pairs N] [--slice-ms MS]
  *
  * Readers read the newest 50 messages (2000 tokens) of a conversation,
  * then pause read-gap-ms (default 2) before the next read.
@@ -18,11 +19,16 @@
  *           (the same 64 conversations), all in one big transaction: the
  *           ceiling; with --batch N, a commit every N rows instead
  * raw-rows  the same with only the message INSERT (no request id)
+ * pair      pool (normal) and raw in slices of --slice-ms (250) that take
+ *           turns, --pairs (24) of each, on PATH and PATH-raw: see
+ *           bench_pair(); STORE_BENCH_TRACE=1 prints each pair
  *
  * Prints one line:
  *   RESULT mode=.. callers=.. sync=.. appends=.. appends_per_s=..
  *          read_p50_ms=.. read_p99_ms=.. reads=.. busy_errors=.. errors=..
  *          rows_per_commit=..
+ * pair adds raw_per_s, pool_raw (the ratio of the sums), and the median,
+ * least and greatest pair's ratio.
  */
 
 #include <getopt.h>
