@@ -11,6 +11,7 @@
 
 #include "unit.h"
 #include "core/mcp_daemon.h"
+#include "link/mcp_link_server.h"
 #include "redis/mcp_redis_fwd_codec.h"
 #include "util/mcp_uuid.h"
 
@@ -71,7 +72,25 @@ test_roundtrip(void)
     mcp_fwd_msg_clear(&d);
     free(enc);
 
+    /* a client's FLOW: pause and resume */
+    m.kind = MCP_FWD_FLOW;
+    m.paused = 1;
+    enc = mcp_fwd_encode(&m, &len);
+    CHECK(mcp_fwd_decode(enc, len, &d) == 0);
+    CHECK(d.kind == MCP_FWD_FLOW && d.sid == 7 && d.paused == 1);
+    CHECK(d.text == NULL);
+    mcp_fwd_msg_clear(&d);
+    free(enc);
+    m.paused = 0;
+    enc = mcp_fwd_encode(&m, &len);
+    CHECK(mcp_fwd_decode(enc, len, &d) == 0);
+    CHECK(d.kind == MCP_FWD_FLOW && d.paused == 0);
+    mcp_fwd_msg_clear(&d);
+    free(enc);
+
     m.kind = 0;
+    CHECK(mcp_fwd_encode(&m, &len) == NULL);
+    m.kind = MCP_FWD_FLOW + 1;
     CHECK(mcp_fwd_encode(&m, &len) == NULL);
 }
 
@@ -89,6 +108,8 @@ test_malformed(void)
         "{\"k\":\"frame\",\"from\":\"a\",\"sid\":1,\"seq\":0}",
         "{\"k\":\"req\",\"from\":\"a\",\"sid\":1,\"t\":\"x\"}",
         "{\"k\":\"req\",\"from\":\"a\",\"sid\":1,\"p\":1,\"t\":\"x\"}",
+        "{\"k\":\"flow\",\"from\":\"a\",\"sid\":1}",
+        "{\"k\":\"flow\",\"from\":\"a\",\"sid\":1,\"z\":1}",
         NULL
     };
     mcp_fwd_msg_t  d;
@@ -254,6 +275,15 @@ t_close_hook(mcp_session_t *s, void *ctx)
     t_hook_calls++;
 }
 
+static int  t_flow_calls, t_flow_last;
+
+static void
+t_flow_hook(mcp_session_t *s, void *ctx)
+{
+    t_flow_calls++;
+    t_flow_last = mcp_session_flow_paused(s);
+}
+
 
 static void
 test_remote_session(void)
@@ -269,6 +299,7 @@ test_remote_session(void)
     uv_loop_init(&loop);
     CHECK(mcp_daemon_init(&d, &loop, &conf, NULL, "t") == 0);
     CHECK(mcp_daemon_on_session_close(&d, t_close_hook, NULL) == 0);
+    CHECK(mcp_daemon_on_session_flow(&d, t_flow_hook, NULL) == 0);
 
     /* what producers send goes to the sink; never paused */
     s = mcp_session_new_remote(&d, 9, attrs, &t_sink, NULL);
@@ -279,6 +310,22 @@ test_remote_session(void)
     CHECK(!mcp_session_paused(s));
     CHECK(mcp_session_reply(s, "r1", "complete", NULL) == 0);
     CHECK(strstr(t_sent, "\"request_id\":\"r1\"") != NULL);
+
+    /* paused by its client's FLOW (forwarded): producers see it; the flow
+       hooks run on each change only; an answer waits for the resume */
+    mcp_session_set_flow(s, 1);
+    CHECK(mcp_session_paused(s) && mcp_session_flow_paused(s));
+    CHECK(t_flow_calls == 1 && t_flow_last == 1);
+    CHECK(d.nsessions_paused == 1);
+    mcp_session_set_flow(s, 1);
+    CHECK(t_flow_calls == 1);
+    t_sent[0] = '\0';
+    CHECK(mcp_session_answer(s, "r3", "complete", NULL) == 0);
+    CHECK(t_sent[0] == '\0');
+    mcp_session_set_flow(s, 0);
+    CHECK(!mcp_session_paused(s) && t_flow_calls == 2 && t_flow_last == 0);
+    CHECK(d.nsessions_paused == 0);
+    CHECK(strstr(t_sent, "\"request_id\":\"r3\"") != NULL);
 
     /* the client went: close hooks run once, sends fail from then on */
     t_hook_calls = 0;

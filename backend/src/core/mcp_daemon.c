@@ -52,11 +52,14 @@ mcp_daemon_cleanup(mcp_daemon_t *d)
     free(d->on_close);
     free(d->on_open);
     free(d->on_conv);
+    free(d->on_flow);
     free(d->on_drain);
     d->on_open = NULL;
     d->non_open = 0;
     d->on_conv = NULL;
     d->non_conv = 0;
+    d->on_flow = NULL;
+    d->non_flow = 0;
     d->on_drain = NULL;
     d->non_drain = 0;
     d->stats = NULL;
@@ -289,6 +292,14 @@ mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx)
 {
     return mcp_daemon_add_hook(&d->on_open, &d->non_open, (void *) fn, ctx);
+}
+
+
+int
+mcp_daemon_on_session_flow(mcp_daemon_t *d, mcp_session_hook_pt fn,
+    void *ctx)
+{
+    return mcp_daemon_add_hook(&d->on_flow, &d->non_flow, (void *) fn, ctx);
 }
 
 

@@ -146,6 +146,8 @@ struct mcp_daemon_s {
     size_t                    non_open;
     mcp_daemon_hook_t        *on_conv;      /* added for redis/ */
     size_t                    non_conv;
+    mcp_daemon_hook_t        *on_flow;      /* added for redis/ */
+    size_t                    non_flow;
     mcp_daemon_drain_t       *on_drain;
     size_t                    non_drain;
     mcp_daemon_hook_t        *on_exit;
@@ -235,6 +237,13 @@ int mcp_daemon_on_session_close(mcp_daemon_t *d, mcp_session_hook_pt fn,
 int mcp_daemon_on_exit(mcp_daemon_t *d, mcp_daemon_hook_pt fn, void *ctx);
 /* added (redis/: cluster-wide connection count): after a session opened */
 int mcp_daemon_on_session_open(mcp_daemon_t *d, mcp_session_hook_pt fn,
+    void *ctx);
+/*
+ * added (redis/: a client's FLOW reaches the instance that runs its
+ * forwarded requests): fn runs after a session's FLOW state changed
+ * (mcp_session_flow_paused() tells which way).
+ */
+int mcp_daemon_on_session_flow(mcp_daemon_t *d, mcp_session_hook_pt fn,
     void *ctx);
 /*
  * added (redis/: a conversation's home record follows its store): fn runs

@@ -338,14 +338,33 @@ mcp_link_sessions_detach_all(mcp_link_t *l)
 void
 mcp_session_set_flow(mcp_session_t *s, int paused)
 {
-    if (s->flow_paused != (paused ? 1 : 0)) {
-        s->d->nsessions_paused += paused ? 1 : -1;
+    mcp_daemon_t  *d = s->d;
+    size_t         i;
+    int            changed = s->flow_paused != (paused ? 1 : 0);
+
+    if (changed) {
+        d->nsessions_paused += paused ? 1 : -1;
     }
     s->flow_paused = paused ? 1 : 0;
 
+    if (changed) {
+        /* producers elsewhere (a forwarded request's home) follow it */
+        mcp_session_ref(s);
+        for (i = 0; i < d->non_flow; i++) {
+            ((mcp_session_hook_pt) d->on_flow[i].fn)(s, d->on_flow[i].ctx);
+        }
+        mcp_session_unref(s);
+    }
     if (!paused) {
         mcp_session_resume(s);
     }
+}
+
+
+int
+mcp_session_flow_paused(const mcp_session_t *s)
+{
+    return s->flow_paused;
 }
 
 

@@ -68,6 +68,8 @@ int mcp_session_error(mcp_session_t *s, const char *request_id,
     __attribute__((format(printf, 4, 5)));
 
 int mcp_session_paused(const mcp_session_t *s);
+/* The client's own FLOW state only (not the link's congestion). */
+int mcp_session_flow_paused(const mcp_session_t *s);
 void mcp_session_on_resume(mcp_session_t *s, mcp_session_resume_pt cb,
     void *ctx);
 
@@ -77,8 +79,9 @@ void mcp_session_close(mcp_session_t *s, uint16_t code, const char *reason);
 /*
  * Remote sessions (added for redis/): a client connected to another mcpd of
  * the cluster whose requests run here.  It has no link: what producers send
- * goes to sink->send, mcp_session_close() to sink->closed; it is never
- * paused.  Actions see an ordinary session with the attributes given
+ * goes to sink->send, mcp_session_close() to sink->closed; it is paused
+ * only when the asking instance forwards its client's FLOW (redis/ calls
+ * mcp_session_set_flow()).  Actions see an ordinary session with the attributes given
  * (NULL-terminated key, value list).  The creator holds one reference and
  * ends it with mcp_session_end_remote() when the client went away: close
  * hooks run (producers stop) and that reference is dropped.

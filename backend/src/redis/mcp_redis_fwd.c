@@ -21,6 +21,7 @@ struct mcp_fwd_route_s {
     uint64_t            next_seq;
     uint64_t            heard_ms;       /* last frame or alive */
     json_t             *inflight;       /* rid -> true */
+    int                 paused;         /* the FLOW state the home has */
 };
 
 /* the home side: a remote session for (from, sid) */
@@ -192,6 +193,46 @@ fwd_route_fail(mcp_fwd_route_t *rt, const char *code, const char *why)
     }
 }
 
+/*
+ * Tell the home the client's FLOW state if it has another: the remote
+ * session there is paused or resumed, and the home's producers (a model's
+ * stream, answers such as history pages) wait as they would for a client
+ * of its own.  Frames already on their way still come, as they do from a
+ * local producer after a pause.  A lost message is made good by the next
+ * change or request.
+ */
+static void
+fwd_route_tell_flow(mcp_fwd_route_t *rt)
+{
+    mcp_fwd_msg_t  m = { .kind = MCP_FWD_FLOW };
+    int            paused = mcp_session_flow_paused(rt->s);
+
+    if (rt->paused == paused) {
+        return;
+    }
+    m.from = rt->f->redis->instance;
+    m.sid = rt->sid;
+    m.paused = paused;
+    if (fwd_publish(rt->f, rt->home, &m, NULL) == 0) {
+        rt->paused = paused;
+        rt->f->flows_out++;
+    }
+}
+
+/* The client's FLOW changed: its routes' homes follow. */
+static void
+fwd_session_flow(mcp_session_t *s, void *ctx)
+{
+    mcp_redis_fwd_t  *f = ctx;
+    mcp_fwd_route_t  *rt;
+
+    for (rt = f->routes; rt; rt = rt->next) {
+        if (rt->s == s) {
+            fwd_route_tell_flow(rt);
+        }
+    }
+}
+
 static mcp_fwd_route_t *
 fwd_route_get(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home)
 {
@@ -262,6 +303,7 @@ mcp_redis_fwd_send(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home,
     }
     rt->heard_ms = uv_now(f->d->loop);
     f->forwarded++;
+    fwd_route_tell_flow(rt);        /* a client already paused */
 }
 
 const char *
@@ -468,6 +510,21 @@ fwd_on_req(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
     mcp_dispatch_message(rm->s, m->text, m->len);
 }
 
+/* The asking client's FLOW: the remote session follows it. */
+static void
+fwd_on_flow(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
+{
+    mcp_fwd_remote_t  *rm;
+    char               key[400];
+
+    fwd_remote_key(key, sizeof(key), m->from, m->sid);
+    rm = mcp_strmap_get(f->remotes, key);
+    if (rm != NULL && mcp_session_is_open(rm->s)) {
+        f->flows_in++;
+        mcp_session_set_flow(rm->s, m->paused);
+    }
+}
+
 /* A frame found no listener (the asker went): stop the work. */
 static void
 fwd_frame_published(mcp_fwd_pub_t *p, redisReply *reply, const char *err)
@@ -514,6 +571,9 @@ fwd_on_message(mcp_redis_t *r, const char *payload, size_t len, void *data)
     case MCP_FWD_CLOSE:
         fwd_remote_key(key, sizeof(key), m.from, m.sid);
         mcp_strmap_remove(f->remotes, key);
+        break;
+    case MCP_FWD_FLOW:
+        fwd_on_flow(f, &m);
         break;
     default:
         fwd_on_frame(f, &m);
@@ -594,7 +654,8 @@ mcp_redis_fwd_init(mcp_redis_fwd_t *f, mcp_daemon_t *d, mcp_redis_t *redis)
     f->remotes = mcp_strmap_new(fwd_remote_free, NULL);
     if (f->by_sid == NULL || f->remotes == NULL
         || mcp_redis_on_up(&f->sub, fwd_sub_up, f) != 0
-        || mcp_daemon_on_session_close(d, fwd_session_closed, f) != 0)
+        || mcp_daemon_on_session_close(d, fwd_session_closed, f) != 0
+        || mcp_daemon_on_session_flow(d, fwd_session_flow, f) != 0)
     {
         return -1;
     }
@@ -646,7 +707,7 @@ void
 mcp_redis_fwd_stats(mcp_redis_fwd_t *f, json_t *o)
 {
     json_object_set_new(o, "forwarding", json_pack(
-        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "channel", f->channel,
         "subscriber", mcp_redis_up(&f->sub) ? "up" : "down",
         "routes", (json_int_t) mcp_strmap_count(f->by_sid),
@@ -657,5 +718,7 @@ mcp_redis_fwd_stats(mcp_redis_fwd_t *f, json_t *o)
         "frames_out", (json_int_t) f->frames_out,
         "unavailable", (json_int_t) f->unavailable,
         "lost", (json_int_t) f->lost,
-        "bad", (json_int_t) f->bad));
+        "bad", (json_int_t) f->bad,
+        "flows_out", (json_int_t) f->flows_out,
+        "flows_in", (json_int_t) f->flows_in));
 }

@@ -44,6 +44,8 @@ typedef struct {
     uint64_t            unavailable;   /* home gone or silent */
     uint64_t            lost;          /* a frame missing */
     uint64_t            bad;           /* malformed messages */
+    uint64_t            flows_out;     /* a client's FLOW sent to homes */
+    uint64_t            flows_in;      /* FLOW applied to remote sessions */
 } mcp_redis_fwd_t;
 
 int mcp_redis_fwd_init(mcp_redis_fwd_t *f, mcp_daemon_t *d,

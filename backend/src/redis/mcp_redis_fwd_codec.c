@@ -7,7 +7,7 @@
 #include "redis/mcp_redis_fwd_codec.h"
 
 static const char  *mcp_fwd_kinds[] = {
-    NULL, "req", "close", "frame", "alive", "gone"
+    NULL, "req", "close", "frame", "alive", "gone", "flow"
 };
 
 
@@ -17,7 +17,7 @@ mcp_fwd_encode(const mcp_fwd_msg_t *m, size_t *len)
     json_t  *o;
     char    *text;
 
-    if (m->kind < MCP_FWD_REQ || m->kind > MCP_FWD_GONE || m->from == NULL) {
+    if (m->kind < MCP_FWD_REQ || m->kind > MCP_FWD_FLOW || m->from == NULL) {
         return NULL;
     }
     o = json_pack("{s:s, s:s, s:I}", "k", mcp_fwd_kinds[m->kind],
@@ -27,6 +27,9 @@ mcp_fwd_encode(const mcp_fwd_msg_t *m, size_t *len)
     }
     if (m->kind == MCP_FWD_FRAME) {
         json_object_set_new(o, "seq", json_integer((json_int_t) m->seq));
+    }
+    if (m->kind == MCP_FWD_FLOW) {
+        json_object_set_new(o, "z", json_boolean(m->paused));
     }
     if (m->kind == MCP_FWD_REQ) {
         json_object_set_new(o, "p", json_string(m->principal
@@ -53,7 +56,7 @@ mcp_fwd_kind(const char *k)
 {
     int  i;
 
-    for (i = MCP_FWD_REQ; i <= MCP_FWD_GONE; i++) {
+    for (i = MCP_FWD_REQ; i <= MCP_FWD_FLOW; i++) {
         if (k != NULL && strcmp(k, mcp_fwd_kinds[i]) == 0) {
             return i;
         }
@@ -65,7 +68,7 @@ mcp_fwd_kind(const char *k)
 int
 mcp_fwd_decode(const char *buf, size_t len, mcp_fwd_msg_t *m)
 {
-    json_t  *sid, *seq, *t, *p;
+    json_t  *sid, *seq, *t, *p, *z;
     int      kind;
 
     memset(m, 0, sizeof(*m));
@@ -90,6 +93,13 @@ mcp_fwd_decode(const char *buf, size_t len, mcp_fwd_msg_t *m)
             return -1;
         }
         m->seq = (uint64_t) json_integer_value(seq);
+    }
+    if (kind == MCP_FWD_FLOW) {
+        z = json_object_get(m->doc, "z");
+        if (!json_is_boolean(z)) {
+            return -1;
+        }
+        m->paused = json_is_true(z);
     }
     if (kind == MCP_FWD_REQ) {
         p = json_object_get(m->doc, "p");

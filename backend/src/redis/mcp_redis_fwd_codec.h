@@ -12,6 +12,10 @@
  *   alive  home -> asker   the remote session still exists (sent every
  *                          heartbeat_interval while it does)
  *   gone   home -> asker   the remote session ended on the home's side
+ *   flow   asker -> home   the client is slow (paused) or reads again: the
+ *                          remote session is paused or resumed, so the
+ *                          home holds its frames and pauses its producers
+ *                          as it would for a client of its own
  */
 
 #ifndef MCP_REDIS_FWD_CODEC_H
@@ -27,7 +31,8 @@ typedef enum {
     MCP_FWD_CLOSE,
     MCP_FWD_FRAME,
     MCP_FWD_ALIVE,
-    MCP_FWD_GONE
+    MCP_FWD_GONE,
+    MCP_FWD_FLOW
 } mcp_fwd_kind_e;
 
 typedef struct {
@@ -39,6 +44,7 @@ typedef struct {
     const char      *send_buffer; /* req: the asking client's
                                      mcp_send_buffer_size (the module's
                                      OPEN attribute), NULL if unknown */
+    int              paused;      /* flow: 1 pause, 0 resume */
     const char      *text;        /* req: client message; frame: frame */
     size_t           len;
     json_t          *doc;         /* decode: owns the strings above */

@@ -1,0 +1,98 @@
+"""A slow client's FLOW crosses instances (mcp_redis_fwd.c, the `flow`
+message).  A client on B stops reading while A, the conversation's home,
+streams a long answer to it.  A stops reading the model: the transfer
+stalls at the mock, and no read timeout fires meanwhile.  Once the client
+reads again, it gets the whole answer, in order, ending with complete.
+Without the pause crossing over, A streams at loopback speed and B's nginx
+closes the client with 1008 once its send buffer is full.
+
+The buffers are small, as in test_chat_flow.py: the mock's SO_SNDBUF, the
+client's SO_RCVBUF and mcpd's link buffer.  A few MB are then enough to
+fill them."""
+
+import asyncio
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from chat_client import conv_of, run, text_of  # noqa: E402
+from cluster import needs_redis  # noqa: E402
+from stack import wait_until  # noqa: E402
+
+pytestmark = needs_redis
+
+A, B = 0, 1
+CHUNKS = 1500
+CHUNK_BYTES = 8192
+READ_TIMEOUT_S = 2
+
+
+def expected_text():
+    out = []
+    for i in range(CHUNKS):
+        head = "<%06d>" % i
+        out.append(head + "x" * (CHUNK_BYTES - len(head)))
+    return "".join(out)
+
+
+def unsent(mock):
+    return mock._call("GET", "/_mock/stats")["unsent_bytes"]
+
+
+def fwd(cluster, i):
+    return cluster.redis_status(i)["forwarding"]
+
+
+def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
+    c = make_cluster(
+        http_client={"read_timeout": READ_TIMEOUT_S},
+        mcpd_yaml={"daemon": {"link_buffer_size": "64k"}},
+        nginx_location={"mcp_send_buffer_size": "4m"})
+    home = c.instances[A]
+
+    async def go():
+        async with c.client(instance=A) as wa:
+            conv = conv_of(await wa.chat("seed", rid="f-1"))
+        llm_mock.queue({"scenario": "bulk", "chunks": CHUNKS,
+                        "chunk_bytes": CHUNK_BYTES, "sndbuf": 16384})
+        async with c.client(instance=B, timeout=60) as wb:
+            wb.ws.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+            rid = await wb.start_chat("tell me everything", conv=conv,
+                                      rid="f-2", streaming=True)
+            first = await wb.first(rid)
+            assert first["status"] == "processing", first
+
+            # stop reading, for longer than the provider's read timeout;
+            # meanwhile count the frames B receives from A
+            arrived = []
+            t_end = time.monotonic() + READ_TIMEOUT_S + 1
+            while time.monotonic() < t_end:
+                await asyncio.sleep(0.25)
+                arrived.append(fwd(c, B)["frames_in"])
+            # A stopped sending once the pause reached it: what was on its
+            # way arrived, then nothing more, far short of the answer
+            assert arrived[-4:] == [arrived[-1]] * 4, arrived
+            assert arrived[-1] < CHUNKS // 2, arrived
+            assert unsent(llm_mock) > 0         # the model's side waits
+            h = home.health()
+            assert h["llm_client_stats"]["providers"]["mock"][
+                "in_flight"] == 1                   # paused, not timed out
+            assert h["mcpd"]["sessions_paused"] >= 1    # the remote one
+            assert fwd(c, B)["flows_out"] >= 1
+            assert fwd(c, A)["flows_in"] >= 1
+
+            frames = [first] + await wb.until_end(rid, timeout=60)
+            return frames
+
+    frames = run(go())
+    assert frames[-1]["status"] == "complete", frames[-1]
+    statuses = [f["status"] for f in frames]
+    assert statuses.count("complete") == 1 and "error" not in statuses
+    assert text_of(frames) == expected_text()
+    # resumed: the pause and the resume crossed, and the mock emptied
+    assert fwd(c, B)["flows_out"] >= 2 and fwd(c, A)["flows_in"] >= 2
+    wait_until(lambda: unsent(llm_mock) == 0, 10, what="the mock to empty")
+    assert home.health()["mcpd"]["sessions_paused"] == 0
