@@ -11,6 +11,7 @@ client's SO_RCVBUF and mcpd's link buffer.  A few MB are then enough to
 fill them."""
 
 import asyncio
+import signal
 import os
 import socket
 import sys
@@ -65,17 +66,21 @@ def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
             first = await wb.first(rid)
             assert first["status"] == "processing", first
 
-            # stop reading, for longer than the provider's read timeout;
-            # meanwhile count the frames B receives from A
-            arrived = []
-            t_end = time.monotonic() + READ_TIMEOUT_S + 1
-            while time.monotonic() < t_end:
+            # stop reading: what was already on its way from A still
+            # arrives at B (the kernel's and nginx's buffers take some
+            # megabytes before nginx asks for the pause), then nothing more
+            arrived = [fwd(c, B)["frames_in"]]
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (
+                    len(arrived) > 4 and arrived[-5:] == [arrived[-1]] * 5):
                 await asyncio.sleep(0.25)
                 arrived.append(fwd(c, B)["frames_in"])
-            # A stopped sending once the pause reached it: what was on its
-            # way arrived, then nothing more, far short of the answer
-            assert arrived[-4:] == [arrived[-1]] * 4, arrived
+            assert arrived[-5:] == [arrived[-1]] * 5, arrived
             assert arrived[-1] < CHUNKS // 2, arrived
+            # and it stays so past the provider's read timeout: A paused
+            # its read of the model, it did not time out
+            await asyncio.sleep(READ_TIMEOUT_S + 0.5)
+            assert fwd(c, B)["frames_in"] == arrived[-1]
             assert unsent(llm_mock) > 0         # the model's side waits
             h = home.health()
             assert h["llm_client_stats"]["providers"]["mock"][
@@ -96,3 +101,49 @@ def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
     assert fwd(c, B)["flows_out"] >= 2 and fwd(c, A)["flows_in"] >= 2
     wait_until(lambda: unsent(llm_mock) == 0, 10, what="the mock to empty")
     assert home.health()["mcpd"]["sessions_paused"] == 0
+
+
+def test_home_keeps_one_window_on_its_way_to_a_stalled_asker(make_cluster,
+                                                             llm_mock):
+    """B's mcpd stops reading (SIGSTOP) while A streams to B's client: A
+    publishes one window of frames (a quarter of the client's 1m
+    mcp_send_buffer_size) past what B acknowledged, then holds the rest and
+    stops reading the model, instead of piling the whole answer into
+    Redis's buffer for B.  Once B runs again it acknowledges, A goes on,
+    and the client gets everything."""
+    c = make_cluster(http_client={"read_timeout": 10})
+    b_mcpd = c.instances[B].mcpd.proc.pid
+    window_frames = (1024 * 1024 // 4) // CHUNK_BYTES
+
+    async def go():
+        async with c.client(instance=A) as wa:
+            conv = conv_of(await wa.chat("seed", rid="w-1"))
+        llm_mock.queue({"scenario": "bulk", "chunks": CHUNKS,
+                        "chunk_bytes": CHUNK_BYTES, "sndbuf": 16384})
+        async with c.client(instance=B, timeout=60) as wb:
+            rid = await wb.start_chat("tell me everything", conv=conv,
+                                      rid="w-2", streaming=True)
+            first = await wb.first(rid)
+            assert first["status"] == "processing", first
+            os.kill(b_mcpd, signal.SIGSTOP)
+            try:
+                sent = []
+                for _ in range(6):
+                    await asyncio.sleep(0.15)
+                    sent.append(fwd(c, A)["frames_out"])
+            finally:
+                os.kill(b_mcpd, signal.SIGCONT)
+            got_b = fwd(c, B)["frames_in"]
+            frames = [first] + await wb.until_end(rid, timeout=60)
+            return sent, got_b, frames
+
+    sent, got_b, frames = run(go())
+    # A stopped publishing, one window (plus the frame that crossed it)
+    # beyond what B had taken in when it stopped
+    assert sent[-3:] == [sent[-1]] * 3, sent
+    assert sent[-1] - got_b <= window_frames + 2, (sent, got_b)
+    assert sent[-1] < CHUNKS // 2, sent
+    assert fwd(c, A)["window_stalls"] >= 1
+    assert frames[-1]["status"] == "complete", frames[-1]
+    assert text_of(frames) == expected_text()
+    wait_until(lambda: unsent(llm_mock) == 0, 10, what="the mock to empty")

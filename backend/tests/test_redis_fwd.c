@@ -88,9 +88,18 @@ test_roundtrip(void)
     mcp_fwd_msg_clear(&d);
     free(enc);
 
+    /* an ack: the frame bytes passed on so far */
+    m.kind = MCP_FWD_ACK;
+    m.bytes = 5000000000ULL;
+    enc = mcp_fwd_encode(&m, &len);
+    CHECK(mcp_fwd_decode(enc, len, &d) == 0);
+    CHECK(d.kind == MCP_FWD_ACK && d.sid == 7 && d.bytes == 5000000000ULL);
+    mcp_fwd_msg_clear(&d);
+    free(enc);
+
     m.kind = 0;
     CHECK(mcp_fwd_encode(&m, &len) == NULL);
-    m.kind = MCP_FWD_FLOW + 1;
+    m.kind = MCP_FWD_ACK + 1;
     CHECK(mcp_fwd_encode(&m, &len) == NULL);
 }
 
@@ -110,6 +119,9 @@ test_malformed(void)
         "{\"k\":\"req\",\"from\":\"a\",\"sid\":1,\"p\":1,\"t\":\"x\"}",
         "{\"k\":\"flow\",\"from\":\"a\",\"sid\":1}",
         "{\"k\":\"flow\",\"from\":\"a\",\"sid\":1,\"z\":1}",
+        "{\"k\":\"ack\",\"from\":\"a\",\"sid\":1}",
+        "{\"k\":\"ack\",\"from\":\"a\",\"sid\":1,\"n\":-5}",
+        "{\"k\":\"ack\",\"from\":\"a\",\"sid\":1,\"n\":\"5\"}",
         NULL
     };
     mcp_fwd_msg_t  d;
@@ -119,6 +131,20 @@ test_malformed(void)
         CHECK(mcp_fwd_decode(bad[i], strlen(bad[i]), &d) == -1);
         mcp_fwd_msg_clear(&d);
     }
+}
+
+
+static void
+test_window(void)
+{
+    /* a quarter of the asking client's send buffer, at least 64 KiB */
+    CHECK(mcp_fwd_window(NULL) == 256 * 1024);          /* 1m default */
+    CHECK(mcp_fwd_window("4194304") == 1024 * 1024);
+    CHECK(mcp_fwd_window("262144") == 64 * 1024);
+    CHECK(mcp_fwd_window("100") == 64 * 1024);
+    CHECK(mcp_fwd_window("0") == 256 * 1024);
+    CHECK(mcp_fwd_window("12k") == 256 * 1024);          /* not a number */
+    CHECK(mcp_fwd_window("") == 256 * 1024);
 }
 
 
@@ -352,6 +378,7 @@ test_remote_session(void)
 UNIT_MAIN("redis_fwd",
     UNIT_TEST(test_roundtrip),
     UNIT_TEST(test_malformed),
+    UNIT_TEST(test_window),
     UNIT_TEST(test_final_frame),
     UNIT_TEST(test_names),
     UNIT_TEST(test_uuid),

@@ -22,6 +22,9 @@ struct mcp_fwd_route_s {
     uint64_t            heard_ms;       /* last frame or alive */
     json_t             *inflight;       /* rid -> true */
     int                 paused;         /* the FLOW state the home has */
+    uint64_t            received;       /* frame bytes passed on */
+    uint64_t            acked;          /* ... and told to the home */
+    uint64_t            ack_step;       /* a quarter of the window */
 };
 
 /* the home side: a remote session for (from, sid) */
@@ -32,6 +35,11 @@ typedef struct {
     uint64_t            sid;
     uint64_t            seq;
     char               *key;
+    uint64_t            sent;           /* frame bytes published */
+    uint64_t            acked;          /* ... and passed on by the asker */
+    uint64_t            window;         /* mcp_fwd_window() */
+    int                 client_paused;  /* the asker's client's FLOW */
+    int                 window_full;
 } mcp_fwd_remote_t;
 
 static const mcp_session_sink_t  mcp_fwd_sink;
@@ -219,6 +227,21 @@ fwd_route_tell_flow(mcp_fwd_route_t *rt)
     }
 }
 
+/* Tell the home how many frame bytes went on to the client (cumulative:
+   a lost ack is made good by the next, at the latest at the next sweep). */
+static void
+fwd_route_ack(mcp_fwd_route_t *rt)
+{
+    mcp_fwd_msg_t  m = { .kind = MCP_FWD_ACK };
+
+    m.from = rt->f->redis->instance;
+    m.sid = rt->sid;
+    m.bytes = rt->received;
+    if (fwd_publish(rt->f, rt->home, &m, NULL) == 0) {
+        rt->acked = rt->received;
+    }
+}
+
 /* The client's FLOW changed: its routes' homes follow. */
 static void
 fwd_session_flow(mcp_session_t *s, void *ctx)
@@ -255,6 +278,7 @@ fwd_route_get(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home)
     }
     rt->f = f;
     rt->s = s;
+    rt->ack_step = mcp_fwd_window(mcp_session_attr(s, "send_buffer_size")) / 4;
     mcp_session_ref(s);
     rt->sid = ++f->next_sid;
     snprintf(rt->key, sizeof(rt->key), "%llu", (unsigned long long) rt->sid);
@@ -375,6 +399,10 @@ fwd_on_frame(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
     if ((rt = mcp_strmap_get(f->by_sid, key)) == NULL) {
         return;                 /* sending closed the session */
     }
+    rt->received += m->len;
+    if (rt->received - rt->acked >= rt->ack_step) {
+        fwd_route_ack(rt);
+    }
     if (mcp_fwd_frame_final(m->text, m->len, rid, sizeof(rid)) == 1) {
         json_object_del(rt->inflight, rid);
         if (json_object_size(rt->inflight) == 0) {
@@ -413,6 +441,19 @@ fwd_remote_free(void *value, void *ctx)
     free(rm);
 }
 
+/*
+ * The remote session is paused while its client is (a FLOW from the
+ * asker) or while a window of frame bytes is on its way unacknowledged:
+ * the home's producers then hold what they make, as for a slow local
+ * client, instead of filling Redis's buffer for the asker and the asking
+ * nginx's send buffer.
+ */
+static void
+fwd_remote_apply(mcp_fwd_remote_t *rm)
+{
+    mcp_session_set_flow(rm->s, rm->client_paused || rm->window_full);
+}
+
 static int
 fwd_sink_send(void *ctx, const char *text, size_t len)
 {
@@ -434,6 +475,12 @@ fwd_sink_send(void *ctx, const char *text, size_t len)
         return -1;
     }
     rm->f->frames_out++;
+    rm->sent += len;
+    if (!rm->window_full && rm->sent - rm->acked > rm->window) {
+        rm->window_full = 1;
+        rm->f->window_stalls++;
+        fwd_remote_apply(rm);
+    }
     return 0;
 }
 
@@ -488,6 +535,7 @@ fwd_on_req(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
         attrs[n] = NULL;
         rm->f = f;
         rm->sid = m->sid;
+        rm->window = mcp_fwd_window(m->send_buffer);
         rm->from = strdup(m->from);
         rm->key = strdup(key);
         rm->s = mcp_session_new_remote(f->d, m->sid, attrs, &mcp_fwd_sink,
@@ -521,7 +569,29 @@ fwd_on_flow(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
     rm = mcp_strmap_get(f->remotes, key);
     if (rm != NULL && mcp_session_is_open(rm->s)) {
         f->flows_in++;
-        mcp_session_set_flow(rm->s, m->paused);
+        rm->client_paused = m->paused;
+        fwd_remote_apply(rm);
+    }
+}
+
+/* The asker passed frames on: below half the window, the producers go on. */
+static void
+fwd_on_ack(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
+{
+    mcp_fwd_remote_t  *rm;
+    char               key[400];
+
+    fwd_remote_key(key, sizeof(key), m->from, m->sid);
+    rm = mcp_strmap_get(f->remotes, key);
+    if (rm == NULL || !mcp_session_is_open(rm->s)) {
+        return;
+    }
+    if (m->bytes > rm->acked) {
+        rm->acked = m->bytes < rm->sent ? m->bytes : rm->sent;
+    }
+    if (rm->window_full && rm->sent - rm->acked <= rm->window / 2) {
+        rm->window_full = 0;
+        fwd_remote_apply(rm);
     }
 }
 
@@ -575,6 +645,9 @@ fwd_on_message(mcp_redis_t *r, const char *payload, size_t len, void *data)
     case MCP_FWD_FLOW:
         fwd_on_flow(f, &m);
         break;
+    case MCP_FWD_ACK:
+        fwd_on_ack(f, &m);
+        break;
     default:
         fwd_on_frame(f, &m);
     }
@@ -623,9 +696,14 @@ fwd_sweep(uv_timer_t *t)
        is gone shows as 0 receivers and its session ends) */
     mcp_strmap_sweep(f->remotes, fwd_remote_alive, NULL);
 
-    /* asking side: a home silent for heartbeat_ttl is gone */
+    /* asking side: a home silent for heartbeat_ttl is gone; the others
+       hear of every byte passed on (a home whose window is full waits
+       for that) */
     for (rt = f->routes; rt; rt = next) {
         next = rt->next;
+        if (rt->received != rt->acked) {
+            fwd_route_ack(rt);
+        }
         if (now - rt->heard_ms > ttl) {
             f->unavailable++;
             fwd_route_fail(rt, "conversation_unavailable",
@@ -707,7 +785,8 @@ void
 mcp_redis_fwd_stats(mcp_redis_fwd_t *f, json_t *o)
 {
     json_object_set_new(o, "forwarding", json_pack(
-        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I}",
         "channel", f->channel,
         "subscriber", mcp_redis_up(&f->sub) ? "up" : "down",
         "routes", (json_int_t) mcp_strmap_count(f->by_sid),
@@ -720,5 +799,6 @@ mcp_redis_fwd_stats(mcp_redis_fwd_t *f, json_t *o)
         "lost", (json_int_t) f->lost,
         "bad", (json_int_t) f->bad,
         "flows_out", (json_int_t) f->flows_out,
-        "flows_in", (json_int_t) f->flows_in));
+        "flows_in", (json_int_t) f->flows_in,
+        "window_stalls", (json_int_t) f->window_stalls));
 }

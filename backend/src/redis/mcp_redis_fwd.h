@@ -46,6 +46,7 @@ typedef struct {
     uint64_t            bad;           /* malformed messages */
     uint64_t            flows_out;     /* a client's FLOW sent to homes */
     uint64_t            flows_in;      /* FLOW applied to remote sessions */
+    uint64_t            window_stalls; /* remote sessions paused: window */
 } mcp_redis_fwd_t;
 
 int mcp_redis_fwd_init(mcp_redis_fwd_t *f, mcp_daemon_t *d,

@@ -7,8 +7,11 @@
 #include "redis/mcp_redis_fwd_codec.h"
 
 static const char  *mcp_fwd_kinds[] = {
-    NULL, "req", "close", "frame", "alive", "gone", "flow"
+    NULL, "req", "close", "frame", "alive", "gone", "flow", "ack"
 };
+
+#define MCP_FWD_SEND_BUFFER_DEFAULT  (1024 * 1024)
+#define MCP_FWD_WINDOW_MIN           (64 * 1024)
 
 
 char *
@@ -17,7 +20,7 @@ mcp_fwd_encode(const mcp_fwd_msg_t *m, size_t *len)
     json_t  *o;
     char    *text;
 
-    if (m->kind < MCP_FWD_REQ || m->kind > MCP_FWD_FLOW || m->from == NULL) {
+    if (m->kind < MCP_FWD_REQ || m->kind > MCP_FWD_ACK || m->from == NULL) {
         return NULL;
     }
     o = json_pack("{s:s, s:s, s:I}", "k", mcp_fwd_kinds[m->kind],
@@ -30,6 +33,9 @@ mcp_fwd_encode(const mcp_fwd_msg_t *m, size_t *len)
     }
     if (m->kind == MCP_FWD_FLOW) {
         json_object_set_new(o, "z", json_boolean(m->paused));
+    }
+    if (m->kind == MCP_FWD_ACK) {
+        json_object_set_new(o, "n", json_integer((json_int_t) m->bytes));
     }
     if (m->kind == MCP_FWD_REQ) {
         json_object_set_new(o, "p", json_string(m->principal
@@ -56,7 +62,7 @@ mcp_fwd_kind(const char *k)
 {
     int  i;
 
-    for (i = MCP_FWD_REQ; i <= MCP_FWD_FLOW; i++) {
+    for (i = MCP_FWD_REQ; i <= MCP_FWD_ACK; i++) {
         if (k != NULL && strcmp(k, mcp_fwd_kinds[i]) == 0) {
             return i;
         }
@@ -68,7 +74,7 @@ mcp_fwd_kind(const char *k)
 int
 mcp_fwd_decode(const char *buf, size_t len, mcp_fwd_msg_t *m)
 {
-    json_t  *sid, *seq, *t, *p, *z;
+    json_t  *sid, *seq, *t, *p, *z, *n;
     int      kind;
 
     memset(m, 0, sizeof(*m));
@@ -101,6 +107,13 @@ mcp_fwd_decode(const char *buf, size_t len, mcp_fwd_msg_t *m)
         }
         m->paused = json_is_true(z);
     }
+    if (kind == MCP_FWD_ACK) {
+        n = json_object_get(m->doc, "n");
+        if (!json_is_integer(n) || json_integer_value(n) < 0) {
+            return -1;
+        }
+        m->bytes = (uint64_t) json_integer_value(n);
+    }
     if (kind == MCP_FWD_REQ) {
         p = json_object_get(m->doc, "p");
         if (!json_is_string(p)) {
@@ -119,6 +132,26 @@ mcp_fwd_decode(const char *buf, size_t len, mcp_fwd_msg_t *m)
         m->len = json_string_length(t);
     }
     return 0;
+}
+
+
+uint64_t
+mcp_fwd_window(const char *send_buffer)
+{
+    unsigned long long  n = 0;
+    char               *end = NULL;
+
+    if (send_buffer != NULL) {
+        n = strtoull(send_buffer, &end, 10);
+        if (end == send_buffer || *end != '\0') {
+            n = 0;
+        }
+    }
+    if (n == 0) {
+        n = MCP_FWD_SEND_BUFFER_DEFAULT;
+    }
+    n /= 4;
+    return n < MCP_FWD_WINDOW_MIN ? MCP_FWD_WINDOW_MIN : (uint64_t) n;
 }
 
 

@@ -16,6 +16,9 @@
  *                          remote session is paused or resumed, so the
  *                          home holds its frames and pauses its producers
  *                          as it would for a client of its own
+ *   ack    asker -> home   the bytes of frames the asker has passed on to
+ *                          its client so far: the home keeps at most a
+ *                          window (mcp_fwd_window()) of them on the way
  */
 
 #ifndef MCP_REDIS_FWD_CODEC_H
@@ -32,7 +35,8 @@ typedef enum {
     MCP_FWD_FRAME,
     MCP_FWD_ALIVE,
     MCP_FWD_GONE,
-    MCP_FWD_FLOW
+    MCP_FWD_FLOW,
+    MCP_FWD_ACK
 } mcp_fwd_kind_e;
 
 typedef struct {
@@ -45,6 +49,7 @@ typedef struct {
                                      mcp_send_buffer_size (the module's
                                      OPEN attribute), NULL if unknown */
     int              paused;      /* flow: 1 pause, 0 resume */
+    uint64_t         bytes;       /* ack: frame bytes passed on, in all */
     const char      *text;        /* req: client message; frame: frame */
     size_t           len;
     json_t          *doc;         /* decode: owns the strings above */
@@ -63,6 +68,17 @@ void mcp_fwd_msg_clear(mcp_fwd_msg_t *m);
  */
 int mcp_fwd_frame_final(const char *text, size_t len, char *rid,
     size_t size);
+
+/*
+ * The frame bytes a home may have on their way to an asker's client (sent,
+ * not yet acknowledged): a quarter of that client's mcp_send_buffer_size
+ * (send_buffer: the module's OPEN attribute, forwarded with each request;
+ * NULL or bad: the directive's default, 1m), at least 64 KiB.  What is on
+ * its way when a FLOW pause reaches the home then fits in what the module
+ * takes after asking for the pause.  The asker acknowledges every quarter
+ * window.
+ */
+uint64_t mcp_fwd_window(const char *send_buffer);
 
 /* Names, each prefix + a part; -1 when buf is too small. */
 int mcp_fwd_channel(char *buf, size_t size, const char *prefix,
