@@ -22,6 +22,7 @@ struct mcp_fwd_route_s {
     uint64_t            heard_ms;       /* last frame or alive */
     json_t             *inflight;       /* rid -> true */
     int                 paused;         /* the FLOW state the home has */
+    int                 flow_echo;      /* say it again at the next sweep */
     uint64_t            received;       /* frame bytes passed on */
     uint64_t            acked;          /* ... and told to the home */
     uint64_t            ack_step;       /* a quarter of the window */
@@ -206,18 +207,21 @@ fwd_route_fail(mcp_fwd_route_t *rt, const char *code, const char *why)
  * session there is paused or resumed, and the home's producers (a model's
  * stream, answers such as history pages) wait as they would for a client
  * of its own.  Frames already on their way still come, as they do from a
- * local producer after a pause.  A lost message is made good by the next
- * change or request.
+ * local producer after a pause.  A message the home missed (its subscriber
+ * was reconnecting) must not leave it paused, or streaming to a paused
+ * client: the state is said again at the next sweep, and at every sweep
+ * while the client is paused (again: 1).
  */
 static void
-fwd_route_tell_flow(mcp_fwd_route_t *rt)
+fwd_route_tell_flow(mcp_fwd_route_t *rt, int again)
 {
     mcp_fwd_msg_t  m = { .kind = MCP_FWD_FLOW };
     int            paused = mcp_session_flow_paused(rt->s);
 
-    if (rt->paused == paused) {
+    if (rt->paused == paused && !again) {
         return;
     }
+    rt->flow_echo = rt->paused != paused;
     m.from = rt->f->redis->instance;
     m.sid = rt->sid;
     m.paused = paused;
@@ -251,7 +255,7 @@ fwd_session_flow(mcp_session_t *s, void *ctx)
 
     for (rt = f->routes; rt; rt = rt->next) {
         if (rt->s == s) {
-            fwd_route_tell_flow(rt);
+            fwd_route_tell_flow(rt, 0);
         }
     }
 }
@@ -327,7 +331,7 @@ mcp_redis_fwd_send(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home,
     }
     rt->heard_ms = uv_now(f->d->loop);
     f->forwarded++;
-    fwd_route_tell_flow(rt);        /* a client already paused */
+    fwd_route_tell_flow(rt, 0);     /* a client already paused */
 }
 
 const char *
@@ -703,6 +707,9 @@ fwd_sweep(uv_timer_t *t)
         next = rt->next;
         if (rt->received != rt->acked) {
             fwd_route_ack(rt);
+        }
+        if (rt->paused || rt->flow_echo) {
+            fwd_route_tell_flow(rt, 1);
         }
         if (now - rt->heard_ms > ttl) {
             f->unavailable++;
