@@ -57,25 +57,12 @@ def stack(tmp_path_factory, mock):
     s.stop()
 
 
-def expected_text():
-    out = []
-    for i in range(CHUNKS):
-        head = "<%06d>" % i
-        out.append(head + "x" * (CHUNK_BYTES - len(head)))
-    return "".join(out)
-
-
-def unsent(mock):
-    return mock._call("GET", "/_mock/stats")["unsent_bytes"]
-
-
 def in_flight(stack):
     return stack.health()["llm_client_stats"]["providers"]["mock"]["in_flight"]
 
 
 def test_slow_client_stalls_the_provider_then_gets_everything(stack, mock):
-    mock.queue({"scenario": "bulk", "chunks": CHUNKS,
-                "chunk_bytes": CHUNK_BYTES, "sndbuf": 16384})
+    expected = mock.queue_bulk(CHUNKS, CHUNK_BYTES)
 
     async def go():
         async with ChatClient(stack.ws_url, timeout=60) as c:
@@ -92,7 +79,7 @@ def test_slow_client_stalls_the_provider_then_gets_everything(stack, mock):
             t_end = time.monotonic() + READ_TIMEOUT_S + 1
             while time.monotonic() < t_end:
                 await asyncio.sleep(0.25)
-                stalled.append(unsent(mock))
+                stalled.append(mock.unsent())
             # the mock could not get its reply out the whole time: mcpd
             # stopped reading it instead of buffering megabytes
             assert all(b > 0 for b in stalled[4:]), stalled
@@ -106,8 +93,8 @@ def test_slow_client_stalls_the_provider_then_gets_everything(stack, mock):
     assert frames[-1]["status"] == "complete", frames[-1]
     statuses = [f["status"] for f in frames]
     assert statuses.count("complete") == 1 and "error" not in statuses
-    assert text_of(frames) == expected_text()
+    assert text_of(frames) == expected
     deadline = time.monotonic() + 10
-    while unsent(mock) and time.monotonic() < deadline:
+    while mock.unsent() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert unsent(mock) == 0
+    assert mock.unsent() == 0

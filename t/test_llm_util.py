@@ -50,6 +50,22 @@ class Mock:
     def reset(self):
         return self._call("POST", "/_mock/reset", {})
 
+    def unsent(self):
+        """Bytes of replies written by the scripts, not yet taken by the
+        kernel: a reader that stopped reading keeps it above 0."""
+        return self._call("GET", "/_mock/stats")["unsent_bytes"]
+
+    def queue_bulk(self, chunks, chunk_bytes, sndbuf=16384):
+        """Queue a "bulk" reply (chunks of chunk_bytes, each starting with
+        its number) behind a small SO_SNDBUF; returns its whole text."""
+        self.queue({"scenario": "bulk", "chunks": chunks,
+                    "chunk_bytes": chunk_bytes, "sndbuf": sndbuf})
+        out = []
+        for i in range(chunks):
+            head = "<%06d>" % i
+            out.append(head + "x" * (chunk_bytes - len(head)))
+        return "".join(out)
+
     def stop(self):
         self.proc.kill()
         self.proc.wait(timeout=10)

@@ -30,20 +30,22 @@ CHUNK_BYTES = 8192
 READ_TIMEOUT_S = 2
 
 
-def expected_text():
-    out = []
-    for i in range(CHUNKS):
-        head = "<%06d>" % i
-        out.append(head + "x" * (CHUNK_BYTES - len(head)))
-    return "".join(out)
-
-
-def unsent(mock):
-    return mock._call("GET", "/_mock/stats")["unsent_bytes"]
-
-
 def fwd(cluster, i):
     return cluster.redis_status(i)["forwarding"]
+
+
+async def long_answer_from_a_on_b(c, mock, wb, tag):
+    """A conversation started on A; then, from B's socket wb, a chat whose
+    answer (the mock's bulk reply) A streams.  Its request id and first
+    frame, and the whole text expected."""
+    async with c.client(instance=A) as wa:
+        conv = conv_of(await wa.chat("seed", rid=tag + "-1"))
+    expected = mock.queue_bulk(CHUNKS, CHUNK_BYTES)
+    rid = await wb.start_chat("tell me everything", conv=conv,
+                              rid=tag + "-2", streaming=True)
+    first = await wb.first(rid)
+    assert first["status"] == "processing", first
+    return rid, first, expected
 
 
 def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
@@ -54,17 +56,11 @@ def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
     home = c.instances[A]
 
     async def go():
-        async with c.client(instance=A) as wa:
-            conv = conv_of(await wa.chat("seed", rid="f-1"))
-        llm_mock.queue({"scenario": "bulk", "chunks": CHUNKS,
-                        "chunk_bytes": CHUNK_BYTES, "sndbuf": 16384})
         async with c.client(instance=B, timeout=60) as wb:
             wb.ws.transport.get_extra_info("socket").setsockopt(
                 socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
-            rid = await wb.start_chat("tell me everything", conv=conv,
-                                      rid="f-2", streaming=True)
-            first = await wb.first(rid)
-            assert first["status"] == "processing", first
+            rid, first, expected = await long_answer_from_a_on_b(
+                c, llm_mock, wb, "f")
 
             # stop reading: what was already on its way from A still
             # arrives at B (the kernel's and nginx's buffers take some
@@ -81,7 +77,7 @@ def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
             # its read of the model, it did not time out
             await asyncio.sleep(READ_TIMEOUT_S + 0.5)
             assert fwd(c, B)["frames_in"] == arrived[-1]
-            assert unsent(llm_mock) > 0         # the model's side waits
+            assert llm_mock.unsent() > 0         # the model's side waits
             h = home.health()
             assert h["llm_client_stats"]["providers"]["mock"][
                 "in_flight"] == 1                   # paused, not timed out
@@ -90,16 +86,16 @@ def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
             assert fwd(c, A)["flows_in"] >= 1
 
             frames = [first] + await wb.until_end(rid, timeout=60)
-            return frames
+            return frames, expected
 
-    frames = run(go())
+    frames, expected = run(go())
     assert frames[-1]["status"] == "complete", frames[-1]
     statuses = [f["status"] for f in frames]
     assert statuses.count("complete") == 1 and "error" not in statuses
-    assert text_of(frames) == expected_text()
+    assert text_of(frames) == expected
     # resumed: the pause and the resume crossed, and the mock emptied
     assert fwd(c, B)["flows_out"] >= 2 and fwd(c, A)["flows_in"] >= 2
-    wait_until(lambda: unsent(llm_mock) == 0, 10, what="the mock to empty")
+    wait_until(lambda: llm_mock.unsent() == 0, 10, what="the mock to empty")
     assert home.health()["mcpd"]["sessions_paused"] == 0
 
 
@@ -116,15 +112,9 @@ def test_home_keeps_one_window_on_its_way_to_a_stalled_asker(make_cluster,
     window_frames = (1024 * 1024 // 4) // CHUNK_BYTES
 
     async def go():
-        async with c.client(instance=A) as wa:
-            conv = conv_of(await wa.chat("seed", rid="w-1"))
-        llm_mock.queue({"scenario": "bulk", "chunks": CHUNKS,
-                        "chunk_bytes": CHUNK_BYTES, "sndbuf": 16384})
         async with c.client(instance=B, timeout=60) as wb:
-            rid = await wb.start_chat("tell me everything", conv=conv,
-                                      rid="w-2", streaming=True)
-            first = await wb.first(rid)
-            assert first["status"] == "processing", first
+            rid, first, expected = await long_answer_from_a_on_b(
+                c, llm_mock, wb, "w")
             os.kill(b_mcpd, signal.SIGSTOP)
             try:
                 sent = []
@@ -135,9 +125,9 @@ def test_home_keeps_one_window_on_its_way_to_a_stalled_asker(make_cluster,
                 os.kill(b_mcpd, signal.SIGCONT)
             got_b = fwd(c, B)["frames_in"]
             frames = [first] + await wb.until_end(rid, timeout=60)
-            return sent, got_b, frames
+            return sent, got_b, frames, expected
 
-    sent, got_b, frames = run(go())
+    sent, got_b, frames, expected = run(go())
     # A stopped publishing, one window (plus the frame that crossed it)
     # beyond what B had taken in when it stopped
     assert sent[-3:] == [sent[-1]] * 3, sent
@@ -145,5 +135,5 @@ def test_home_keeps_one_window_on_its_way_to_a_stalled_asker(make_cluster,
     assert sent[-1] < CHUNKS // 2, sent
     assert fwd(c, A)["window_stalls"] >= 1
     assert frames[-1]["status"] == "complete", frames[-1]
-    assert text_of(frames) == expected_text()
-    wait_until(lambda: unsent(llm_mock) == 0, 10, what="the mock to empty")
+    assert text_of(frames) == expected
+    wait_until(lambda: llm_mock.unsent() == 0, 10, what="the mock to empty")

@@ -4,44 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "link/mcp_link_server.h"
-#include "redis/mcp_redis_fwd.h"
-#include "redis/mcp_redis_fwd_codec.h"
+#include "redis/mcp_redis_fwd_int.h"
 
 #define MCP_FWD_RID_MAX  129
-
-/* the asking side: one client session's requests on one home */
-struct mcp_fwd_route_s {
-    mcp_redis_fwd_t    *f;
-    mcp_fwd_route_t    *prev, *next;
-    mcp_session_t      *s;
-    char               *home;
-    uint64_t            sid;
-    char                key[24];        /* by_sid */
-    uint64_t            next_seq;
-    uint64_t            heard_ms;       /* last frame or alive */
-    json_t             *inflight;       /* rid -> true */
-    int                 paused;         /* the FLOW state the home has */
-    int                 flow_echo;      /* say it again at the next sweep */
-    uint64_t            received;       /* frame bytes passed on */
-    uint64_t            acked;          /* ... and told to the home */
-    uint64_t            ack_step;       /* a quarter of the window */
-};
-
-/* the home side: a remote session for (from, sid) */
-typedef struct {
-    mcp_redis_fwd_t    *f;
-    mcp_session_t      *s;
-    char               *from;
-    uint64_t            sid;
-    uint64_t            seq;
-    char               *key;
-    uint64_t            sent;           /* frame bytes published */
-    uint64_t            acked;          /* ... and passed on by the asker */
-    uint64_t            window;         /* mcp_fwd_window() */
-    int                 client_paused;  /* the asker's client's FLOW */
-    int                 window_full;
-} mcp_fwd_remote_t;
 
 static const mcp_session_sink_t  mcp_fwd_sink;
 
@@ -49,19 +14,19 @@ static const mcp_session_sink_t  mcp_fwd_sink;
 /* ------------------------------------------------------------ publishing */
 
 /* what a PUBLISH's reply is for: the route or remote it concerned */
-typedef struct {
+struct mcp_fwd_pub_s {
     mcp_redis_fwd_t    *f;
     int                 asker;          /* key is a route's, else remote's */
     char               *key;
     char               *rid;            /* req: the request it carried */
-} mcp_fwd_pub_t;
+};
 
 static void fwd_pub_done(mcp_redis_t *r, redisReply *reply, const char *err,
     void *data);
 
 /* PUBLISH m to instance `to`; pub (may be NULL) sees the reply.  0/-1. */
-static int
-fwd_publish(mcp_redis_fwd_t *f, const char *to, const mcp_fwd_msg_t *m,
+int
+mcp_fwd_publish(mcp_redis_fwd_t *f, const char *to, const mcp_fwd_msg_t *m,
     mcp_fwd_pub_t *pub)
 {
     char        chan[300], *text;
@@ -145,7 +110,7 @@ fwd_route_close(mcp_fwd_route_t *rt)
 
     m.from = rt->f->redis->instance;
     m.sid = rt->sid;
-    (void) fwd_publish(rt->f, rt->home, &m, NULL);
+    (void) mcp_fwd_publish(rt->f, rt->home, &m, NULL);
     fwd_route_free(rt);
 }
 
@@ -199,64 +164,6 @@ fwd_route_fail(mcp_fwd_route_t *rt, const char *code, const char *why)
     rt = mcp_strmap_get(f->by_sid, key);
     if (rt != NULL) {
         fwd_route_close(rt);
-    }
-}
-
-/*
- * Tell the home the client's FLOW state if it has another: the remote
- * session there is paused or resumed, and the home's producers (a model's
- * stream, answers such as history pages) wait as they would for a client
- * of its own.  Frames already on their way still come, as they do from a
- * local producer after a pause.  A message the home missed (its subscriber
- * was reconnecting) must not leave it paused, or streaming to a paused
- * client: the state is said again at the next sweep, and at every sweep
- * while the client is paused (again: 1).
- */
-static void
-fwd_route_tell_flow(mcp_fwd_route_t *rt, int again)
-{
-    mcp_fwd_msg_t  m = { .kind = MCP_FWD_FLOW };
-    int            paused = mcp_session_flow_paused(rt->s);
-
-    if (rt->paused == paused && !again) {
-        return;
-    }
-    rt->flow_echo = rt->paused != paused;
-    m.from = rt->f->redis->instance;
-    m.sid = rt->sid;
-    m.paused = paused;
-    if (fwd_publish(rt->f, rt->home, &m, NULL) == 0) {
-        rt->paused = paused;
-        rt->f->flows_out++;
-    }
-}
-
-/* Tell the home how many frame bytes went on to the client (cumulative:
-   a lost ack is made good by the next, at the latest at the next sweep). */
-static void
-fwd_route_ack(mcp_fwd_route_t *rt)
-{
-    mcp_fwd_msg_t  m = { .kind = MCP_FWD_ACK };
-
-    m.from = rt->f->redis->instance;
-    m.sid = rt->sid;
-    m.bytes = rt->received;
-    if (fwd_publish(rt->f, rt->home, &m, NULL) == 0) {
-        rt->acked = rt->received;
-    }
-}
-
-/* The client's FLOW changed: its routes' homes follow. */
-static void
-fwd_session_flow(mcp_session_t *s, void *ctx)
-{
-    mcp_redis_fwd_t  *f = ctx;
-    mcp_fwd_route_t  *rt;
-
-    for (rt = f->routes; rt; rt = rt->next) {
-        if (rt->s == s) {
-            fwd_route_tell_flow(rt, 0);
-        }
     }
 }
 
@@ -319,7 +226,7 @@ mcp_redis_fwd_send(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home,
     m.text = text;
     m.len = len;
     pub = fwd_pub_new(f, 1, rt->key, rid);
-    if (pub == NULL || fwd_publish(f, home, &m, pub) != 0) {
+    if (pub == NULL || mcp_fwd_publish(f, home, &m, pub) != 0) {
         if (pub) {
             fwd_pub_free(pub);
         }
@@ -331,7 +238,7 @@ mcp_redis_fwd_send(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home,
     }
     rt->heard_ms = uv_now(f->d->loop);
     f->forwarded++;
-    fwd_route_tell_flow(rt, 0);     /* a client already paused */
+    mcp_fwd_route_tell_flow(rt, 0); /* a client already paused */
 }
 
 const char *
@@ -403,10 +310,7 @@ fwd_on_frame(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
     if ((rt = mcp_strmap_get(f->by_sid, key)) == NULL) {
         return;                 /* sending closed the session */
     }
-    rt->received += m->len;
-    if (rt->received - rt->acked >= rt->ack_step) {
-        fwd_route_ack(rt);
-    }
+    mcp_fwd_route_received(rt, m->len);
     if (mcp_fwd_frame_final(m->text, m->len, rid, sizeof(rid)) == 1) {
         json_object_del(rt->inflight, rid);
         if (json_object_size(rt->inflight) == 0) {
@@ -445,19 +349,6 @@ fwd_remote_free(void *value, void *ctx)
     free(rm);
 }
 
-/*
- * The remote session is paused while its client is (a FLOW from the
- * asker) or while a window of frame bytes is on its way unacknowledged:
- * the home's producers then hold what they make, as for a slow local
- * client, instead of filling Redis's buffer for the asker and the asking
- * nginx's send buffer.
- */
-static void
-fwd_remote_apply(mcp_fwd_remote_t *rm)
-{
-    mcp_session_set_flow(rm->s, rm->client_paused || rm->window_full);
-}
-
 static int
 fwd_sink_send(void *ctx, const char *text, size_t len)
 {
@@ -471,7 +362,7 @@ fwd_sink_send(void *ctx, const char *text, size_t len)
     m.text = text;
     m.len = len;
     pub = fwd_pub_new(rm->f, 0, rm->key, NULL);
-    if (pub == NULL || fwd_publish(rm->f, rm->from, &m, pub) != 0) {
+    if (pub == NULL || mcp_fwd_publish(rm->f, rm->from, &m, pub) != 0) {
         if (pub) {
             fwd_pub_free(pub);
         }
@@ -479,12 +370,7 @@ fwd_sink_send(void *ctx, const char *text, size_t len)
         return -1;
     }
     rm->f->frames_out++;
-    rm->sent += len;
-    if (!rm->window_full && rm->sent - rm->acked > rm->window) {
-        rm->window_full = 1;
-        rm->f->window_stalls++;
-        fwd_remote_apply(rm);
-    }
+    mcp_fwd_remote_sent(rm, len);
     return 0;
 }
 
@@ -496,7 +382,7 @@ fwd_sink_closed(void *ctx, uint16_t code, const char *reason)
 
     m.from = rm->f->redis->instance;
     m.sid = rm->sid;
-    (void) fwd_publish(rm->f, rm->from, &m, NULL);
+    (void) mcp_fwd_publish(rm->f, rm->from, &m, NULL);
 }
 
 static const mcp_session_sink_t  mcp_fwd_sink = {
@@ -507,6 +393,15 @@ static void
 fwd_remote_key(char *buf, size_t size, const char *from, uint64_t sid)
 {
     snprintf(buf, size, "%s %llu", from, (unsigned long long) sid);
+}
+
+mcp_fwd_remote_t *
+mcp_fwd_remote_find(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
+{
+    char  key[400];
+
+    fwd_remote_key(key, sizeof(key), m->from, m->sid);
+    return mcp_strmap_get(f->remotes, key);
 }
 
 static void
@@ -562,43 +457,6 @@ fwd_on_req(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
     mcp_dispatch_message(rm->s, m->text, m->len);
 }
 
-/* The asking client's FLOW: the remote session follows it. */
-static void
-fwd_on_flow(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
-{
-    mcp_fwd_remote_t  *rm;
-    char               key[400];
-
-    fwd_remote_key(key, sizeof(key), m->from, m->sid);
-    rm = mcp_strmap_get(f->remotes, key);
-    if (rm != NULL && mcp_session_is_open(rm->s)) {
-        f->flows_in++;
-        rm->client_paused = m->paused;
-        fwd_remote_apply(rm);
-    }
-}
-
-/* The asker passed frames on: below half the window, the producers go on. */
-static void
-fwd_on_ack(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
-{
-    mcp_fwd_remote_t  *rm;
-    char               key[400];
-
-    fwd_remote_key(key, sizeof(key), m->from, m->sid);
-    rm = mcp_strmap_get(f->remotes, key);
-    if (rm == NULL || !mcp_session_is_open(rm->s)) {
-        return;
-    }
-    if (m->bytes > rm->acked) {
-        rm->acked = m->bytes < rm->sent ? m->bytes : rm->sent;
-    }
-    if (rm->window_full && rm->sent - rm->acked <= rm->window / 2) {
-        rm->window_full = 0;
-        fwd_remote_apply(rm);
-    }
-}
-
 /* A frame found no listener (the asker went): stop the work. */
 static void
 fwd_frame_published(mcp_fwd_pub_t *p, redisReply *reply, const char *err)
@@ -647,10 +505,10 @@ fwd_on_message(mcp_redis_t *r, const char *payload, size_t len, void *data)
         mcp_strmap_remove(f->remotes, key);
         break;
     case MCP_FWD_FLOW:
-        fwd_on_flow(f, &m);
+        mcp_fwd_on_flow(f, &m);
         break;
     case MCP_FWD_ACK:
-        fwd_on_ack(f, &m);
+        mcp_fwd_on_ack(f, &m);
         break;
     default:
         fwd_on_frame(f, &m);
@@ -682,7 +540,7 @@ fwd_remote_alive(const char *key, void *value, void *ctx)
     m.from = rm->f->redis->instance;
     m.sid = rm->sid;
     pub = fwd_pub_new(rm->f, 0, rm->key, NULL);
-    if (pub != NULL && fwd_publish(rm->f, rm->from, &m, pub) != 0) {
+    if (pub != NULL && mcp_fwd_publish(rm->f, rm->from, &m, pub) != 0) {
         fwd_pub_free(pub);
     }
     return 0;
@@ -705,12 +563,7 @@ fwd_sweep(uv_timer_t *t)
        for that) */
     for (rt = f->routes; rt; rt = next) {
         next = rt->next;
-        if (rt->received != rt->acked) {
-            fwd_route_ack(rt);
-        }
-        if (rt->paused || rt->flow_echo) {
-            fwd_route_tell_flow(rt, 1);
-        }
+        mcp_fwd_route_sweep(rt);
         if (now - rt->heard_ms > ttl) {
             f->unavailable++;
             fwd_route_fail(rt, "conversation_unavailable",
@@ -740,7 +593,7 @@ mcp_redis_fwd_init(mcp_redis_fwd_t *f, mcp_daemon_t *d, mcp_redis_t *redis)
     if (f->by_sid == NULL || f->remotes == NULL
         || mcp_redis_on_up(&f->sub, fwd_sub_up, f) != 0
         || mcp_daemon_on_session_close(d, fwd_session_closed, f) != 0
-        || mcp_daemon_on_session_flow(d, fwd_session_flow, f) != 0)
+        || mcp_daemon_on_session_flow(d, mcp_fwd_session_flow, f) != 0)
     {
         return -1;
     }
