@@ -37,15 +37,19 @@ test_roundtrip(void)
     CHECK(d.sid == 42);
     CHECK_EQ_STR(d.principal, "alice");
     CHECK(d.send_buffer == NULL);           /* not sent when unknown */
+    CHECK(d.acks == 0);
     CHECK(d.len == m.len && memcmp(d.text, text, d.len) == 0);
     mcp_fwd_msg_clear(&d);
     free(enc);
 
-    /* the asking client's send buffer size travels with its request */
+    /* the asking client's send buffer size travels with its request, and
+       that the asker acknowledges frames */
     m.send_buffer = "262144";
+    m.acks = 1;
     enc = mcp_fwd_encode(&m, &len);
     CHECK(mcp_fwd_decode(enc, len, &d) == 0);
     CHECK_EQ_STR(d.send_buffer, "262144");
+    CHECK(d.acks == 1);
     mcp_fwd_msg_clear(&d);
     free(enc);
 

@@ -223,6 +223,7 @@ mcp_redis_fwd_send(mcp_redis_fwd_t *f, mcp_session_t *s, const char *home,
     m.sid = rt->sid;
     m.principal = mcp_session_attr(s, "principal");
     m.send_buffer = mcp_session_attr(s, "send_buffer_size");
+    m.acks = 1;
     m.text = text;
     m.len = len;
     pub = fwd_pub_new(f, 1, rt->key, rid);
@@ -434,7 +435,8 @@ fwd_on_req(mcp_redis_fwd_t *f, const mcp_fwd_msg_t *m)
         attrs[n] = NULL;
         rm->f = f;
         rm->sid = m->sid;
-        rm->window = mcp_fwd_window(m->send_buffer);
+        /* an asker of an older build never acknowledges: no window */
+        rm->window = m->acks ? mcp_fwd_window(m->send_buffer) : 0;
         rm->from = strdup(m->from);
         rm->key = strdup(key);
         rm->s = mcp_session_new_remote(f->d, m->sid, attrs, &mcp_fwd_sink,

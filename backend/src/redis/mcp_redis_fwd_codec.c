@@ -43,6 +43,9 @@ mcp_fwd_encode(const mcp_fwd_msg_t *m, size_t *len)
         if (m->send_buffer != NULL) {
             json_object_set_new(o, "b", json_string(m->send_buffer));
         }
+        if (m->acks) {
+            json_object_set_new(o, "a", json_true());
+        }
     }
     if (m->kind == MCP_FWD_REQ || m->kind == MCP_FWD_FRAME) {
         json_object_set_new(o, "t", json_stringn(m->text ? m->text : "",
@@ -120,8 +123,9 @@ mcp_fwd_decode(const char *buf, size_t len, mcp_fwd_msg_t *m)
             return -1;
         }
         m->principal = json_string_value(p);
-        /* optional: an instance of an older build does not send it */
+        /* optional: an instance of an older build sends neither */
         m->send_buffer = json_string_value(json_object_get(m->doc, "b"));
+        m->acks = json_is_true(json_object_get(m->doc, "a"));
     }
     if (kind == MCP_FWD_REQ || kind == MCP_FWD_FRAME) {
         t = json_object_get(m->doc, "t");

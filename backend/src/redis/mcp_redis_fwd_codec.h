@@ -48,6 +48,9 @@ typedef struct {
     const char      *send_buffer; /* req: the asking client's
                                      mcp_send_buffer_size (the module's
                                      OPEN attribute), NULL if unknown */
+    int              acks;        /* req: the asker sends acks; an older
+                                     one does not, and its home keeps no
+                                     window for it */
     int              paused;      /* flow: 1 pause, 0 resume */
     uint64_t         bytes;       /* ack: frame bytes passed on, in all */
     const char      *text;        /* req: client message; frame: frame */

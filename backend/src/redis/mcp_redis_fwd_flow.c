@@ -108,7 +108,9 @@ void
 mcp_fwd_remote_sent(mcp_fwd_remote_t *rm, size_t len)
 {
     rm->sent += len;
-    if (!rm->window_full && rm->sent - rm->acked > rm->window) {
+    if (rm->window > 0 && !rm->window_full
+        && rm->sent - rm->acked > rm->window)
+    {
         rm->window_full = 1;
         rm->f->window_stalls++;
         fwd_remote_apply(rm);

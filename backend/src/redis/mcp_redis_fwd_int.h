@@ -39,7 +39,7 @@ typedef struct {
     char               *key;
     uint64_t            sent;           /* frame bytes published */
     uint64_t            acked;          /* ... and passed on by the asker */
-    uint64_t            window;         /* mcp_fwd_window() */
+    uint64_t            window;         /* mcp_fwd_window(); 0: none */
     int                 client_paused;  /* the asker's client's FLOW */
     int                 window_full;
 } mcp_fwd_remote_t;
