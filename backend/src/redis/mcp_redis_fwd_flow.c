@@ -49,13 +49,17 @@ fwd_route_ack(mcp_fwd_route_t *rt)
     }
 }
 
-/* The client's FLOW changed: its routes' homes follow. */
+/* The client's FLOW changed: its routes' homes follow.  A remote session
+   (paused here for its own asker) has no routes: nothing to look for. */
 void
 mcp_fwd_session_flow(mcp_session_t *s, void *ctx)
 {
     mcp_redis_fwd_t  *f = ctx;
     mcp_fwd_route_t  *rt;
 
+    if (mcp_session_is_remote(s)) {
+        return;
+    }
     for (rt = f->routes; rt; rt = rt->next) {
         if (rt->s == s) {
             mcp_fwd_route_tell_flow(rt, 0);

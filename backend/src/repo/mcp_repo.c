@@ -684,11 +684,10 @@ mcp_repo_close(mcp_repo_t *repo)
 static json_t *
 mcp_repo_affinity_stats(mcp_repo_t *repo)
 {
-    json_t  *o = json_pack("{s:s}", "mode",
-                           repo->conf.pool.writer_affinity
-                           == MCP_REPO_AFFINITY_LOOP ? "loop" : "none");
+    int      loop = repo->conf.pool.writer_affinity == MCP_REPO_AFFINITY_LOOP;
+    json_t  *o = json_pack("{s:s}", "mode", loop ? "loop" : "none");
 
-    if (repo->conf.pool.writer_affinity == MCP_REPO_AFFINITY_LOOP) {
+    if (loop) {
         json_object_set_new(o, "loop_cpu", json_integer(repo->loop_cpu));
         if (repo->loop_cpu < 0) {
             json_object_set_new(o, "not_done",
