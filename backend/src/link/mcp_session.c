@@ -342,12 +342,10 @@ mcp_session_set_flow(mcp_session_t *s, int paused)
     size_t         i;
     int            changed = s->flow_paused != (paused ? 1 : 0);
 
-    if (changed) {
-        d->nsessions_paused += paused ? 1 : -1;
-    }
     s->flow_paused = paused ? 1 : 0;
 
     if (changed) {
+        d->nsessions_paused += paused ? 1 : -1;
         /* producers elsewhere (a forwarded request's home) follow it */
         mcp_session_ref(s);
         for (i = 0; i < d->non_flow; i++) {

@@ -81,8 +81,8 @@ void mcp_session_close(mcp_session_t *s, uint16_t code, const char *reason);
  * the cluster whose requests run here.  It has no link: what producers send
  * goes to sink->send, mcp_session_close() to sink->closed; it is paused
  * only when the asking instance forwards its client's FLOW (redis/ calls
- * mcp_session_set_flow()).  Actions see an ordinary session with the attributes given
- * (NULL-terminated key, value list).  The creator holds one reference and
+ * mcp_session_set_flow()).  Actions see an ordinary session with the
+ * attributes given (NULL-terminated key, value list).  The creator holds one reference and
  * ends it with mcp_session_end_remote() when the client went away: close
  * hooks run (producers stop) and that reference is dropped.
  */

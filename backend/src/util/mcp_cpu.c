@@ -111,7 +111,5 @@ mcp_cpu_release_loop(void)
 void
 mcp_cpu_repin_loop(void)
 {
-    if (mcp_cpu_loop >= 0) {
-        mcp_cpu_place_thread(MCP_CPU_WITH_LOOP);
-    }
+    mcp_cpu_place_thread(MCP_CPU_WITH_LOOP);    /* a no-op when unpinned */
 }
