@@ -168,7 +168,9 @@ class Redis:
     def _ready(self):
         if self.proc.poll() is not None:
             raise Fatal("redis-server exited with %s" % self.proc.returncode)
-        return self.command("PING") == b"PONG"
+        # ours, not another server on the port: its process id is ours
+        info = self.command("INFO", "server").decode()
+        return "\r\nprocess_id:%d\r\n" % self.proc.pid in info
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

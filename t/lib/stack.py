@@ -43,11 +43,33 @@ WS_PATH = "/ws/chat"
 HEALTH_PATH = "/health"
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A port nothing listens on right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on right now (the kernel's pick), and never
+    one this process handed out before: the kernel may pick a closed probe
+    port again, and two servers of one test told the same port would have
+    the second fail to bind while the first answers for both."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no fresh port in 100 picks")
+
+
+def parent_pid(pid):
+    """The parent of a running process, None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the name in parentheses may hold spaces: the fields follow its end
+    return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
 class Fatal(Exception):
@@ -406,11 +428,21 @@ class Stack:
             if r.status != 200:
                 return False
             h = json.loads(r.read())
+        workers = h.get("backend", {}).get("workers", [])
+        if not self._answers_for_us(workers):
+            return False
         if not self.mcpd.alive() or not all_links:
             return True
-        workers = h.get("backend", {}).get("workers", [])
         return (len(workers) >= self.workers
                 and all(w.get("link") == "up" for w in workers))
+
+    def _answers_for_us(self, workers):
+        """The /health that answered is our nginx's: its workers are our
+        master's children.  Another server on our port (a port taken in
+        between) would otherwise pass for us while our master retries its
+        bind and then exits."""
+        parents = {parent_pid(w["pid"]) for w in workers} - {None}
+        return parents == {self.nginx.pid}
 
     def kill_mcpd(self, sig=signal.SIGKILL, timeout=10.0):
         """Signal mcpd and wait until it has exited; returns its status."""
