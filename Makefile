@@ -171,24 +171,15 @@ unit: $(UNIT_BIN)
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || failed=1; \
 	done; exit $$failed
 
-# each fuzz target runs from its seed corpus (backend/fuzz/corpus/<name>/),
-# with its dictionary (backend/fuzz/<name>.dict) if it has one.  Its whole
-# output goes to $(BUILD)/fuzz/<name>.log and its end is shown; a target
-# that fails (a crash, a leak, a timeout) fails the run once every target
-# ran.  (Not "target | tail": sh has no pipefail, so the pipe's status
-# would be tail's and no crash could fail it.)
+# backend/fuzz/run.sh runs each fuzz target from its seed corpus, with its
+# dictionary, FUZZ_JOBS at a time (one per core: libFuzzer runs one
+# thread).  Every target's whole output goes to $(BUILD)/fuzz/<name>.log and
+# its end is shown; a target that fails (a crash, a leak, a timeout) fails
+# the run once every target ran.
+FUZZ_JOBS ?= $(shell nproc)
+
 define run_fuzz
-	@failed=0; for f in $(FUZZ_BIN); do \
-	    name=$$(basename $$f); corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
-	    seeds=$$(ls -d backend/fuzz/corpus/$$name ngx_mcp_module/fuzz/corpus/$$name 2>/dev/null); \
-	    dict=$$(ls backend/fuzz/$$name.dict ngx_mcp_module/fuzz/$$name.dict 2>/dev/null \
-	            | sed 's/^/-dict=/'); \
-	    log=$(BUILD)/fuzz/$$name.log; \
-	    echo "== fuzz $$name for $(1)s"; \
-	    $$f -max_total_time=$(1) -print_final_stats=1 -timeout=10 $$dict $$corpus $$seeds \
-	        > $$log 2>&1 || { failed=1; echo "FAILED: fuzz $$name (all of it: $$log)"; }; \
-	    tail -n 12 $$log; \
-	done; exit $$failed
+	bash backend/fuzz/run.sh $(1) $(FUZZ_JOBS) $(BUILD)/fuzz $(FUZZ_BIN)
 endef
 
 fuzz-smoke: $(FUZZ_BIN)
