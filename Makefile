@@ -57,6 +57,7 @@ FUZZ_SRC    := $(sort $(wildcard backend/fuzz/fuzz_*.c ngx_mcp_module/fuzz/fuzz_
 FUZZ_BIN    := $(patsubst %.c,$(BUILD)/fuzz/%,$(notdir $(FUZZ_SRC)))
 FUZZ_SECONDS ?= 20
 SMOKE_SECONDS ?= 8
+NPROC         := $(shell nproc)
 
 vpath test_%.c backend/tests ngx_mcp_module/tests
 vpath fuzz_%.c backend/fuzz ngx_mcp_module/fuzz
@@ -176,7 +177,7 @@ unit: $(UNIT_BIN)
 # thread).  Every target's whole output goes to $(BUILD)/fuzz/<name>.log and
 # its end is shown; a target that fails (a crash, a leak, a timeout) fails
 # the run once every target ran.
-FUZZ_JOBS ?= $(shell nproc)
+FUZZ_JOBS ?= $(NPROC)
 
 define run_fuzz
 	bash backend/fuzz/run.sh $(1) $(FUZZ_JOBS) $(BUILD)/fuzz $(FUZZ_BIN)
@@ -246,8 +247,11 @@ integration-nginx-asan: all npm-deps nginx-asan
 	    MCPD_BIN=$(CURDIR)/$(MCPD),\
 	    $(NGX_ASAN_TESTS))
 
+# everything make test runs is built first, one compiler per core; the
+# tests then run one stage at a time (their output stays readable, and
+# the integration tests own the machine's cores)
 test: deps
-	$(MAKE) all
+	$(MAKE) -j$(NPROC) all $(UNIT_BIN) $(FUZZ_BIN) $(MCPD_ASAN) nginx-asan
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
