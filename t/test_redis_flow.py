@@ -84,6 +84,13 @@ def test_slow_client_on_b_stalls_the_model_on_a(make_cluster, llm_mock):
             assert h["mcpd"]["sessions_paused"] >= 1    # the remote one
             assert fwd(c, B)["flows_out"] >= 1
             assert fwd(c, A)["flows_in"] >= 1
+            # B repeats the pause at its heartbeats (200 ms here) while it
+            # lasts: a pause lost on the way (pub/sub keeps nothing for a
+            # subscriber that reconnects) is repaired within one
+            told = fwd(c, B)["flows_out"], fwd(c, A)["flows_in"]
+            await asyncio.sleep(1.0)
+            assert fwd(c, B)["flows_out"] >= told[0] + 2, told
+            assert fwd(c, A)["flows_in"] >= told[1] + 2, told
 
             frames = [first] + await wb.until_end(rid, timeout=60)
             return frames, expected
