@@ -6,11 +6,15 @@ reads again, it gets the whole answer, in order, ending with complete.
 Without the pause crossing over, A streams at loopback speed and B's nginx
 closes the client with 1008 once its send buffer is full.
 
+An instance of an older build, which never acknowledges, gets the whole
+answer without a window (a rolling upgrade).
+
 The buffers are small, as in test_chat_flow.py: the mock's SO_SNDBUF, the
 client's SO_RCVBUF and mcpd's link buffer.  A few MB are then enough to
 fill them."""
 
 import asyncio
+import json
 import signal
 import os
 import socket
@@ -19,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from chat_client import conv_of, run, text_of  # noqa: E402
-from cluster import needs_redis  # noqa: E402
+from cluster import RespReader, needs_redis, resp_encode  # noqa: E402
 from stack import wait_until  # noqa: E402
 
 pytestmark = needs_redis
@@ -144,3 +148,80 @@ def test_home_keeps_one_window_on_its_way_to_a_stalled_asker(make_cluster,
     assert frames[-1]["status"] == "complete", frames[-1]
     assert text_of(frames) == expected
     wait_until(lambda: llm_mock.unsent() == 0, 10, what="the mock to empty")
+
+
+class OlderAsker:
+    """An instance of the build before acknowledgements, in a rolling
+    upgrade, played on raw Redis connections: subscribed to its channel
+    (t:fwd:<name>), it publishes a req without "a" (nor "b") to a home's
+    channel and reads the frames the home publishes back.  It never
+    acknowledges, as that build could not."""
+
+    def __init__(self, redis, name):
+        self.redis = redis
+        self.name = name
+        self.sock = socket.create_connection(("127.0.0.1", redis.port), 5)
+        self.reader = RespReader(self.sock)
+        self.sock.sendall(resp_encode(["SUBSCRIBE", "t:fwd:" + name]))
+        assert self.reader.reply()[0] == b"subscribe"
+
+    def ask(self, home, sid, message):
+        req = {"k": "req", "from": self.name, "sid": sid, "p": "",
+               "t": json.dumps(message)}
+        listeners = self.redis.command("PUBLISH", "t:fwd:" + home,
+                                       json.dumps(req))
+        assert listeners == 1, listeners
+
+    def frames_until_end(self, rid, timeout):
+        """The frames of rid in the order published (by seq), up to its
+        complete or error; the home's "alive" messages are skipped."""
+        frames, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            kind, _, body = self.reader.reply()
+            assert kind == b"message", kind
+            m = json.loads(body)
+            if m["k"] != "frame":
+                continue
+            assert m["seq"] == len(frames), (m["seq"], len(frames))
+            frame = json.loads(m["t"])
+            if frame.get("request_id") != rid:
+                continue
+            frames.append(frame)
+            if frame["status"] in ("complete", "error"):
+                return frames
+        raise TimeoutError("%d frames, no end" % len(frames))
+
+    def close(self):
+        self.sock.close()
+
+
+def test_an_asker_of_an_older_build_gets_no_window(make_cluster, llm_mock):
+    """A req without "a" comes from a build that never acknowledges: A
+    streams it the whole answer, many windows' worth, and never holds it
+    back waiting for acknowledgements that cannot come (with a window it
+    would stop after the first quarter megabyte)."""
+    c = make_cluster(http_client={"read_timeout": 10})
+    chunks = 200                            # 1.6 MB, six windows
+    window_frames = (1024 * 1024 // 4) // CHUNK_BYTES
+
+    async def seed():
+        async with c.client(instance=A) as wa:
+            return conv_of(await wa.chat("seed", rid="o-1"))
+
+    conv = run(seed())
+    expected = llm_mock.queue_bulk(chunks, CHUNK_BYTES)
+    old = OlderAsker(c.redis, "older")
+    try:
+        old.ask("a", 7, {"action": "chat", "request_id": "o-2",
+                         "payload": {"text": "tell me everything",
+                                     "conversation_id": conv,
+                                     "streaming": True}})
+        frames = old.frames_until_end("o-2", 30)
+    finally:
+        old.close()
+    assert frames[-1]["status"] == "complete", frames[-1]
+    assert text_of(frames) == expected
+    assert len(frames) > 5 * window_frames
+    assert fwd(c, A)["window_stalls"] == 0
+    assert fwd(c, A)["served"] == 1
