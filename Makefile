@@ -196,7 +196,7 @@ integration: all npm-deps
 # mcpd itself under ASan/UBSan, for the integration tests: a memory error
 # aborts it, a leak is reported when it exits; either leaves a report in
 # $(BUILD)/asan/, which fails the run.  make test runs the daemon-heavy
-# files (ASAN_TESTS); ASAN_TESTS=t/ runs them all (about 4 minutes).
+# files (ASAN_TESTS); ASAN_TESTS=t/ runs them all (about 5 minutes).
 MCPD_ASAN  := $(BUILD)/mcpd-asan
 ASAN_TESTS ?= t/test_redis*.py t/test_chat*.py t/test_mcpd*.py t/test_store*.py \
               t/test_ws_chaos.py
@@ -225,11 +225,11 @@ integration-asan: all npm-deps $(MCPD_ASAN)
 # nginx itself and the module under ASan/UBSan (ngx_mcp_module/tests/nginx-asan.sh
 # fetches and configures nginx's source once): the tests of what faces the
 # client again, the WebSocket edge first; a report in $(BUILD)/asan-nginx/
-# fails the run.  NGX_ASAN_TESTS=t/ runs them all.  Memory errors are
-# checked, not leaks: nginx leaves its configuration and its connections
-# to the OS at exit, by design.  Nor is it an ODR violation: every dynamic
-# module has its own ngx_modules and ngx_module_names (found with dlsym),
-# and so does the binary.
+# fails the run.  NGX_ASAN_TESTS=t/ runs them all (about 5 minutes).
+# Memory errors are checked, not leaks: nginx leaves its configuration and
+# its connections to the OS at exit, by design.  Nor is it an ODR
+# violation: every dynamic module has its own ngx_modules and
+# ngx_module_names (found with dlsym), and so does the binary.
 NGX_ASAN       := $(BUILD)/nginx-asan
 NGX_ASAN_TESTS ?= t/test_ws*.py t/test_health_verdict.py t/test_mcpd_link.py
 
