@@ -195,11 +195,12 @@ integration: all npm-deps
 
 # mcpd itself under ASan/UBSan, for the integration tests: a memory error
 # aborts it, a leak is reported when it exits; either leaves a report in
-# $(BUILD)/asan/, which fails the run.  make test runs the daemon-heavy
-# files (ASAN_TESTS); ASAN_TESTS=t/ runs them all (about 5 minutes).
+# $(BUILD)/asan/, which fails the run.  make test runs every file that
+# drives the daemon (ASAN_TESTS: about 3.5 minutes), not the edge's and the
+# page's; ASAN_TESTS=t/ runs them all (about 5 minutes).
 MCPD_ASAN  := $(BUILD)/mcpd-asan
 ASAN_TESTS ?= t/test_redis*.py t/test_chat*.py t/test_mcpd*.py t/test_store*.py \
-              t/test_ws_chaos.py
+              t/test_llm*.py t/test_mcp_*.py t/test_health*.py t/test_ws_chaos.py
 
 $(MCPD_ASAN): backend/src/core/main.c $(SAN_OBJ)
 	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -o $@ $< $(SAN_OBJ) $(LIBS)
