@@ -80,11 +80,12 @@ void mcp_session_close(mcp_session_t *s, uint16_t code, const char *reason);
  * Remote sessions (added for redis/): a client connected to another mcpd of
  * the cluster whose requests run here.  It has no link: what producers send
  * goes to sink->send, mcp_session_close() to sink->closed; it is paused
- * only when the asking instance forwards its client's FLOW (redis/ calls
- * mcp_session_set_flow()).  Actions see an ordinary session with the
- * attributes given (NULL-terminated key, value list).  The creator holds one reference and
- * ends it with mcp_session_end_remote() when the client went away: close
- * hooks run (producers stop) and that reference is dropped.
+ * only by redis/ (mcp_session_set_flow()): while the asking client is, or
+ * while a window of frames is unacknowledged.  Actions see an ordinary
+ * session with the attributes given (NULL-terminated key, value list).
+ * The creator holds one reference and ends it with
+ * mcp_session_end_remote() when the client went away: close hooks run
+ * (producers stop) and that reference is dropped.
  */
 typedef struct {
     int   (*send)(void *ctx, const char *text, size_t len);
